@@ -1,0 +1,105 @@
+"""One distinct file in, one verdict out: parse, decide if it is a DAG, clean, check, describe.
+
+This runs in worker processes, so it takes and returns plain picklable values.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import warnings
+from dataclasses import dataclass
+
+import libcst
+
+from dagmine._clean import clean
+from dagmine._detect import PREFILTER, analyze, is_dag_module
+from dagmine._internals import test_internal_imports
+from dagmine.models import DagInfo, ExclusionReason
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    key: str
+    original: str
+    code: str
+    steps: tuple[str, ...]
+    info: DagInfo
+
+    @property
+    def record_id(self) -> str:
+        return record_id(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    key: str
+    reason: ExclusionReason
+    detail: str = ""
+
+
+Verdict = Kept | Excluded
+
+
+def record_id(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def decode(key: str, data: bytes) -> str | Excluded:
+    """Bytes to text, or the reason they are not Python source we take."""
+    if b"\0" in data:
+        return Excluded(key, ExclusionReason.BINARY, "NUL byte in file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return Excluded(key, ExclusionReason.NOT_UTF8, f"byte {e.start}: {e.reason}")
+    if not PREFILTER.search(data):
+        return Excluded(key, ExclusionReason.NOT_DAG, "never names DAG or dag")
+    return text
+
+
+def _parse(text: str) -> ast.Module | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escape sequences in old files are not our concern
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError):
+            return None
+
+
+def judge(key: str, text: str, *, do_clean: bool, recover: bool) -> Verdict:
+    tree = _parse(text)
+    if tree is None:
+        return Excluded(key, ExclusionReason.SYNTAX_ERROR, _syntax_detail(text))
+    if not is_dag_module(tree):
+        return Excluded(key, ExclusionReason.NOT_DAG, "defines no DAG at import")
+    code, steps = text, ()
+    if do_clean:
+        try:
+            result = clean(text, recover=recover)
+        except (libcst.ParserSyntaxError, libcst.CSTValidationError, RecursionError) as e:
+            return Excluded(key, ExclusionReason.CLEAN_ERROR, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        code, steps = result.code, tuple(result.steps)
+    cleaned = _parse(code)
+    if cleaned is None:  # cleaning must keep a valid program; if not, it is our bug, recorded not hidden
+        return Excluded(key, ExclusionReason.CLEAN_ERROR, "cleaned code does not parse")
+    internals = test_internal_imports(cleaned)
+    if internals:
+        return Excluded(key, ExclusionReason.TEST_INTERNALS, ", ".join(internals))
+    if not is_dag_module(cleaned):
+        return Excluded(key, ExclusionReason.CLEAN_ERROR, "no DAG left after cleaning")
+    return Kept(key=key, original=text, code=code, steps=steps, info=analyze(cleaned))
+
+
+def _syntax_detail(text: str) -> str:
+    try:
+        compile(text, "<dag>", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        return f"line {e.lineno}: {e.msg}"
+    except (ValueError, RecursionError) as e:
+        return str(e)
+    return "unparsable"
+
+
+def judge_batch(batch: list[tuple[str, str]], do_clean: bool, recover: bool) -> list[Verdict]:
+    return [judge(key, text, do_clean=do_clean, recover=recover) for key, text in batch]

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import libcst
 
-from dagmine._clean import clean
+from dagmine._clean import clean_parsed
 from dagmine._detect import PREFILTER, analyze, is_dag_module
-from dagmine._internals import test_internal_imports
+from dagmine._internals import is_test_internal
 from dagmine.models import DagInfo, ExclusionReason
 
 
@@ -73,22 +73,22 @@ def judge(key: str, text: str, *, do_clean: bool, recover: bool) -> Verdict:
         return Excluded(key, ExclusionReason.SYNTAX_ERROR, _syntax_detail(text))
     if not is_dag_module(tree):
         return Excluded(key, ExclusionReason.NOT_DAG, "defines no DAG at import")
-    code, steps = text, ()
+    code, steps, cleaned = text, (), tree
     if do_clean:
         try:
-            result = clean(text, recover=recover)
-        except (libcst.ParserSyntaxError, libcst.CSTValidationError, RecursionError) as e:
+            result, cleaned = clean_parsed(text, tree, recover=recover)
+        except (libcst.ParserSyntaxError, libcst.CSTValidationError, RecursionError, SyntaxError) as e:
+            # libcst cannot parse a few files that CPython can, and a cleaning bug must not stop a run:
+            # the file is counted and listed in excluded.jsonl with the error.
             return Excluded(key, ExclusionReason.CLEAN_ERROR, str(e).splitlines()[0] if str(e) else type(e).__name__)
         code, steps = result.code, tuple(result.steps)
-    cleaned = _parse(code)
-    if cleaned is None:  # cleaning must keep a valid program; if not, it is our bug, recorded not hidden
-        return Excluded(key, ExclusionReason.CLEAN_ERROR, "cleaned code does not parse")
-    internals = test_internal_imports(cleaned)
+    info = analyze(cleaned)
+    if info is None:
+        return Excluded(key, ExclusionReason.CLEAN_ERROR, "no DAG left after cleaning")
+    internals = [m for m in info.imports if is_test_internal(m)]
     if internals:
         return Excluded(key, ExclusionReason.TEST_INTERNALS, ", ".join(internals))
-    if not is_dag_module(cleaned):
-        return Excluded(key, ExclusionReason.CLEAN_ERROR, "no DAG left after cleaning")
-    return Kept(key=key, original=text, code=code, steps=steps, info=analyze(cleaned))
+    return Kept(key=key, original=text, code=code, steps=steps, info=info)
 
 
 def _syntax_detail(text: str) -> str:

@@ -12,11 +12,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from dagmine._internals import imported_modules
 from dagmine.models import DagInfo
 
 # Cheap byte-level gate before parsing: a DAG file must name `DAG` or `dag(` / `@dag` somewhere.
-PREFILTER = re.compile(rb"\bDAG\b|@\s*(?:[\w.]+\.)?dag\b|\bdag\s*\(")
+PREFILTER = re.compile(rb"\bDAG\b|@\s*(?:[\w.]+\.)?dag\b|\bdag\s*\(|\bdag\s+as\b")
 
 _OPERATOR_NAME = re.compile(r"[A-Z]\w*(?:Operator|Sensor)(?:Async)?$")
 _DAG_CLASS_MODULES = ("airflow", "airflow.models", "airflow.models.dag", "airflow.sdk", "airflow.sdk.definitions.dag")
@@ -39,7 +38,9 @@ class _Names:
         self.dag_class = {"DAG"}
         self.dag_decorator = {"dag"}
         self.task_decorator = {"task"}
-        for node in ast.walk(tree):
+        # Imports that bind these names run at import time: module level is enough, and far cheaper
+        # than walking every node of a large test module.
+        for node in _module_level(tree.body):
             if isinstance(node, ast.ImportFrom) and node.module:
                 for alias in node.names:
                     local = alias.asname or alias.name
@@ -79,7 +80,7 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(case.body)
 
 
-def _shallow_nodes(stmt: ast.stmt) -> Iterator[ast.AST]:
+def shallow_nodes(stmt: ast.stmt) -> Iterator[ast.AST]:
     """Nodes of one statement's own expressions, without descending into nested statements."""
     stack: list[ast.AST] = [stmt]
     while stack:
@@ -93,16 +94,19 @@ def _shallow_nodes(stmt: ast.stmt) -> Iterator[ast.AST]:
 
 def _dag_calls(tree: ast.Module, names: _Names) -> list[ast.Call]:
     """DAG constructor calls that run at import, directly, via a called `@dag` function or a factory."""
-    functions = {
-        f.name: f for f in tree.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)}
     dag_functions = {name for name, f in functions.items() if any(names.is_dag_decorator(d) for d in f.decorator_list)}
-    factories = {
-        name for name, f in functions.items() if any(names.is_dag_call(n) for n in ast.walk(f)) and name not in dag_functions
-    }
+    factory_calls: dict[str, list[ast.Call]] = {}
+
+    def factory(name: str) -> list[ast.Call]:
+        # Only functions called at module level are looked into, each once.
+        if name not in factory_calls:
+            factory_calls[name] = [n for n in ast.walk(functions[name]) if names.is_dag_call(n)]  # type: ignore[misc]
+        return factory_calls[name]
+
     calls: list[ast.Call] = []
     for stmt in _module_level(tree.body):
-        for node in _shallow_nodes(stmt):
+        for node in shallow_nodes(stmt):
             if not isinstance(node, ast.Call):
                 continue
             callee = _callee_name(node.func)
@@ -110,8 +114,8 @@ def _dag_calls(tree: ast.Module, names: _Names) -> list[ast.Call]:
                 calls.append(node)
             elif callee in dag_functions:
                 calls.append(_decorator_as_call(functions[callee], names))
-            elif callee in factories:
-                calls.extend(n for n in ast.walk(functions[callee]) if isinstance(n, ast.Call) and names.is_dag_call(n))
+            elif callee in functions:
+                calls.extend(factory(callee))
     return calls
 
 
@@ -164,10 +168,12 @@ def _argument(call: ast.Call, keyword: str, position: int | None) -> ast.expr | 
     return None
 
 
-def analyze(tree: ast.Module) -> DagInfo:
-    """Static facts about a DAG file: ids, tasks, operators, imports, schedule, docstring."""
+def analyze(tree: ast.Module) -> DagInfo | None:
+    """Static facts about a DAG file (ids, tasks, operators, imports, schedule, docstring); None if no DAG."""
     names = _Names(tree)
     calls = _dag_calls(tree, names)
+    if not calls:
+        return None
     constants = _string_constants(tree)
     dag_ids: list[str] = []
     for call in calls:
@@ -175,15 +181,18 @@ def analyze(tree: ast.Module) -> DagInfo:
         if dag_id is not None and dag_id not in dag_ids:
             dag_ids.append(dag_id)
 
-    operators: set[str] = set()
-    task_count = 0
+    # One walk over the tree, then filters: ast.walk is the expensive part on large files.
+    nodes = list(ast.walk(tree))
     task_functions = {
         node.name
-        for node in ast.walk(tree)
+        for node in nodes
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and any(names.is_task_decorator(d) for d in node.decorator_list)
     }
-    for node in ast.walk(tree):
+    operators: set[str] = set()
+    task_count = 0
+    imports: set[str] = set()
+    for node in nodes:
         if isinstance(node, ast.Call):
             callee = _callee_name(node.func)
             if callee and _OPERATOR_NAME.match(callee):
@@ -191,24 +200,27 @@ def analyze(tree: ast.Module) -> DagInfo:
                 task_count += 1
             elif callee in task_functions:
                 task_count += 1
+        elif isinstance(node, ast.Import):
+            imports.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imports.add(node.module)
 
     schedule: str | None = None
     docstring = ast.get_docstring(tree)
-    if calls:
-        first = calls[0]
-        for key in ("schedule", "schedule_interval", "timetable"):
-            value = _argument(first, key, None)
-            if value is not None:
-                schedule = ast.unparse(value)
-                break
-        if docstring is None:
-            docstring = _literal_str(_argument(first, "doc_md", None), constants)
+    first = calls[0]
+    for key in ("schedule", "schedule_interval", "timetable"):
+        value = _argument(first, key, None)
+        if value is not None:
+            schedule = ast.unparse(value)
+            break
+    if docstring is None:
+        docstring = _literal_str(_argument(first, "doc_md", None), constants)
 
     return DagInfo(
         dag_ids=dag_ids,
         task_count=task_count,
         operators=sorted(operators),
-        imports=sorted(set(imported_modules(tree))),
+        imports=sorted(imports),
         schedule=schedule,
         docstring=docstring,
     )

@@ -60,7 +60,7 @@ class GitSource:
     def resolve(self, refs: Sequence[str] | None = None, pattern: str | None = None) -> list[Ref]:
         tags = self._tags()
         if refs:
-            names = list(dict.fromkeys(refs))
+            names = sorted(dict.fromkeys(refs), key=version_key)
         else:
             regex = re.compile(pattern or RELEASE_TAGS)
             names = sorted((name for name in tags if regex.search(name)), key=version_key)

@@ -130,7 +130,11 @@ class Miner:
                 paths = sorted({e.path for e in entries})
                 exclusions.append(Exclusion(blob=key, reason=verdict.reason, detail=verdict.detail, paths=paths))
         stats.kept_blobs = sum(len(v) for v in by_record.values())
-        stats.dag_files = stats.kept_blobs + stats.excluded.get(ExclusionReason.TEST_INTERNALS, 0)
+        stats.dag_files = (
+            stats.kept_blobs
+            + stats.excluded.get(ExclusionReason.TEST_INTERNALS, 0)
+            + stats.excluded.get(ExclusionReason.CLEAN_ERROR, 0)
+        )
         records = [self._record(kept, occurrences, order, versions) for kept in by_record.values()]
         records.sort(key=lambda r: (order[r.refs[0]], r.paths[0], r.id))
         stats.records = len(records)

@@ -19,6 +19,9 @@ DAGS_FILE = "dags.jsonl"
 EXCLUDED_FILE = "excluded.jsonl"
 MANIFEST_FILE = "manifest.json"
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 class SourceInfo(BaseModel):
     kind: str
@@ -90,6 +93,7 @@ def atomic_write_lines(path: Path, lines: Iterable[str]) -> str:
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0o600 files; outputs are for others to read too
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             for line in lines:
                 data = line + "\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import libcst
 
 from dagmine._clean import clean_parsed
-from dagmine._detect import PREFILTER, analyze, is_dag_module
+from dagmine._detect import analyze, is_dag_module, may_define_dag
 from dagmine._internals import is_test_internal
 from dagmine.models import DagInfo, ExclusionReason
 
@@ -41,6 +41,9 @@ class Excluded:
 Verdict = Kept | Excluded
 
 
+NEVER_NAMES_DAG = "never names DAG or dag"
+
+
 def record_id(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()[:16]
 
@@ -49,13 +52,17 @@ def decode(key: str, data: bytes) -> str | Excluded:
     """Bytes to text, or the reason they are not Python source we take."""
     if b"\0" in data:
         return Excluded(key, ExclusionReason.BINARY, "NUL byte in file")
+    # The cheap byte-level gate first: most files of a code base never name a DAG.
+    if not may_define_dag(data):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return Excluded(key, ExclusionReason.NOT_UTF8, f"byte {e.start}: {e.reason}")
+        return Excluded(key, ExclusionReason.NOT_DAG, NEVER_NAMES_DAG)
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         return Excluded(key, ExclusionReason.NOT_UTF8, f"byte {e.start}: {e.reason}")
-    if not PREFILTER.search(data):
-        return Excluded(key, ExclusionReason.NOT_DAG, "never names DAG or dag")
-    return text
 
 
 def _parse(text: str) -> ast.Module | None:

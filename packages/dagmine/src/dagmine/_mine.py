@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from dagmine._analyze import Excluded, Kept, Verdict, decode, judge_batch
+from dagmine._analyze import NEVER_NAMES_DAG, Excluded, Kept, Verdict, decode, judge_batch
 from dagmine.exceptions import RefError
 from dagmine.models import DagRecord, Exclusion, ExclusionReason, MineConfig, MineStats, Occurrence, Ref, RefStats
 from dagmine.sources import Entry, Source
@@ -67,43 +67,61 @@ class Miner:
                 verdicts[key] = Excluded(key, ExclusionReason.TOO_LARGE, f"{size} bytes")
             else:
                 to_read.append(key)
-        candidates: list[tuple[str, str]] = []
-        for done, (key, data) in enumerate(self.source.read(to_read), start=1):
-            decoded = decode(key, data)
-            if isinstance(decoded, Excluded):
-                verdicts[key] = decoded
-            else:
-                candidates.append((key, decoded))
-            if done % 2000 == 0 or done == len(to_read):
-                self.progress("read", done, len(to_read))
-        for verdict in self._judge(candidates):
-            verdicts[verdict.key] = verdict
+        jobs = self.config.jobs or os.cpu_count() or 1
+        if jobs == 1 or len(to_read) < _POOL_THRESHOLD:
+            verdicts.update((v.key, v) for v in self._judge_inline(to_read))
+        else:
+            verdicts.update((v.key, v) for v in self._judge_pooled(to_read, jobs))
         return self._assemble(occurrences, verdicts)
 
-    def _judge(self, candidates: list[tuple[str, str]]) -> Iterator[Verdict]:
-        # Big files first, so that the last batches are short and both cores finish together.
-        candidates.sort(key=lambda c: -len(c[1]))
-        batches = [candidates[i : i + _BATCH] for i in range(0, len(candidates), _BATCH)]
-        jobs = self.config.jobs or os.cpu_count() or 1
-        total, done = len(candidates), 0
-        self.progress("parse", 0, total)
-        if jobs == 1 or total < _POOL_THRESHOLD:
-            for batch in batches:
-                yield from judge_batch(batch, self.config.clean, self.config.recover)
-                done += len(batch)
-                self.progress("parse", done, total)
-            return
-        # fork: workers inherit the imported modules instead of importing libcst again.
+    def _candidates(self, keys: list[str], verdicts: list[Verdict]) -> Iterator[tuple[str, str]]:
+        """Read each key; bytes that cannot be a DAG file get their verdict here, the rest are yielded."""
+        for done, (key, data) in enumerate(self.source.read(keys), start=1):
+            decoded = decode(key, data)
+            if isinstance(decoded, Excluded):
+                verdicts.append(decoded)
+            else:
+                yield key, decoded
+            if done % 2000 == 0 or done == len(keys):
+                self.progress("read", done, len(keys))
+
+    def _judge_inline(self, keys: list[str]) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        batch: list[tuple[str, str]] = []
+        for candidate in self._candidates(keys, verdicts):
+            batch.append(candidate)
+        for i, candidate in enumerate(batch, start=1):
+            verdicts.extend(judge_batch([candidate], self.config.clean, self.config.recover))
+            if i % _BATCH == 0 or i == len(batch):
+                self.progress("parse", i, len(batch))
+        return verdicts
+
+    def _judge_pooled(self, keys: list[str], jobs: int) -> list[Verdict]:
+        # fork: workers inherit the imported modules instead of importing libcst again. They are started
+        # before git's reader process exists, so they hold none of its pipes open.
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        verdicts: list[Verdict] = []
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures: list[Future[list[Verdict]]] = [
-                pool.submit(judge_batch, batch, self.config.clean, self.config.recover) for batch in batches
-            ]
+            for warm in [pool.submit(os.getpid) for _ in range(jobs)]:
+                warm.result()
+            futures: list[Future[list[Verdict]]] = []
+            batch: list[tuple[str, str]] = []
+            # Parsing starts while git still streams blobs: reading and parsing overlap.
+            for candidate in self._candidates(keys, verdicts):
+                batch.append(candidate)
+                if len(batch) == _BATCH:
+                    futures.append(pool.submit(judge_batch, batch, self.config.clean, self.config.recover))
+                    batch = []
+            if batch:
+                futures.append(pool.submit(judge_batch, batch, self.config.clean, self.config.recover))
+            total = len(futures) * _BATCH - (_BATCH - len(batch) if batch else 0)
+            done = 0
             for future in as_completed(futures):
                 results = future.result()
+                verdicts.extend(results)
                 done += len(results)
-                self.progress("parse", done, total)
-                yield from results
+                self.progress("parse", min(done, total), total)
+        return verdicts
 
     def _assemble(self, occurrences: dict[str, list[Entry]], verdicts: dict[str, Verdict]) -> MineResult:
         order = {ref.name: i for i, ref in enumerate(self.refs)}
@@ -126,7 +144,7 @@ class Miner:
                 by_record[verdict.record_id].append(verdict)
                 continue
             stats.excluded[verdict.reason] = stats.excluded.get(verdict.reason, 0) + 1
-            if verdict.reason is not ExclusionReason.NOT_DAG or verdict.detail != "never names DAG or dag":
+            if verdict.reason is not ExclusionReason.NOT_DAG or verdict.detail != NEVER_NAMES_DAG:
                 paths = sorted({e.path for e in entries})
                 exclusions.append(Exclusion(blob=key, reason=verdict.reason, detail=verdict.detail, paths=paths))
         stats.kept_blobs = sum(len(v) for v in by_record.values())

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dagmine import ExclusionReason, FolderSource, MineConfig, Miner
-from dagmine._clean import clean
+from dagmine._clean import clean, clean_parsed
+from dagmine._comments import strip_comments
 
 from .conftest import LICENCE
 
@@ -526,3 +527,64 @@ def test_result_parses_and_cleaning_is_idempotent(name: str) -> None:
 def test_emptied_block_gets_a_pass() -> None:
     result = clean(CASES["if_block"])
     assert result.code == 'from airflow import DAG\n\ndag = DAG("a")\nif True:\n    pass\n'
+
+
+PLAIN_CASES = {
+    "licence_and_markers": LICENCE
+    + '''"""Docstring."""
+
+from airflow import DAG
+
+# [START howto_dag]
+with DAG(dag_id="x") as dag:
+    # [START howto_task]
+    t = 1
+    # [END howto_task]
+
+
+    # [END howto_dag]
+
+
+x = 2
+''',
+    "marker_inside_a_string_stays": '''from airflow import DAG
+
+DOC = """
+# [START not_a_comment]
+"""
+with DAG(dag_id="x", doc_md=DOC) as dag:
+    pass
+# [END trailing]
+''',
+    "marker_in_brackets": """from airflow import DAG
+
+with DAG(
+    dag_id="x",
+    # [START kwargs]
+    schedule=None,
+    # [END kwargs]
+) as dag:
+    pass
+""",
+    "no_licence_no_marker": 'from airflow import DAG\n\ndag = DAG("x")\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN_CASES))
+def test_comment_only_fast_path_matches_libcst(name: str) -> None:
+    """Files without harness skip libcst; the text must be exactly what the libcst walk gives."""
+
+    code = PLAIN_CASES[name]
+    tree = ast.parse(code)
+    fast, fast_tree = clean_parsed(code, tree)
+    slow, _ = clean_parsed(code, tree, fast_path=False)
+    assert fast == slow
+    assert fast_tree is tree  # comments only: the program is unchanged
+    assert "[START" not in fast.code.replace("# [START not_a_comment]", "")
+
+
+def test_marker_after_code_falls_back_to_libcst() -> None:
+
+    code = 'from airflow import DAG\n\ndag = DAG("x")  # [END howto]\n'
+    assert strip_comments(code, ast.parse(code)) is None
+    assert clean(code).code == 'from airflow import DAG\n\ndag = DAG("x")\n'

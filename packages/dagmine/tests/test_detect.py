@@ -177,7 +177,10 @@ def test_not_dag_files(name: str) -> None:
 
 
 def test_prefilter() -> None:
-    assert may_define_dag(b"from airflow import DAG")
+    assert may_define_dag(b"dag = DAG('x')")
+    assert may_define_dag(b"with models.DAG (\n")
+    assert may_define_dag(b"from airflow import DAG as AirflowDAG")
+    assert not may_define_dag(b"from airflow import DAG  # imported for type hints only")
     assert may_define_dag(b"@dag()\ndef f(): ...")
     assert may_define_dag(b"@airflow.decorators.dag\n")
     assert may_define_dag(b"x = dag(schedule=None)")

@@ -382,7 +382,7 @@ def test_process_pool_gives_the_same_result(tmp_path: Path) -> None:
     folder.mkdir()
     for i in range(230):
         (folder / f"dag_{i:03d}.py").write_text(make_dag(i))
-    (folder / "py2.py").write_text('from airflow import DAG\nprint "x"\n')
+    (folder / "py2.py").write_text('from airflow import DAG\nprint "x"\ndag = DAG("py2")\n')
     source = FolderSource(folder, label="many")
     serial = Miner(source, config=MineConfig(jobs=1)).run()
     pooled = Miner(source, config=MineConfig(jobs=2)).run()

@@ -37,7 +37,7 @@ def small_repo(make_repo: Callable[..., RepoBuilder]) -> RepoBuilder:
     repo = make_repo("small")
     repo.write("dags/a.py", DAG_A)
     repo.write("dags/helper.py", "X = 1\n")
-    repo.write("dags/bad.py", 'from airflow import DAG\nprint "x"\n')
+    repo.write("dags/bad.py", 'from airflow import DAG\nprint "x"\ndag = DAG("bad")\n')
     repo.commit("first")
     repo.tag("1.0.0")
     return repo

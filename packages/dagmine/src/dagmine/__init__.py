@@ -22,6 +22,7 @@ from dagmine.models import (
     Ref,
     RefStats,
 )
+from dagmine.pypi import fetch as fetch_distributions
 from dagmine.sources import RELEASE_TAGS, Source
 
 __version__ = importlib.metadata.version("dagmine")
@@ -50,6 +51,7 @@ __all__ = [
     "Source",
     "SourceError",
     "__version__",
+    "fetch_distributions",
     "mine",
     "mine_to_dir",
     "read_records",

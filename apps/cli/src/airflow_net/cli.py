@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from airflow_net import __version__
+from airflow_net.instruct_cmd import app as instruct_app
 from airflow_net.mine_cmd import mine
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="mine")(mine)
+app.add_typer(instruct_app, name="instruct")
 
 
 def _version(value: bool) -> None:
@@ -27,7 +29,7 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """airflow-net: mine Airflow DAGs (more stages land as they are built)."""
+    """airflow-net: mine Airflow DAGs, then write the request behind each (more stages land as they are built)."""
 
 
 def main() -> None:

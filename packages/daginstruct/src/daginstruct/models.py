@@ -69,3 +69,5 @@ class Outcome(BaseModel):
     """`errored`, `expired`, `canceled`, or a validation reject such as `contains_code`."""
     text: str = ""
     usage: Usage = Field(default_factory=Usage)
+    source: str = ""
+    """Where the answer came from (a batch id): one failure is counted once, however often it is read."""

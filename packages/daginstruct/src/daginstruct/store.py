@@ -40,13 +40,23 @@ class Store:
             self.instructions.setdefault(record.custom_id, record)
         self.failures: Counter[str] = Counter()
         self.reject_reasons: Counter[str] = Counter()
+        self._seen: set[tuple[str, str]] = set()
         for line in _read_lines(self.dir / REJECTS):
             try:
                 outcome = Outcome.model_validate_json(line)
             except ValueError:
                 continue
-            self.failures[outcome.custom_id] += 1
-            self.reject_reasons[outcome.reason] += 1
+            self._count(outcome)
+
+    def _count(self, outcome: Outcome) -> bool:
+        if outcome.source:
+            key = (outcome.source, outcome.custom_id)
+            if key in self._seen:
+                return False
+            self._seen.add(key)
+        self.failures[outcome.custom_id] += 1
+        self.reject_reasons[outcome.reason] += 1
+        return True
 
     def _append(self, name: str, line: str) -> None:
         with self._lock, (self.dir / name).open("a", encoding="utf-8") as handle:
@@ -68,9 +78,10 @@ class Store:
         self.instructions[instruction.custom_id] = instruction
 
     def reject(self, outcome: Outcome) -> None:
-        self._append(REJECTS, outcome.model_dump_json())
-        self.failures[outcome.custom_id] += 1
-        self.reject_reasons[outcome.reason] += 1
+        with self._lock:
+            counted = self._count(outcome)
+        if counted:
+            self._append(REJECTS, outcome.model_dump_json())
 
     def reject_counts(self) -> dict[str, int]:
         return dict(sorted(self.reject_reasons.items()))

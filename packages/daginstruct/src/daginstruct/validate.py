@@ -36,10 +36,7 @@ def check(raw: str, airflow_version: str | None) -> Verdict:
     if stripped != text:
         cleaned.append("preamble")
         text = stripped
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”":
-        text = text[1:-1].strip()
-        cleaned.append("quotes")
-    elif text.startswith("“") and text.endswith("”"):
+    if (len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“”") or (text.startswith("“") and text.endswith("”")):
         text = text[1:-1].strip()
         cleaned.append("quotes")
     if not text:

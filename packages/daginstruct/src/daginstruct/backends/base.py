@@ -23,12 +23,14 @@ class Backend(Protocol):
 
 
 def accept(
-    store: Store, request: InstructionRequest, raw: str, usage: Usage, backend: str, model: str
+    store: Store, request: InstructionRequest, raw: str, usage: Usage, backend: str, model: str, source: str = ""
 ) -> bool:
     """Validate an answer; store it as an instruction, or record the reject. True when stored."""
     verdict = check(raw, request.airflow_version)
     if not verdict.ok:
-        store.reject(Outcome(custom_id=request.custom_id, ok=False, reason=verdict.reason, text=raw, usage=usage))
+        store.reject(
+            Outcome(custom_id=request.custom_id, ok=False, reason=verdict.reason, text=raw, usage=usage, source=source)
+        )
         return False
     store.add(
         Instruction(

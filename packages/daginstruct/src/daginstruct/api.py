@@ -22,7 +22,7 @@ from daginstruct.backends.openai_compat import OpenAICompatBackend
 from daginstruct.backends.template import TemplateBackend, metadata_from_code
 from daginstruct.exceptions import ConfigError, InputError
 from daginstruct.models import DagInput, Instruction, InstructionRequest, Usage
-from daginstruct.pricing import BATCH_DISCOUNT, CostEstimate, estimate, price_of
+from daginstruct.pricing import CostEstimate, cost_usd, estimate
 from daginstruct.store import Store, write_json_atomic
 from daginstruct.styles import STYLES, build_requests
 
@@ -245,11 +245,9 @@ def _finish(
 
 def _cost(usage: Usage, model: str, *, batch: bool) -> float | None:
     try:
-        price_in, price_out = price_of(model)
+        return cost_usd(usage.input_tokens, usage.output_tokens, model, batch=batch)
     except ConfigError:
         return None  # a local or unknown model: no price to show
-    factor = BATCH_DISCOUNT if batch else 1.0
-    return round(factor * (usage.input_tokens * price_in + usage.output_tokens * price_out) / 1e6, 4)
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:

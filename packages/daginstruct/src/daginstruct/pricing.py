@@ -37,6 +37,13 @@ def price_of(model: str) -> tuple[float, float]:
     raise ConfigError(f"no price for model {model!r}: add it to daginstruct.pricing.PRICES")
 
 
+def cost_usd(input_tokens: int, output_tokens: int, model: str, *, batch: bool) -> float:
+    """Dollars for a token count at `model`'s price, halved for the Batch API."""
+    price_in, price_out = price_of(model)
+    factor = BATCH_DISCOUNT if batch else 1.0
+    return round(factor * (input_tokens * price_in + output_tokens * price_out) / 1e6, 6)
+
+
 class CostEstimate(BaseModel):
     model: str
     batch: bool
@@ -49,14 +56,10 @@ class CostEstimate(BaseModel):
 
 
 def estimate(requests: Sequence[InstructionRequest], model: str, *, batch: bool = True) -> CostEstimate:
-    price_in, price_out = price_of(model)
-    factor = BATCH_DISCOUNT if batch else 1.0
+    price_of(model)  # an unknown model fails before any counting
     input_tokens = sum(estimate_tokens(r.system) + estimate_tokens(r.prompt) for r in requests)
     max_out = sum(r.max_tokens for r in requests)
     expected_out = math.ceil(max_out * EXPECTED_OUTPUT_SHARE)
-
-    def usd(out_tokens: int) -> float:
-        return round(factor * (input_tokens * price_in + out_tokens * price_out) / 1e6, 4)
 
     return CostEstimate(
         model=model,
@@ -65,6 +68,6 @@ def estimate(requests: Sequence[InstructionRequest], model: str, *, batch: bool 
         input_tokens=input_tokens,
         expected_output_tokens=expected_out,
         max_output_tokens=max_out,
-        expected_usd=usd(expected_out),
-        max_usd=usd(max_out),
+        expected_usd=cost_usd(input_tokens, expected_out, model, batch=batch),
+        max_usd=cost_usd(input_tokens, max_out, model, batch=batch),
     )

@@ -1,0 +1,370 @@
+"""`build_dataset()`: DAG records + requests -> filtered, deduplicated, leak-free train/test sets and a card."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import random
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dagdata._card import card, plots
+from dagdata._dedup import (
+    UnionFind,
+    max_cross_similarity,
+    near_duplicate_clusters,
+    normalized_hash,
+    signatures,
+)
+from dagdata._tokens import count_tokens, load_tokenizer
+from dagdata.exceptions import InputError
+from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
+from dagdata.prompt import major_minor
+from daginstruct import Instruction
+from dagmine import DagRecord, is_test_internal
+
+Progress = Callable[[str, int, int], None]
+MANIFEST = "manifest.json"
+
+
+def _file(path: str | Path, default_name: str) -> Path:
+    file = Path(path)
+    if file.is_dir():
+        file = file / default_name
+    if not file.is_file():
+        raise InputError(f"{file} does not exist")
+    return file
+
+
+def _read_jsonl(file: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise InputError(f"{file}:{number}: not JSON ({e.msg})") from e
+    return rows
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tokenizer_identity(name: str) -> str:
+    folder = Path(name)
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(folder.glob("*.json")) + sorted(folder.glob("*.model")) + sorted(folder.glob("*.txt")):
+            digest.update(file.name.encode() + file.read_bytes())
+        return digest.hexdigest()
+    return name
+
+
+def _fingerprint(files: Sequence[Path | None], config: DatasetConfig) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update((_sha256(file) if file else "-").encode())
+    digest.update(config.model_dump_json().encode())
+    digest.update(_tokenizer_identity(config.tokenizer).encode())
+    digest.update(importlib.metadata.version("dagdata").encode())
+    return digest.hexdigest()
+
+
+def _join(
+    dags: dict[str, DagRecord], instructions: Sequence[Instruction], config: DatasetConfig, counts: FilterCounts
+) -> list[Conversation]:
+    conversations: list[Conversation] = []
+    for instruction in instructions:
+        dag = dags.get(instruction.dag_id)
+        if dag is None:
+            counts.missing_dag += 1
+            continue
+        version = instruction.airflow_version or dag.last_version
+        conversations.append(
+            Conversation(
+                id=hashlib.sha256(f"{dag.id}\0{instruction.custom_id}".encode()).hexdigest()[:16],
+                dag_id=dag.id,
+                instruction_id=instruction.custom_id,
+                style=instruction.style,
+                airflow_version=version,
+                messages=config.contract.messages(instruction.text, version, dag.code),
+                paths=dag.paths,
+                operators=dag.operators,
+                contract_version=config.contract.version,
+            )
+        )
+    counts.joined = len(conversations)
+    return conversations
+
+
+def _groups(dags: Sequence[DagRecord], clusters: Sequence[int]) -> dict[str, str]:
+    """Split group per DAG: same path at any version (lineage) or near duplicate -> same group."""
+    index = {d.id: i for i, d in enumerate(dags)}
+    union = UnionFind(len(dags))
+    by_path: dict[str, int] = {}
+    for i, dag in enumerate(dags):
+        for path in dag.paths:
+            if path in by_path:
+                union.union(by_path[path], i)
+            else:
+                by_path[path] = i
+        union.union(i, clusters[i])
+    return {dag.id: dags[union.find(index[dag.id])].id for dag in dags}
+
+
+def _keep_newest(dags: Sequence[DagRecord], clusters: Sequence[int]) -> set[str]:
+    """Per near-duplicate cluster and Airflow major version, the DAG of the newest version."""
+    best: dict[tuple[int, str], DagRecord] = {}
+    for dag, cluster in zip(dags, clusters, strict=True):
+        key = (cluster, (dag.last_version or "?").split(".")[0])
+        current = best.get(key)
+        if current is None or _version_key(dag.last_version) > _version_key(current.last_version):
+            best[key] = dag
+    return {dag.id for dag in best.values()}
+
+
+def _version_key(version: str | None) -> tuple[int, ...]:
+    if not version:
+        return (-1,)
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
+def _split(
+    conversations: list[Conversation], fraction: float, seed: int
+) -> tuple[list[Conversation], list[Conversation]]:
+    by_group: dict[str, list[Conversation]] = defaultdict(list)
+    for conversation in conversations:
+        by_group[conversation.group].append(conversation)
+    order = sorted(by_group, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    target = round(fraction * len(conversations))
+    test: list[Conversation] = []
+    train: list[Conversation] = []
+    for group in order:
+        (test if len(test) < target else train).extend(by_group[group])
+    return train, test
+
+
+def _replay(path: Path | None, ratio: float, n_train: int, seed: int) -> list[Conversation]:
+    if path is None or ratio <= 0:
+        return []
+    rows = _read_jsonl(path)
+    want = min(len(rows), round(ratio * n_train))
+    chosen = random.Random(seed).sample(rows, want)
+    replay: list[Conversation] = []
+    for i, row in enumerate(chosen):
+        messages = row.get("messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+            raise InputError(f"{path}: replay rows need a `messages` list of {{role, content}}")
+        replay.append(
+            Conversation(
+                id=f"replay-{i:06d}",
+                dag_id="",
+                instruction_id="",
+                style="replay",
+                airflow_version=None,
+                messages=[{"role": str(m["role"]), "content": str(m.get("content", ""))} for m in messages],
+                group=f"replay-{i}",
+                source="replay",
+            )
+        )
+    return replay
+
+
+def build_dataset(
+    dags_path: str | Path,
+    instructions_path: str | Path,
+    out_dir: str | Path,
+    config: DatasetConfig | None = None,
+    *,
+    replay_path: str | Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> DatasetSummary:
+    """Build `out_dir`: `hf/` (a DatasetDict), `train.jsonl`, `test.jsonl`, `README.md`, plots, `manifest.json`."""
+    config = config or DatasetConfig()
+    report: Progress = progress or (lambda stage, done, total: None)
+    out = Path(out_dir)
+    dags_file = _file(dags_path, "dags.jsonl")
+    instructions_file = _file(instructions_path, "instructions.jsonl")
+    replay_file = _file(replay_path, "replay.jsonl") if replay_path else None
+    fingerprint = _fingerprint([dags_file, instructions_file, replay_file], config)
+    previous = _manifest(out)
+    if not force and previous and previous.get("fingerprint") == fingerprint:
+        return DatasetSummary.model_validate({**previous["summary"], "out_dir": out, "skipped": True})
+
+    dags = {d["id"]: DagRecord.model_validate(d) for d in _read_jsonl(dags_file)}
+    instructions = [Instruction.model_validate(i) for i in _read_jsonl(instructions_file)]
+    counts = FilterCounts()
+    conversations = _join(dags, instructions, config, counts)
+    report("join", len(conversations), len(conversations))
+
+    # Test internals: the research's model learned to call Airflow's test helpers from such files.
+    tainted = {d.id for d in dags.values() if any(is_test_internal(m) for m in d.imports)}
+    counts.test_internals = sum(c.dag_id in tainted for c in conversations)
+    conversations = [c for c in conversations if c.dag_id not in tainted]
+
+    seen: set[tuple[str, str]] = set()
+    unique: list[Conversation] = []
+    for conversation in conversations:
+        key = (normalized_hash(dags[conversation.dag_id].code), " ".join(conversation.messages[1]["content"].split()))
+        if key in seen:
+            counts.exact_duplicates += 1
+            continue
+        seen.add(key)
+        unique.append(conversation)
+    conversations = unique
+
+    used = [dags[i] for i in dict.fromkeys(c.dag_id for c in conversations)]
+    sigs = signatures([d.code for d in used], config.num_perm, config.shingle)
+    report("minhash", len(used), len(used))
+    clusters = near_duplicate_clusters(sigs, config.near_dup_threshold, config.num_perm)
+    groups = _groups(used, clusters)
+    for conversation in conversations:
+        conversation.group = groups[conversation.dag_id]
+    if config.near_dup_policy == "keep_newest":
+        keep = _keep_newest(used, clusters)
+        counts.near_duplicates = sum(c.dag_id not in keep for c in conversations)
+        conversations = [c for c in conversations if c.dag_id in keep]
+
+    tokenizer = load_tokenizer(config.tokenizer)
+    lengths = count_tokens(tokenizer, [c.messages for c in conversations])
+    report("tokens", len(conversations), len(conversations))
+    kept: list[Conversation] = []
+    for conversation, n in zip(conversations, lengths, strict=True):
+        conversation.n_tokens = n
+        if n > config.max_tokens:
+            counts.too_long += 1  # dropped, never truncated: a cut DAG teaches the model to stop mid-file
+        else:
+            kept.append(conversation)
+    counts.kept = len(kept)
+    leaked = [c.dag_id for c in kept if c.dag_id in tainted]
+    assert not leaked, f"test-internal imports survived filtering: {leaked[:3]}"
+
+    train, test = _split(kept, config.test_fraction, config.seed)
+    sig_of = {d.id: s for d, s in zip(used, sigs, strict=True)}
+    train_sigs = [sig_of[i] for i in dict.fromkeys(c.dag_id for c in train)]
+    test_sigs = [sig_of[i] for i in dict.fromkeys(c.dag_id for c in test)]
+    similarity = max_cross_similarity(train_sigs, test_sigs, config.num_perm)
+    replay = _replay(replay_file, config.replay_ratio, len(train), config.seed)
+    if replay:
+        replay_lengths = count_tokens(tokenizer, [c.messages for c in replay])
+        for conversation, n in zip(replay, replay_lengths, strict=True):
+            conversation.n_tokens = n
+        train = train + [c for c in replay if c.n_tokens <= config.max_tokens]
+    report("split", len(train) + len(test), len(train) + len(test))
+
+    summary = DatasetSummary(
+        out_dir=out,
+        skipped=False,
+        train=len(train),
+        test=len(test),
+        replay=sum(c.source == "replay" for c in train),
+        filters=counts,
+        max_cross_split_similarity=similarity,
+        longest=max((c.n_tokens for c in kept), default=0),
+    )
+    _write(out, train, test, config, summary, fingerprint, tokenizer)
+    return summary
+
+
+def _manifest(out: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _write(
+    out: Path,
+    train: list[Conversation],
+    test: list[Conversation],
+    config: DatasetConfig,
+    summary: DatasetSummary,
+    fingerprint: str,
+    tokenizer: Any,
+) -> None:
+    """Everything goes to a temporary folder beside `out`, which then replaces `out` in one rename."""
+    from datasets import Dataset, DatasetDict
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, rows in (("train", train), ("test", test)):
+            with (tmp / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(row.model_dump_json() + "\n")
+        columns = (
+            "id",
+            "dag_id",
+            "instruction_id",
+            "style",
+            "airflow_version",
+            "messages",
+            "n_tokens",
+            "group",
+            "source",
+            "contract_version",
+        )
+        DatasetDict(
+            {
+                name: Dataset.from_list([row.model_dump(include=set(columns)) for row in rows])
+                for name, rows in (("train", train), ("test", test))
+            }
+        ).save_to_disk(str(tmp / "hf"))
+        written_plots = plots(tmp, train, test)
+        (tmp / "README.md").write_text(
+            card(train, test, summary.filters, config, summary.max_cross_split_similarity, summary.replay),
+            encoding="utf-8",
+        )
+        (tmp / "chat_template.jinja").write_text(str(tokenizer.chat_template), encoding="utf-8")
+        manifest = {
+            "stage": "dataset",
+            "package": "dagdata",
+            "version": importlib.metadata.version("dagdata"),
+            "fingerprint": fingerprint,
+            "config": config.model_dump(mode="json"),
+            "contract": config.contract.model_dump(mode="json"),
+            "summary": summary.model_dump(mode="json", exclude={"out_dir", "skipped"}),
+            "versions": dict(sorted(_count_versions([*train, *test]).items())),
+            "plots": written_plots,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{tmp.name.rsplit('.', 1)[-1]}")
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _count_versions(rows: Sequence[Conversation]) -> dict[str, int]:
+    found: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row.source == "airflow":
+            found[major_minor(row.airflow_version)] += 1
+    return found
+
+
+def push_to_hub(out_dir: str | Path, repo_id: str, *, private: bool = True) -> None:  # pragma: no cover - network
+    """Upload the dataset and its card to the Hugging Face Hub (never called by the tests)."""
+    from datasets import load_from_disk
+    from huggingface_hub import HfApi
+
+    out = Path(out_dir)
+    load_from_disk(str(out / "hf")).push_to_hub(repo_id, private=private)
+    HfApi().upload_file(
+        path_or_fileobj=str(out / "README.md"), path_in_repo="README.md", repo_id=repo_id, repo_type="dataset"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from airflow_net import __version__
+from airflow_net.dataset_cmd import dataset
 from airflow_net.instruct_cmd import app as instruct_app
 from airflow_net.mine_cmd import mine
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.command(name="mine")(mine)
 app.add_typer(instruct_app, name="instruct")
+app.command(name="dataset")(dataset)
 
 
 def _version(value: bool) -> None:
@@ -29,7 +31,7 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """airflow-net: mine Airflow DAGs, then write the request behind each (more stages land as they are built)."""
+    """airflow-net: mine Airflow DAGs, write the request behind each, build the dataset (more stages land as built)."""
 
 
 def main() -> None:

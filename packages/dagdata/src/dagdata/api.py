@@ -199,6 +199,7 @@ def build_dataset(
     if not force and previous and previous.get("fingerprint") == fingerprint:
         return DatasetSummary.model_validate({**previous["summary"], "out_dir": out, "skipped": True})
 
+    tokenizer = load_tokenizer(config.tokenizer)  # fail before any work when it cannot be loaded
     dags = {d["id"]: DagRecord.model_validate(d) for d in _read_jsonl(dags_file)}
     instructions = [Instruction.model_validate(i) for i in _read_jsonl(instructions_file)]
     counts = FilterCounts()
@@ -209,6 +210,7 @@ def build_dataset(
     tainted = {d.id for d in dags.values() if any(is_test_internal(m) for m in d.imports)}
     counts.test_internals = sum(c.dag_id in tainted for c in conversations)
     conversations = [c for c in conversations if c.dag_id not in tainted]
+    report("test_internals", len(conversations), counts.joined)
 
     seen: set[tuple[str, str]] = set()
     unique: list[Conversation] = []
@@ -220,11 +222,13 @@ def build_dataset(
         seen.add(key)
         unique.append(conversation)
     conversations = unique
+    report("exact_duplicates", len(conversations), counts.joined)
 
     used = [dags[i] for i in dict.fromkeys(c.dag_id for c in conversations)]
     sigs = signatures([d.code for d in used], config.num_perm, config.shingle)
     report("minhash", len(used), len(used))
     clusters = near_duplicate_clusters(sigs, config.near_dup_threshold, config.num_perm)
+    report("near_duplicates", len(used), len(used))
     groups = _groups(used, clusters)
     for conversation in conversations:
         conversation.group = groups[conversation.dag_id]
@@ -233,7 +237,6 @@ def build_dataset(
         counts.near_duplicates = sum(c.dag_id not in keep for c in conversations)
         conversations = [c for c in conversations if c.dag_id in keep]
 
-    tokenizer = load_tokenizer(config.tokenizer)
     lengths = count_tokens(tokenizer, [c.messages for c in conversations])
     report("tokens", len(conversations), len(conversations))
     kept: list[Conversation] = []
@@ -271,6 +274,7 @@ def build_dataset(
         longest=max((c.n_tokens for c in kept), default=0),
     )
     _write(out, train, test, config, summary, fingerprint, tokenizer)
+    report("write", summary.train + summary.test, summary.train + summary.test)
     return summary
 
 
@@ -292,8 +296,10 @@ def _write(
     tokenizer: Any,
 ) -> None:
     """Everything goes to a temporary folder beside `out`, which then replaces `out` in one rename."""
+    import datasets
     from datasets import Dataset, DatasetDict
 
+    datasets.disable_progress_bars()  # the stage reports its own progress
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -19,7 +19,7 @@ _DEFAULTS = dagdata.DatasetConfig()
 
 @one_line_errors
 def dataset(
-    dags: Annotated[Path, typer.Argument(help="dags.jsonl from `airflow-net mine` (or its folder).")] = Path("out/mine"),
+    dags: Annotated[Path, typer.Argument(help="dags.jsonl from `airflow-net mine`, or its folder.")] = Path("out/mine"),
     instructions: Annotated[
         Path, typer.Argument(help="instructions.jsonl from `airflow-net instruct run` (or its folder).")
     ] = Path("out/instruct"),
@@ -27,7 +27,7 @@ def dataset(
     tokenizer: Annotated[str, typer.Option(help="Target model's tokenizer: a folder or a cached hub id.")] = (
         _DEFAULTS.tokenizer
     ),
-    max_tokens: Annotated[int, typer.Option(help="Longest conversation kept (longer: dropped).")] = _DEFAULTS.max_tokens,
+    max_tokens: Annotated[int, typer.Option(help="Longest conversation kept (longer ones: dropped).")] = 4096,
     near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard for near duplicates.")] = (
         _DEFAULTS.near_dup_threshold
     ),

@@ -27,7 +27,9 @@ def dataset(
     tokenizer: Annotated[str, typer.Option(help="Target model's tokenizer: a folder or a cached hub id.")] = (
         _DEFAULTS.tokenizer
     ),
-    max_tokens: Annotated[int, typer.Option(help="Longest conversation kept (longer ones: dropped).")] = 4096,
+    max_tokens: Annotated[int, typer.Option(help="Longest conversation kept (longer ones: dropped).")] = (
+        _DEFAULTS.max_tokens
+    ),
     near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard for near duplicates.")] = (
         _DEFAULTS.near_dup_threshold
     ),

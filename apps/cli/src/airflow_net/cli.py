@@ -8,6 +8,7 @@ from airflow_net import __version__
 from airflow_net.dataset_cmd import dataset
 from airflow_net.instruct_cmd import app as instruct_app
 from airflow_net.mine_cmd import mine
+from airflow_net.tune_cmd import export, train
 
 app = typer.Typer(
     name="airflow-net",
@@ -19,6 +20,8 @@ app = typer.Typer(
 app.command(name="mine")(mine)
 app.add_typer(instruct_app, name="instruct")
 app.command(name="dataset")(dataset)
+app.command(name="train")(train)
+app.command(name="export")(export)
 
 
 def _version(value: bool) -> None:

@@ -31,8 +31,9 @@ def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]
     plt.close(fig)
     written.append("plots/lengths.png")
 
-    versions = sorted({major_minor(c.airflow_version) for c in [*train, *test]}, key=_version_key)
-    counts_train = Counter(major_minor(c.airflow_version) for c in train)
+    mined_train = [c for c in train if c.source == "airflow"]  # replay rows ask for no Airflow version
+    versions = sorted({major_minor(c.airflow_version) for c in [*mined_train, *test]}, key=_version_key)
+    counts_train = Counter(major_minor(c.airflow_version) for c in mined_train)
     counts_test = Counter(major_minor(c.airflow_version) for c in test)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * len(versions) + 2), 3.5))
     ax.bar(versions, [counts_train[v] for v in versions], label="train")
@@ -66,9 +67,10 @@ def card(
     def quantile(q: float) -> int:
         return lengths[min(len(lengths) - 1, int(q * len(lengths)))] if lengths else 0
 
-    versions = sorted({major_minor(c.airflow_version) for c in everything}, key=_version_key)
-    by_train = Counter(major_minor(c.airflow_version) for c in train)
-    by_test = Counter(major_minor(c.airflow_version) for c in test)
+    mined = [c for c in everything if c.source == "airflow"]  # replay rows ask for no Airflow version
+    versions = sorted({major_minor(c.airflow_version) for c in mined}, key=_version_key)
+    by_train = Counter(major_minor(c.airflow_version) for c in train if c.source == "airflow")
+    by_test = Counter(major_minor(c.airflow_version) for c in test if c.source == "airflow")
     operators = Counter(op for c in everything if c.source == "airflow" for op in c.operators)
     styles = Counter(c.style for c in everything)
     lines = [

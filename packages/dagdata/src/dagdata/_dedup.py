@@ -56,7 +56,9 @@ class UnionFind:
 
 def near_duplicate_clusters(sigs: Sequence[LeanMinHash], threshold: float, num_perm: int) -> list[int]:
     """Cluster id (the smallest member index) per signature; pairs at or above `threshold` are joined."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    # datasketch cannot band for thresholds near 1 (fewer than 2 bands): index at most at 0.9, which only
+    # adds candidates; the exact check below keeps the result at `threshold`.
+    lsh = MinHashLSH(threshold=min(threshold, 0.9), num_perm=num_perm)
     for i, sig in enumerate(sigs):
         lsh.insert(str(i), sig)
     clusters = UnionFind(len(sigs))

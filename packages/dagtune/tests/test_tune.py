@@ -1,0 +1,179 @@
+"""Training, resume, merge, GGUF export, quantisation and generation, on CPU with a tiny real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dagtune
+from dagdata import DEFAULT_CONTRACT, PromptContract
+from dagtune import TrainConfig
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+
+
+def config(tiny_model: Path, tiny_dataset: Path, out: Path, **overrides: Any) -> TrainConfig:
+    base: dict[str, Any] = {
+        "base_model": str(tiny_model),
+        "dataset": tiny_dataset,
+        "output_dir": out,
+        "backend": "hf",
+        "max_seq_length": 512,
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "learning_rate": 5e-3,
+        "per_device_train_batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "max_steps": 12,
+        "warmup_steps": 0,
+        "logging_steps": 1,
+        "eval_steps": 6,
+        "save_steps": 4,
+        "seed": 0,
+    }
+    return TrainConfig.model_validate(base | overrides)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dagtune.TrainResult:
+    return dagtune.train(config(tiny_model, tiny_dataset, tmp_path_factory.mktemp("run")))
+
+
+def test_loss_falls_and_run_folder_is_complete(trained: dagtune.TrainResult) -> None:
+    assert trained.backend == "hf"
+    assert trained.steps == 12
+    assert trained.first_loss is not None and trained.last_loss is not None
+    assert trained.last_loss < trained.first_loss * 0.9
+    run = trained.run_dir
+    for name in ("config.json", "metrics.jsonl", "result.json", "loss.png", "adapter/adapter_config.json"):
+        assert (run / name).is_file(), name
+    rows = dagtune.read_metrics(run)
+    assert any("eval_loss" in r for r in rows)
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_only_assistant_tokens_carry_loss(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    trainer, _ = dagtune.build_trainer(config(tiny_model, tiny_dataset, tmp_path))
+    tokenizer = trainer.processing_class
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labels = batch["labels"][0].tolist()
+    ids = batch["input_ids"][0].tolist()
+    learned = [i for i, label in zip(ids, labels, strict=True) if label != -100]
+    text = tokenizer.decode(learned)
+    assert text.startswith("```python\n")  # the answer, in the contract's format...
+    assert DEFAULT_CONTRACT.system[:30] not in text  # ...and not the system prompt
+    assert "Target: Apache Airflow" not in text  # nor the user's request
+    prompt_len = labels.index(next(label for label in labels if label != -100))
+    assert prompt_len > 20
+
+
+class _StopAt:
+    """Stands for a kill: training stops right after step `step` was checkpointed."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        step = self.step
+
+        class Stop(TrainerCallback):  # type: ignore[misc]
+            def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                if state.global_step >= step:
+                    raise KeyboardInterrupt
+
+        return Stop()
+
+
+def test_kill_and_resume(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    settings = config(tiny_model, tiny_dataset, tmp_path, max_steps=8, save_steps=4, eval_steps=100)
+    with pytest.raises(KeyboardInterrupt):
+        dagtune.train(settings, callbacks=[_StopAt(4).callback()])
+    assert (tmp_path / "checkpoints" / "checkpoint-4").is_dir()
+    resumed = dagtune.train(settings, resume=True)
+    assert resumed.steps == 8
+    steps = [r["step"] for r in dagtune.read_metrics(tmp_path) if "loss" in r]
+    assert steps[:4] == [1, 2, 3, 4] and steps[-1] == 8  # steps 5..8 came after the resume
+    with pytest.raises(dagtune.ConfigError, match="differs"):
+        dagtune.train(settings.model_copy(update={"learning_rate": 1e-3}), resume=True)
+
+
+def test_unsloth_is_refused_without_cuda(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(dagtune.ConfigError, match="CUDA"):
+        dagtune.resolve_backend(config(tiny_model, tiny_dataset, tmp_path, backend="unsloth"))
+
+
+def test_config_yaml_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  base_model: some/model\n  max_steps: 5\n")
+    loaded = dagtune.load_config(path, ["learning_rate=1e-4", "lora_r=32"])
+    assert (loaded.base_model, loaded.max_steps, loaded.learning_rate, loaded.lora_r) == ("some/model", 5, 1e-4, 32)
+    assert dagtune.TrainConfig().lora_alpha == 16 and dagtune.TrainConfig().gradient_accumulation_steps == 4
+    with pytest.raises(dagtune.ConfigError, match="lora_rank"):
+        dagtune.load_config(None, ["lora_rank=4"])
+
+
+@pytest.fixture(scope="module")
+def exported(trained: dagtune.TrainResult) -> dagtune.ExportResult:
+    return dagtune.export(trained.run_dir, quant="q4_k_m", verify_tokens=12)
+
+
+def test_export_matches_pytorch_and_reports_real_types(exported: dagtune.ExportResult) -> None:
+    assert exported.tokenizer_identical
+    assert exported.f16_agreement.identical_prompts == exported.f16_agreement.prompts
+    assert exported.f16_types.keys() <= {"F16", "F32"}
+    quant = exported.quantized
+    assert quant is not None
+    # Rows of 64 are not multiples of 256: llama.cpp used other types, and the report says so.
+    assert quant.fallback
+    assert "Q4_K" not in quant.tensor_types
+    assert exported.quant_agreement is not None
+    card = exported.card.read_text()
+    assert "base_model:" in card and "tensor types" in card
+
+
+def test_gguf_carries_tokenizer_template_and_contract(exported: dagtune.ExportResult) -> None:
+    import llama_cpp
+
+    meta = dagtune.read_metadata(exported.f16)
+    assert meta["tokenizer.ggml.pre"] == "qwen2"
+    assert PromptContract.from_metadata(meta) == DEFAULT_CONTRACT
+    llm = llama_cpp.Llama(model_path=str(exported.f16), n_ctx=512, verbose=False)
+    template = llm.metadata["tokenizer.chat_template"]
+    from jinja2 import Template
+
+    rendered = Template(template).render(
+        messages=DEFAULT_CONTRACT.messages("Copy a file", "2.10"), add_generation_prompt=True
+    )
+    assert rendered.endswith("<|im_start|>assistant\n")
+    assert "Target: Apache Airflow 2.10" in rendered
+    out = llm.create_chat_completion(messages=DEFAULT_CONTRACT.messages("Copy a file", "2.10"), max_tokens=8)
+    assert out["usage"]["completion_tokens"] > 0
+
+
+def test_token_ids_are_identical(trained: dagtune.TrainResult, exported: dagtune.ExportResult) -> None:
+    texts = [
+        "x = 1  # café 日本",
+        "from airflow import DAG\n\n\twith DAG('a') as d:\n",
+        "<|im_start|>user\nhi<|im_end|>",
+    ]
+    assert dagtune.tokenizer_identity(exported.merged_dir, exported.f16, texts)
+
+
+def test_unknown_pre_tokenizer_is_refused() -> None:
+    with pytest.raises(dagtune.ExportError, match="pre-tokenizer"):
+        dagtune.pre_tokenizer_name({"pre_tokenizer": {"type": "Whitespace"}})
+    assert (
+        dagtune.pre_tokenizer_name(
+            json.loads('{"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}}')
+        )
+        == "gpt-2"
+    )

@@ -177,3 +177,52 @@ def test_unknown_pre_tokenizer_is_refused() -> None:
         )
         == "gpt-2"
     )
+
+
+def test_llama_family_converts_and_decodes_like_pytorch(tmp_path: Path) -> None:
+    """Llama's q/k weights are stored permuted for rotary embeddings: a wrong permutation still loads,
+    but decodes differently. SmolLM2 is this family; a tiny one with a GPT-2 style tokenizer stands in."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from dagdata import CHATML_TEMPLATE
+    from dagtune.export import _agreement, _greedy_gguf
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(["from airflow import DAG 12345 schedule daily"] * 50, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHATML_TEMPLATE
+    fast.save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        initializer_range=0.2,
+    )
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(config).to(torch.float16).to(torch.float32)  # weights exactly representable in f16
+    model.save_pretrained(tmp_path)
+    gguf_path = dagtune.convert(tmp_path, tmp_path / "llama.gguf")
+    assert dagtune.read_metadata(gguf_path)["tokenizer.ggml.pre"] == "smollm"
+    assert dagtune.tokenizer_identity(tmp_path, gguf_path, ["DAG 2024 x", "from airflow import DAG\n  a=1"])
+    prompt = tokenizer("from airflow import DAG", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        reference = model.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False)
+    expected = reference[0, len(prompt) :].tolist()
+    assert _agreement([expected], _greedy_gguf(gguf_path, [prompt], 10)).identical_prompts == 1

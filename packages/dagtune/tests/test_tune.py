@@ -214,6 +214,7 @@ def test_llama_family_converts_and_decodes_like_pytorch(tmp_path: Path) -> None:
         max_position_embeddings=512,
         tie_word_embeddings=True,
         initializer_range=0.2,
+        rope_theta=100000.0,  # SmolLM2's; transformers 5 stores it under rope_parameters
     )
     torch.manual_seed(1)
     model = LlamaForCausalLM(config).to(torch.float16).to(torch.float32)  # weights exactly representable in f16

@@ -130,7 +130,7 @@ def convert(
     writer.add_feed_forward_length(int(config["intermediate_size"]))
     writer.add_head_count(n_head)
     writer.add_head_count_kv(n_head_kv)
-    writer.add_rope_freq_base(float(config.get("rope_theta", 10000.0)))
+    _add_rope(writer, config)
     writer.add_layer_norm_rms_eps(float(config.get("rms_norm_eps", 1e-6)))
     head_dim = int(config.get("head_dim") or hidden // n_head)
     writer.add_rope_dimension_count(head_dim)
@@ -176,6 +176,28 @@ def convert(
     writer.write_tensors_to_file()
     writer.close()
     return dest
+
+
+def _add_rope(writer: Any, config: dict[str, Any]) -> None:
+    """Rotary settings: transformers 5 nests them in `rope_parameters`, older configs keep `rope_theta`."""
+    import gguf
+
+    rope = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
+    theta = config.get("rope_theta", rope.get("rope_theta", 10000.0))
+    writer.add_rope_freq_base(float(theta))
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    if kind in ("default", None):
+        return
+    if kind == "linear":
+        writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(float(rope["factor"]))
+        return
+    if kind == "yarn":
+        writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        writer.add_rope_scaling_factor(float(rope["factor"]))
+        writer.add_rope_scaling_orig_ctx_len(int(rope["original_max_position_embeddings"]))
+        return
+    raise ExportError(f"rope scaling {kind!r} is not supported by dagtune's converter")
 
 
 def _chat_template(folder: Path) -> str | None:

@@ -183,7 +183,7 @@ def _add_rope(writer: Any, config: dict[str, Any]) -> None:
     import gguf
 
     rope = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
-    theta = config.get("rope_theta", rope.get("rope_theta", 10000.0))
+    theta = config.get("rope_theta") or rope.get("rope_theta") or 10000.0
     writer.add_rope_freq_base(float(theta))
     kind = rope.get("rope_type", rope.get("type", "default"))
     if kind in ("default", None):

@@ -56,9 +56,10 @@ class UnionFind:
 
 def near_duplicate_clusters(sigs: Sequence[LeanMinHash], threshold: float, num_perm: int) -> list[int]:
     """Cluster id (the smallest member index) per signature; pairs at or above `threshold` are joined."""
-    # datasketch cannot band for thresholds near 1 (fewer than 2 bands): index at most at 0.9, which only
-    # adds candidates; the exact check below keeps the result at `threshold`.
-    lsh = MinHashLSH(threshold=min(threshold, 0.9), num_perm=num_perm)
+    # LSH at the threshold itself misses some pairs just above it (it is probabilistic), and a missed pair
+    # can end up on both sides of the split. Candidates come from a lower threshold (at most 0.9: datasketch
+    # cannot band closer to 1); the check below keeps the result exactly at `threshold`.
+    lsh = MinHashLSH(threshold=min(max(0.5, threshold - 0.2), 0.9), num_perm=num_perm)
     for i, sig in enumerate(sigs):
         lsh.insert(str(i), sig)
     clusters = UnionFind(len(sigs))

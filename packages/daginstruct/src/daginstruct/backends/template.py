@@ -45,13 +45,13 @@ def _first_sentence(text: str | None) -> str:
     return sentence[:200]
 
 
-def write(dag: DagInput, style: str) -> str:
+def write(dag: DagInput, style: str, *, use_docstring: bool = True) -> str:
     """The request for `dag` in `style`, from its metadata alone."""
     version = version_label(dag.airflow_version)
     name = dag.dag_ids[0] if dag.dag_ids else "my_pipeline"
     when = _schedule_phrase(dag.schedule)
     ops = _operator_phrase(dag.operators)
-    about = _first_sentence(dag.docstring)
+    about = _first_sentence(dag.docstring) if use_docstring else ""
     tasks = f"{dag.task_count} tasks" if dag.task_count else "a few tasks"
     if style == "terse":
         return f"Write an {version} DAG `{name}` that runs {when} using {ops}."
@@ -77,7 +77,8 @@ class TemplateBackend(RequestAtATime):
 
     def complete(self, request: InstructionRequest, attempt: int) -> tuple[str, Usage]:
         dag = self.dags[request.dag_id]
-        return write(dag, request.style), Usage()
+        # A docstring can hold code (rejected as such); a second attempt leaves it out.
+        return write(dag, request.style, use_docstring=attempt == 0), Usage()
 
 
 def metadata_from_code(dag: DagInput) -> DagInput:

@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 import dagdata
 from airflow_net._errors import one_line_errors
+from airflow_net._ui import console, summary_table
 
-console = Console()
 _DEFAULTS = dagdata.DatasetConfig()
 
 
@@ -61,11 +59,8 @@ def dataset(
         summary = dagdata.build_dataset(
             dags, instructions, out, config, replay_path=replay, force=force, progress=progress
         )
-    table = Table(title="dagdata" + (" (unchanged: nothing to do)" if summary.skipped else ""), show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     filters = summary.filters
-    for name, value in [
+    rows: list[tuple[str, object]] = [
         ("joined", filters.joined),
         ("requests for unknown DAGs", filters.missing_dag),
         ("dropped: test internals", filters.test_internals),
@@ -76,8 +71,7 @@ def dataset(
         ("  of which replay", summary.replay),
         ("test", summary.test),
         ("longest (tokens)", summary.longest),
-    ]:
-        table.add_row(name, f"{value:,}")
-    table.add_row("largest train/test similarity", f"{summary.max_cross_split_similarity:.2f}")
-    console.print(table)
+        ("largest train/test similarity", f"{summary.max_cross_split_similarity:.2f}"),
+    ]
+    console.print(summary_table("dagdata", rows, skipped=summary.skipped))
     console.print(f"dataset: {out / 'hf'}  card: {out / 'README.md'}")

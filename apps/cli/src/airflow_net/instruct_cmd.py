@@ -6,29 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import daginstruct
 from airflow_net._errors import one_line_errors
+from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
-console = Console()
 app = typer.Typer(help="Write the natural-language request behind each DAG.", no_args_is_help=True)
 
 _ALL_STYLES = ",".join(daginstruct.STYLES)
 _STAGES = {"submit": "submitting batches", "collect": "collecting results", "generate": "writing requests"}
-
-
-class _Bars:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(_STAGES.get(stage, stage), total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
 
 
 def _config(
@@ -103,26 +90,19 @@ def run(
             return
         console.print(_estimate_table(daginstruct.estimate_cost(records, config)))
         return
-    with Progress(
-        TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        summary = daginstruct.instruct(records, out, config, progress=_Bars(progress))
-    table = Table(title="daginstruct" + (" (unchanged: nothing to do)" if summary.skipped else ""), show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    rows: list[tuple[str, str]] = [
+    with progress_bars() as progress:
+        summary = daginstruct.instruct(records, out, config, progress=StageBars(progress, _STAGES))
+    rows: list[tuple[str, object]] = [
         ("backend / model", f"{summary.backend} / {summary.model}"),
-        ("requested", f"{summary.requested:,}"),
-        ("written", f"{summary.written:,}"),
-        ("failed (attempts used up)", f"{summary.failed:,}"),
-        *((f"rejected: {reason}", f"{count:,}") for reason, count in summary.rejects.items()),
+        ("requested", summary.requested),
+        ("written", summary.written),
+        ("failed (attempts used up)", summary.failed),
+        *((f"rejected: {reason}", count) for reason, count in summary.rejects.items()),
         ("tokens in / out", f"{summary.usage.input_tokens:,} / {summary.usage.output_tokens:,}"),
     ]
     if summary.cost_usd is not None:
         rows.append(("cost", f"${summary.cost_usd:.4f}"))
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+    console.print(summary_table("daginstruct", rows, skipped=summary.skipped))
     console.print(f"instructions: {out / 'instructions.jsonl'}")
 
 

@@ -6,14 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import dagmine
 from airflow_net._errors import one_line_errors
-
-console = Console()
+from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
 _STAGES = {"list": "listing refs", "read": "reading files", "parse": "parsing and cleaning"}
 
@@ -59,34 +56,21 @@ def _guess_kind(paths: list[Path]) -> str:
     return "folder"
 
 
-class _Bars:
-    """One rich progress bar per stage of the miner."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(_STAGES.get(stage, stage), total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
-
-
 def _summary(summary: dagmine.MineSummary, per_ref: int) -> None:
     stats = summary.stats
-    table = Table(title="dagmine" + (" (unchanged: nothing to do)" if summary.skipped else ""), show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for name, value in [
-        ("refs", stats.refs),
-        ("python files (ref, path)", stats.files),
-        ("distinct files", stats.distinct_blobs),
-        ("DAG files", stats.dag_files),
-        ("kept", stats.kept_blobs),
-        ("records (distinct cleaned DAGs)", stats.records),
-        *((f"excluded: {reason}", count) for reason, count in stats.excluded.items()),
-    ]:
-        table.add_row(name, f"{value:,}")
+    table = summary_table(
+        "dagmine",
+        [
+            ("refs", stats.refs),
+            ("python files (ref, path)", stats.files),
+            ("distinct files", stats.distinct_blobs),
+            ("DAG files", stats.dag_files),
+            ("kept", stats.kept_blobs),
+            ("records (distinct cleaned DAGs)", stats.records),
+            *((f"excluded: {reason}", count) for reason, count in stats.excluded.items()),
+        ],
+        skipped=summary.skipped,
+    )
     console.print(table)
     if per_ref and stats.per_ref:
         refs = Table(title=f"per ref (last {min(per_ref, len(stats.per_ref))})")
@@ -127,16 +111,15 @@ def mine(
         raise dagmine.SourceError(f"--kind must be git, dist or folder, not {kind!r}")
     source = _source(sources or [], pypi or [], cache, kind, label, airflow_version, sdist)
     config = dagmine.MineConfig(max_bytes=max_bytes, clean=clean, recover=recover, jobs=jobs)
-    with Progress(
-        TextColumn("{task.description:<22}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with progress_bars() as progress:
         summary = dagmine.mine_to_dir(
-            source, out, refs or None, tag_pattern=tags, config=config, force=force, progress=_Bars(progress)
+            source,
+            out,
+            refs or None,
+            tag_pattern=tags,
+            config=config,
+            force=force,
+            progress=StageBars(progress, _STAGES),
         )
     _summary(summary, per_ref)
 

@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import dagtune
 from airflow_net._errors import one_line_errors
-
-console = Console()
+from airflow_net._ui import console
 
 
 @one_line_errors

@@ -58,7 +58,7 @@ def fingerprint(kind: str, refs: list[Ref], config: MineConfig, version: str) ->
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -83,7 +83,7 @@ def is_current(out_dir: Path, expected: str) -> Manifest | None:
         return None
     for name, digest in manifest.outputs.items():
         path = out_dir / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or file_sha256(path) != digest:
             return None
     return manifest
 

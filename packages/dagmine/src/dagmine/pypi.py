@@ -21,6 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from dagmine._output import file_sha256
 from dagmine.exceptions import SourceError
 
 PYPI = "https://pypi.org"
@@ -63,14 +64,6 @@ def _pick_file(files: list[dict[str, Any]], sdist: bool) -> dict[str, Any]:
     if not usable:
         raise SourceError(f"no {'sdist' if sdist else 'wheel'} among {[f['filename'] for f in files]}")
     return usable[0]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
@@ -116,7 +109,7 @@ def fetch(
         chosen = _pick_file(project["releases"][version], sdist)
         path = folder / str(chosen["filename"])
         sha256 = str(chosen["digests"]["sha256"])
-        if not (path.is_file() and _sha256(path) == sha256):
+        if not (path.is_file() and file_sha256(path) == sha256):
             # Mirrors may answer with URLs relative to the JSON document.
             _download(urllib.parse.urljoin(project_url, str(chosen["url"])), path, sha256, timeout)
         paths.append(path)

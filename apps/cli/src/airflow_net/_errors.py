@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from dagdata import DagdataError
+from dageval import DagevalError
 from daginstruct import DaginstructError
 from dagmine import DagmineError
 from dagtune import DagtuneError
@@ -32,7 +33,7 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (DagmineError, DaginstructError, DagdataError, DagtuneError) as e:
+        except (DagmineError, DaginstructError, DagdataError, DagtuneError, DagevalError) as e:
             stderr.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except ValidationError as e:

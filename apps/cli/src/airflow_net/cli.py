@@ -6,6 +6,7 @@ import typer
 
 from airflow_net import __version__
 from airflow_net.dataset_cmd import dataset
+from airflow_net.eval_cmd import app as eval_app
 from airflow_net.instruct_cmd import app as instruct_app
 from airflow_net.mine_cmd import mine
 from airflow_net.tune_cmd import export, train
@@ -22,6 +23,7 @@ app.add_typer(instruct_app, name="instruct")
 app.command(name="dataset")(dataset)
 app.command(name="train")(train)
 app.command(name="export")(export)
+app.add_typer(eval_app, name="eval")
 
 
 def _version(value: bool) -> None:

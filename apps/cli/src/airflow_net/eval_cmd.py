@@ -1,0 +1,84 @@
+"""`airflow-net eval`: judge generated DAGs level by level; `eval compare`: base vs tuned, paired."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import dageval
+from airflow_net._errors import one_line_errors
+from airflow_net._ui import StageBars, console, progress_bars, summary_table
+
+app = typer.Typer(help="Is generated code a valid DAG? Syntax, structure, Airflow lint.", no_args_is_help=True)
+_LEVELS = {level.label: level for level in dageval.Level}
+
+
+def _level(name: str) -> dageval.Level:
+    if name not in _LEVELS or _LEVELS[name] > dageval.Level.LINT:
+        raise dageval.InputError(
+            f"--level must be one of extract, syntax, structure, lint (import comes later), not {name!r}"
+        )
+    return _LEVELS[name]
+
+
+@app.command("run")
+@one_line_errors
+def run(
+    samples: Annotated[Path, typer.Argument(help="JSONL of completions (chat or prompt/completion) or a .py folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval"),
+    airflow: Annotated[str | None, typer.Option(help="Airflow version for samples that do not name one.")] = None,
+    level: Annotated[str, typer.Option(help="Highest level: extract, syntax, structure, lint.")] = "lint",
+) -> None:
+    """Write verdicts.jsonl and summary.json."""
+    target = _level(level)
+    items = dageval.read_samples(samples)
+    with progress_bars() as progress:
+        verdicts = dageval.evaluate(
+            items,
+            level=target,
+            airflow_version=airflow,
+            progress=StageBars(progress, {"static": "parsing", "lint": "ruff AIR rules"}),
+        )
+    summary = dageval.summarize(verdicts, target)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verdicts.jsonl").write_text("".join(v.model_dump_json() + "\n" for v in verdicts), encoding="utf-8")
+    (out / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    rows: list[tuple[str, object]] = [("samples", summary.samples)]
+    for row in summary.levels:
+        top = ", ".join(f"{k}={v}" for k, v in list(row.categories.items())[:3])
+        rows.append((f"{row.level} passed", f"{row.passed:,} ({row.rate:.0%})" + (f"  [{top}]" if top else "")))
+    console.print(summary_table("dageval", rows))
+
+
+@app.command("compare")
+@one_line_errors
+def compare(
+    base: Annotated[Path, typer.Argument(help="verdicts.jsonl (or its folder) of the base model.")],
+    tuned: Annotated[Path, typer.Argument(help="verdicts.jsonl (or its folder) of the tuned model.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write comparison.json here.")] = None,
+) -> None:
+    """Paired difference in validity per level, with a bootstrap 95% CI and McNemar's test."""
+
+    def load(path: Path) -> list[dageval.Verdict]:
+        file = path / "verdicts.jsonl" if path.is_dir() else path
+        if not file.is_file():
+            raise dageval.InputError(f"{file} does not exist: run `airflow-net eval run` first")
+        return [dageval.Verdict.model_validate_json(line) for line in file.read_text().splitlines() if line.strip()]
+
+    before, after = load(base), load(tuned)
+    results = [dageval.compare(before, after, level) for level in dageval.Level if level <= dageval.Level.LINT]
+    rows = [
+        (
+            r.level,
+            f"{r.base_rate:.1%} -> {r.tuned_rate:.1%}  diff {r.difference:+.1%} "
+            f"[{r.ci_low:+.1%}, {r.ci_high:+.1%}]  McNemar p={r.mcnemar_p:.3g}",
+        )
+        for r in results
+    ]
+    console.print(summary_table(f"base vs tuned ({results[0].pairs} pairs)", rows))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.json").write_text(json.dumps([r.model_dump() for r in results], indent=2))

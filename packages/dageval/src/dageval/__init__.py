@@ -1,0 +1,35 @@
+"""dageval: is generated code a valid Airflow DAG? Level by level, with paired comparisons."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from dageval.evaluate import evaluate, version_from_prompt
+from dageval.exceptions import DagevalError, InputError
+from dageval.extract import extract
+from dageval.inputs import read_samples
+from dageval.models import Level, LevelResult, Sample, Verdict
+from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
+
+__version__ = importlib.metadata.version("dageval")
+
+__all__ = [
+    "Comparison",
+    "DagevalError",
+    "InputError",
+    "Level",
+    "LevelResult",
+    "LevelSummary",
+    "Sample",
+    "Summary",
+    "Verdict",
+    "__version__",
+    "compare",
+    "evaluate",
+    "extract",
+    "mcnemar_exact",
+    "pass_at_k",
+    "read_samples",
+    "summarize",
+    "version_from_prompt",
+]

@@ -1,0 +1,64 @@
+"""Samples from a JSONL of completions (chat or prompt/completion form) or a folder of .py files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dageval.evaluate import version_from_prompt
+from dageval.exceptions import InputError
+from dageval.models import Sample
+
+
+def _from_row(row: dict[str, Any], index: int, where: str) -> Sample:
+    sample_id = str(row.get("id") or row.get("sample_id") or f"s{index:06d}")
+    version = row.get("airflow_version")
+    finish = row.get("finish_reason")
+    if "messages" in row:
+        messages = row["messages"]
+        if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
+            raise InputError(f"{where}: `messages` must end with the assistant's answer")
+        completion = str(messages[-1].get("content", ""))
+        prompt = "\n".join(str(m.get("content", "")) for m in messages[:-1] if m.get("role") == "user")
+    elif "completion" in row:
+        raw = row["completion"]
+        completion = raw[-1]["content"] if isinstance(raw, list) else str(raw)
+        prompt = row.get("prompt", "")
+        prompt = "\n".join(str(m.get("content", "")) for m in prompt) if isinstance(prompt, list) else str(prompt)
+    else:
+        raise InputError(f"{where}: a sample needs `messages` (chat) or `prompt` and `completion`")
+    prompt_id = str(row.get("prompt_id") or row.get("dag_id") or prompt[:200] or sample_id)
+    return Sample(
+        id=sample_id,
+        completion=completion,
+        prompt_id=prompt_id,
+        finish_reason=str(finish) if finish else None,
+        airflow_version=str(version) if version else version_from_prompt(prompt),
+    )
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    source = Path(path)
+    if source.is_dir():
+        files = sorted(source.rglob("*.py"))
+        if not files:
+            raise InputError(f"no .py file in {source}")
+        return [
+            Sample(id=str(f.relative_to(source)), completion=f.read_text(encoding="utf-8", errors="replace"))
+            for f in files
+        ]
+    if not source.is_file():
+        raise InputError(f"{source} does not exist")
+    if source.suffix == ".py":
+        return [Sample(id=source.name, completion=source.read_text(encoding="utf-8", errors="replace"))]
+    samples = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{source}:{number}: not JSON ({e.msg})") from e
+        samples.append(_from_row(row, number, f"{source}:{number}"))
+    return samples

@@ -1,0 +1,69 @@
+"""Typed records of an evaluation: samples in, verdicts out."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pydantic import BaseModel, Field
+
+
+class Level(IntEnum):
+    """Validity levels, each stricter than the one before."""
+
+    EXTRACT = 1
+    SYNTAX = 2
+    STRUCTURE = 3
+    LINT = 4
+    IMPORT = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Sample(BaseModel):
+    """One generated completion to judge."""
+
+    id: str
+    completion: str
+    prompt_id: str = ""
+    """Samples of the same prompt share it (pass@k, paired comparisons)."""
+    finish_reason: str | None = None
+    """`length` means the generator hit its token limit: the code is cut off."""
+    airflow_version: str | None = None
+
+
+class LevelResult(BaseModel):
+    level: Level
+    ok: bool
+    category: str = ""
+    """Why it failed: `no_code`, `truncated`, `syntax_error`, `no_dag`, `no_tasks`, `cycle`,
+    `duplicate_task_id`, `test_internals`, `lint`, ..."""
+    message: str = ""
+    codes: list[str] = Field(default_factory=list)
+    """Ruff rule codes found (lint level)."""
+
+
+class Verdict(BaseModel):
+    sample_id: str
+    prompt_id: str = ""
+    airflow_version: str | None = None
+    code: str = ""
+    results: list[LevelResult] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> Level | None:
+        """The highest level passed in a row, None if even extraction failed."""
+        best = None
+        for result in self.results:
+            if not result.ok:
+                break
+            best = result.level
+        return best
+
+    def ok_at(self, level: Level) -> bool:
+        return any(r.level == level and r.ok for r in self.results)
+
+    @property
+    def failure(self) -> LevelResult | None:
+        return next((r for r in self.results if not r.ok), None)

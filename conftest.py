@@ -18,5 +18,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         skip = pytest.mark.skip(reason=f"{why}: pass --run-{gate}")
         for item in items:
-            if gate in item.keywords:
+            if item.get_closest_marker(gate) is not None:
                 item.add_marker(skip)

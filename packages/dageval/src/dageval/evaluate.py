@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from dageval.extract import extract
 from dageval.lint import lint_result, ruff_codes
-from dageval.models import Level, LevelResult, Sample, Verdict
+from dageval.models import Level, Sample, Verdict
 from dageval.structure import structure, syntax
 
 Progress = Callable[[str, int, int], None]
@@ -26,10 +27,15 @@ def evaluate(
     level: Level = Level.LINT,
     airflow_version: str | None = None,
     progress: Progress | None = None,
+    runtime_root: Path | None = None,
+    import_workers: int = 2,
+    install_providers: bool = True,
 ) -> list[Verdict]:
-    """Verdicts for every sample, each stopping at its first failed level (static levels 1-4)."""
-    if level > Level.LINT:
-        raise NotImplementedError("the import level needs an Airflow runtime (dageval.runtime), not built yet")
+    """Verdicts for every sample, each stopping at its first failed level.
+
+    Levels 1-4 run in-process; level 5 loads the files in a real Airflow of each sample's version
+    (an isolated runtime, created once and cached under `runtime_root`).
+    """
     report: Progress = progress or (lambda stage, done, total: None)
     verdicts: list[Verdict] = []
     for i, sample in enumerate(samples, start=1):
@@ -51,8 +57,49 @@ def evaluate(
         for verdict, findings in zip(ready, ruff_codes([v.code for v in ready]), strict=True):
             verdict.results.append(lint_result(findings, verdict.airflow_version))
         report("lint", len(ready), len(ready))
+    if level >= Level.IMPORT:
+        _import_level(verdicts, report, runtime_root, import_workers, install_providers)
     return verdicts
 
 
-def failed_result(level: Level, category: str, message: str) -> LevelResult:
-    return LevelResult(level=level, ok=False, category=category, message=message)
+# Exact releases to install when a sample names only `major.minor`.
+LATEST_PATCH = {
+    "2.7": "2.7.3",
+    "2.8": "2.8.4",
+    "2.9": "2.9.3",
+    "2.10": "2.10.5",
+    "2.11": "2.11.0",
+    "3.0": "3.0.6",
+    "3.1": "3.1.3",
+}
+DEFAULT_VERSION = "3.1.3"
+
+
+def exact_version(version: str | None) -> str:
+    if not version:
+        return DEFAULT_VERSION
+    if re.fullmatch(r"\d+\.\d+\.\d+", version):
+        return version
+    return LATEST_PATCH.get(version, f"{version}.0")
+
+
+def _import_level(
+    verdicts: list[Verdict], report: Progress, root: Path | None, workers: int, install_providers: bool
+) -> None:
+    from dageval.importer import ImportChecker
+    from dageval.runtime import Runtime
+
+    by_version: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        if verdict.passed == Level.LINT:
+            by_version.setdefault(exact_version(verdict.airflow_version), []).append(verdict)
+    for version, group in sorted(by_version.items()):
+        stage = f"import {version}"
+
+        def step(done: int, total: int, stage: str = stage) -> None:
+            report(stage, done, total)
+
+        with ImportChecker(Runtime(version, root), workers=workers, install_providers=install_providers) as checker:
+            results = checker.check([v.code for v in group], progress=step)
+        for verdict, result in zip(group, results, strict=True):
+            verdict.results.append(result)

@@ -89,3 +89,21 @@ def test_the_host_process_is_unaffected(verdicts: dict[str, dageval.Verdict]) ->
     assert len(verdicts) == len(CASES)
     assert os.environ["DAGEVAL_SECRET"] == "do-not-leak"
     assert Path.cwd().exists()
+
+
+def test_the_same_file_on_two_airflow_versions() -> None:
+    """`schedule_interval` was removed in Airflow 3: valid on 2.10 (a real import, DB migrated once), not on 3."""
+    code = """from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+with DAG(dag_id="old_style", schedule_interval="@daily") as dag:
+    EmptyOperator(task_id="a")
+"""
+    samples = [
+        Sample(id="on2", completion=f"```python\n{code}```", airflow_version="2.10.5"),
+        Sample(id="on3", completion=f"```python\n{code}```", airflow_version="3.1.3"),
+    ]
+    on2, on3 = dageval.evaluate(samples, level=Level.IMPORT)
+    assert on2.passed == Level.IMPORT, on2.results
+    failure = on3.failure
+    assert failure is not None and failure.category == "removed_in_airflow_3"

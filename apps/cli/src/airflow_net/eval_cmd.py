@@ -12,15 +12,15 @@ import dageval
 from airflow_net._errors import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
-app = typer.Typer(help="Is generated code a valid DAG? Syntax, structure, Airflow lint.", no_args_is_help=True)
+app = typer.Typer(
+    help="Is generated code a valid DAG? Syntax, structure, Airflow lint, real import.", no_args_is_help=True
+)
 _LEVELS = {level.label: level for level in dageval.Level}
 
 
 def _level(name: str) -> dageval.Level:
-    if name not in _LEVELS or _LEVELS[name] > dageval.Level.LINT:
-        raise dageval.InputError(
-            f"--level must be one of extract, syntax, structure, lint (import comes later), not {name!r}"
-        )
+    if name not in _LEVELS:
+        raise dageval.InputError(f"--level must be one of {', '.join(_LEVELS)}, not {name!r}")
     return _LEVELS[name]
 
 
@@ -30,7 +30,9 @@ def run(
     samples: Annotated[Path, typer.Argument(help="JSONL of completions (chat or prompt/completion) or a .py folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval"),
     airflow: Annotated[str | None, typer.Option(help="Airflow version for samples that do not name one.")] = None,
-    level: Annotated[str, typer.Option(help="Highest level: extract, syntax, structure, lint.")] = "lint",
+    level: Annotated[str, typer.Option(help="Highest level: extract, syntax, structure, lint, import.")] = "lint",
+    workers: Annotated[int, typer.Option(help="Airflow worker processes (import level).")] = 2,
+    providers: Annotated[bool, typer.Option(help="Install the providers the files import (import level).")] = True,
 ) -> None:
     """Write verdicts.jsonl and summary.json."""
     target = _level(level)
@@ -69,7 +71,8 @@ def compare(
         return [dageval.Verdict.model_validate_json(line) for line in file.read_text().splitlines() if line.strip()]
 
     before, after = load(base), load(tuned)
-    results = [dageval.compare(before, after, level) for level in dageval.Level if level <= dageval.Level.LINT]
+    deepest = max((r.level for v in before for r in v.results), default=dageval.Level.LINT)
+    results = [dageval.compare(before, after, level) for level in dageval.Level if level <= deepest]
     rows = [
         (
             r.level,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dageval.extract import extract
 from dageval.lint import lint_result, ruff_codes
-from dageval.models import Level, Sample, Verdict
+from dageval.models import Level, LevelResult, Sample, Verdict
 from dageval.structure import structure, syntax
 
 Progress = Callable[[str, int, int], None]
@@ -87,7 +87,7 @@ def _import_level(
     verdicts: list[Verdict], report: Progress, root: Path | None, workers: int, install_providers: bool
 ) -> None:
     from dageval.importer import ImportChecker
-    from dageval.runtime import Runtime
+    from dageval.runtime import Runtime, RuntimeError_
 
     by_version: dict[str, list[Verdict]] = {}
     for verdict in verdicts:
@@ -99,7 +99,14 @@ def _import_level(
         def step(done: int, total: int, stage: str = stage) -> None:
             report(stage, done, total)
 
-        with ImportChecker(Runtime(version, root), workers=workers, install_providers=install_providers) as checker:
-            results = checker.check([v.code for v in group], progress=step)
+        try:
+            with ImportChecker(Runtime(version, root), workers=workers, install_providers=install_providers) as checker:
+                results = checker.check([v.code for v in group], progress=step)
+        except RuntimeError_ as e:
+            # One version that cannot be installed (too old for this Python, yanked) must not stop the others.
+            unavailable = LevelResult(
+                level=Level.IMPORT, ok=False, category="runtime_unavailable", message=str(e)[:500]
+            )
+            results = [unavailable] * len(group)
         for verdict, result in zip(group, results, strict=True):
             verdict.results.append(result)

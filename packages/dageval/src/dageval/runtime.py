@@ -115,10 +115,20 @@ class Runtime:
             if done.returncode != 0:
                 raise RuntimeError_(f"cannot install apache-airflow=={self.version}: {done.stderr.strip()[-500:]}")
             self.airflow_home.mkdir(parents=True, exist_ok=True)
+            if self.major < 3:
+                self._migrate()  # Airflow 2's DagBag reads the metadata DB (a local SQLite file here)
             self._save({})
         return RuntimeInfo(
             version=self.version, python=self.python, airflow_home=self.airflow_home, providers=self._state()
         )
+
+    def _migrate(self) -> None:
+        env = {**os.environ, "AIRFLOW_HOME": str(self.airflow_home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        done = subprocess.run(
+            [str(self.python), "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=env, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError_(f"`airflow db migrate` failed for Airflow {self.version}: {done.stderr.strip()[-500:]}")
 
     def add_providers(self, distributions: Iterable[str]) -> dict[str, bool]:
         """Install the providers not tried yet; remember which do not exist (or cannot fit this version)."""

@@ -93,10 +93,12 @@ def test_the_host_process_is_unaffected(verdicts: dict[str, dageval.Verdict]) ->
 
 def test_the_same_file_on_two_airflow_versions() -> None:
     """`schedule_interval` was removed in Airflow 3: valid on 2.10 (a real import, DB migrated once), not on 3."""
-    code = """from airflow import DAG
+    code = """from datetime import datetime
+
+from airflow import DAG
 from airflow.operators.empty import EmptyOperator
 
-with DAG(dag_id="old_style", schedule_interval="@daily") as dag:
+with DAG(dag_id="old_style", schedule_interval="@daily", start_date=datetime(2024, 1, 1)) as dag:
     EmptyOperator(task_id="a")
 """
     samples = [

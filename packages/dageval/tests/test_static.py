@@ -235,3 +235,18 @@ with DAG(dag_id="mapped") as dag:
     BashOperator.partial(task_id="echo").expand(bash_command=["a", "b"])
 """
         assert verdict(fenced(code), version="2.10").passed == Level.LINT
+
+
+def test_report_markdown_html_and_plots(tmp_path: Path) -> None:
+    def run(good: int) -> list[dageval.Verdict]:
+        return evaluate([Sample(id=str(i), completion=fenced(GOOD) if i < good else "nope") for i in range(20)])
+
+    base, tuned = run(5), run(15)
+    comparisons = [dageval.compare(base, tuned, level) for level in (Level.SYNTAX, Level.LINT)]
+    page = dageval.write_report(tmp_path, dageval.summarize(tuned), comparisons, title="base vs tuned")
+    text = (tmp_path / "report.md").read_text()
+    assert "| lint | 15 | 5 | 75.0% | no_code 5 |" in text
+    assert "| lint | 20 | 25.0% | 75.0% | +50.0% |" in text
+    assert "<table>" in page.read_text() and "plots/comparison.png" in page.read_text()
+    for name in ("validity", "failures", "comparison"):
+        assert (tmp_path / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

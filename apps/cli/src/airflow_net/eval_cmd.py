@@ -48,11 +48,13 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdicts.jsonl").write_text("".join(v.model_dump_json() + "\n" for v in verdicts), encoding="utf-8")
     (out / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    page = dageval.write_report(out, summary, title=f"dageval: {samples.name}")
     rows: list[tuple[str, object]] = [("samples", summary.samples)]
     for row in summary.levels:
         top = ", ".join(f"{k}={v}" for k, v in list(row.categories.items())[:3])
         rows.append((f"{row.level} passed", f"{row.passed:,} ({row.rate:.0%})" + (f"  [{top}]" if top else "")))
     console.print(summary_table("dageval", rows))
+    console.print(f"report: {page}")
 
 
 @app.command("compare")
@@ -85,3 +87,5 @@ def compare(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "comparison.json").write_text(json.dumps([r.model_dump() for r in results], indent=2))
+        page = dageval.write_report(out, dageval.summarize(after, deepest), results, title="base vs tuned")
+        console.print(f"report: {page}")

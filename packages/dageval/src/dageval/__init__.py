@@ -9,6 +9,7 @@ from dageval.exceptions import DagevalError, InputError
 from dageval.extract import extract
 from dageval.inputs import read_samples
 from dageval.models import Level, LevelResult, Sample, Verdict
+from dageval.report import markdown, write_report
 from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
 
 __version__ = importlib.metadata.version("dageval")
@@ -27,9 +28,11 @@ __all__ = [
     "compare",
     "evaluate",
     "extract",
+    "markdown",
     "mcnemar_exact",
     "pass_at_k",
     "read_samples",
     "summarize",
     "version_from_prompt",
+    "write_report",
 ]

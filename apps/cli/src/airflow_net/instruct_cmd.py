@@ -61,6 +61,7 @@ BackendOpt = Annotated[str, typer.Option(help="auto, anthropic-batch, anthropic,
 ModelOpt = Annotated[str | None, typer.Option(help="Model name (default claude-haiku-4-5 for Anthropic).")]
 StylesOpt = Annotated[str, typer.Option(help="Comma-separated styles: terse, detailed, business.")]
 PerDagOpt = Annotated[int, typer.Option(help="Requests per DAG (styles rotate by DAG id).")]
+RunDirArg = Annotated[Path, typer.Argument(help="The output folder of `instruct run`.")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, or another Anthropic address.")]
 
 
@@ -120,7 +121,7 @@ def _batch_backend(out: Path, model: str | None, base_url: str | None) -> dagins
 @app.command("status")
 @one_line_errors
 def status(
-    out: Annotated[Path, typer.Argument(help="The output folder of `instruct run`.")] = Path("out/instruct"),
+    out: RunDirArg = Path("out/instruct"),
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
 ) -> None:
@@ -143,7 +144,7 @@ def status(
 @app.command("cancel")
 @one_line_errors
 def cancel(
-    out: Annotated[Path, typer.Argument(help="The output folder of `instruct run`.")] = Path("out/instruct"),
+    out: RunDirArg = Path("out/instruct"),
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
 ) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagdata.models import Conversation, DatasetConfig, FilterCounts
-from dagdata.prompt import major_minor
+from dagdata.prompt import major_minor, version_key
 
 
 def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]) -> list[str]:
@@ -32,7 +32,7 @@ def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]
     written.append("plots/lengths.png")
 
     mined_train = [c for c in train if c.source == "airflow"]  # replay rows ask for no Airflow version
-    versions = sorted({major_minor(c.airflow_version) for c in [*mined_train, *test]}, key=_version_key)
+    versions = sorted({major_minor(c.airflow_version) for c in [*mined_train, *test]}, key=version_key)
     counts_train = Counter(major_minor(c.airflow_version) for c in mined_train)
     counts_test = Counter(major_minor(c.airflow_version) for c in test)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * len(versions) + 2), 3.5))
@@ -47,10 +47,6 @@ def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]
     plt.close(fig)
     written.append("plots/versions.png")
     return written
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
 
 
 def card(
@@ -68,7 +64,7 @@ def card(
         return lengths[min(len(lengths) - 1, int(q * len(lengths)))] if lengths else 0
 
     mined = [c for c in everything if c.source == "airflow"]  # replay rows ask for no Airflow version
-    versions = sorted({major_minor(c.airflow_version) for c in mined}, key=_version_key)
+    versions = sorted({major_minor(c.airflow_version) for c in mined}, key=version_key)
     by_train = Counter(major_minor(c.airflow_version) for c in train if c.source == "airflow")
     by_test = Counter(major_minor(c.airflow_version) for c in test if c.source == "airflow")
     operators = Counter(op for c in everything if c.source == "airflow" for op in c.operators)

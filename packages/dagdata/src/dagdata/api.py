@@ -25,7 +25,7 @@ from dagdata._dedup import (
 from dagdata._tokens import count_tokens, load_tokenizer
 from dagdata.exceptions import InputError
 from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
-from dagdata.prompt import major_minor
+from dagdata.prompt import major_minor, version_key
 from daginstruct import Instruction
 from dagmine import DagRecord, is_test_internal
 
@@ -125,15 +125,9 @@ def _keep_newest(dags: Sequence[DagRecord], clusters: Sequence[int]) -> set[str]
     for dag, cluster in zip(dags, clusters, strict=True):
         key = (cluster, (dag.last_version or "?").split(".")[0])
         current = best.get(key)
-        if current is None or _version_key(dag.last_version) > _version_key(current.last_version):
+        if current is None or version_key(dag.last_version) > version_key(current.last_version):
             best[key] = dag
     return {dag.id for dag in best.values()}
-
-
-def _version_key(version: str | None) -> tuple[int, ...]:
-    if not version:
-        return (-1,)
-    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
 
 
 def _split(

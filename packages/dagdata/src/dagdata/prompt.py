@@ -64,6 +64,13 @@ def major_minor(version: str | None) -> str:
     return ".".join(version.split(".")[:2])
 
 
+def version_key(version: str | None) -> tuple[int, ...]:
+    """Sort key for Airflow versions (`2.10` after `2.9`); missing versions sort first."""
+    if not version:
+        return (-1,)
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
 def extract_code(completion: str) -> str:
     """The code of an answer in the contract's format: the first ```python block, else the text itself."""
     match = _FENCE.search(completion)

@@ -72,9 +72,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
+
+from .local_http import LocalServer
 
 __all__ = [
     "CUSTOM_ID_RE",
@@ -316,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
 _BATCH_RE = re.compile(r"^/v1/messages/batches/(?P<id>[^/]+)(?P<rest>/cancel|/results)?$")
 
 
-class FakeAnthropic:
+class FakeAnthropic(LocalServer):
     """A fake Anthropic API server; see the module docstring for the behaviour."""
 
     def __init__(
@@ -354,47 +355,13 @@ class FakeAnthropic:
         self._error_once: set[str] = set()
         self._expire_once: set[str] = set()
         self._counters: dict[str, int] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
+    def _make_server(self) -> _Server:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="FakeAnthropic", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return server
 
     # ---- configuration ---------------------------------------------------------------------------------------
 

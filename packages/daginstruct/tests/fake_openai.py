@@ -45,9 +45,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
+
+from .local_http import LocalServer
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "default_responder", "usage_for"]
 
@@ -170,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """A fake OpenAI-compatible server; see the module docstring for the behaviour."""
 
     def __init__(
@@ -204,47 +205,13 @@ class FakeOpenAI:
         self.max_in_flight = 0
         self._faults: list[_Fault] = []
         self._counter = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
+    def _make_server(self) -> _Server:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="FakeOpenAI", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return server
 
     @property
     def api_base(self) -> str:

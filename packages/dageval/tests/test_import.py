@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 import dageval
@@ -29,21 +26,11 @@ CASES = {
     ),
     "unknown_provider": ("from airflow.providers.nosuchvendorxyz.hooks.x import XHook\n" + HEAD3, "unknown_provider"),
     "cycle_via_set": (HEAD3 + "    b.set_downstream(a)\n", None),  # static check misses it: Airflow must not
-    "infinite_loop": (HEAD3 + "while True:\n    pass\n", "timeout"),
-    "memory_bomb": (HEAD3 + "hog = bytearray(8 * 1024**3)\n", "import_error"),
-    "os_exit": (HEAD3 + "import os\nos._exit(3)\n", "exited"),
-    "sys_exit": (HEAD3 + "import sys\nsys.exit(1)\n", "import_error"),
-    "network": (HEAD3 + "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)\n", "import_error"),
-    "secrets": (HEAD3 + "import os\nassert 'DAGEVAL_SECRET' not in os.environ, 'leaked'\n", None),
-    "signals": (HEAD3 + "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n", None),
-    "huge_output": (HEAD3 + "print('x' * 50_000_000)\n", None),
-    "recursion": (HEAD3 + "def f(n):\n    return f(n + 1)\nf(0)\n", "import_error"),
 }
 
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict[str, dageval.Verdict]:
-    os.environ["DAGEVAL_SECRET"] = "do-not-leak"
     samples = [
         Sample(id=name, completion=f"```python\n{code}```", airflow_version="3.1.3")
         for name, (code, _) in CASES.items()
@@ -75,20 +62,6 @@ def test_deliberate_errors_get_their_category(verdicts: dict[str, dageval.Verdic
 def test_cycle_found_by_airflow(verdicts: dict[str, dageval.Verdict]) -> None:
     failure = verdicts["cycle_via_set"].failure
     assert failure is not None and failure.category == "cycle"
-
-
-@pytest.mark.parametrize("name", ["signals", "huge_output", "secrets"])
-def test_hostile_files_are_contained_and_the_run_goes_on(verdicts: dict[str, dageval.Verdict], name: str) -> None:
-    verdict = verdicts[name]
-    assert verdict.results[-1].level == Level.IMPORT  # judged, and the evaluator went on
-    if name == "secrets":
-        assert verdict.passed == Level.IMPORT  # the scrubbed environment has no secret to leak
-
-
-def test_the_host_process_is_unaffected(verdicts: dict[str, dageval.Verdict]) -> None:
-    assert len(verdicts) == len(CASES)
-    assert os.environ["DAGEVAL_SECRET"] == "do-not-leak"
-    assert Path.cwd().exists()
 
 
 def test_the_same_file_on_two_airflow_versions() -> None:

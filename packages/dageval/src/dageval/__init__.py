@@ -8,7 +8,7 @@ from dageval.evaluate import evaluate, version_from_prompt
 from dageval.exceptions import DagevalError, InputError
 from dageval.extract import extract
 from dageval.inputs import read_samples
-from dageval.models import Level, LevelResult, Sample, Verdict
+from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.report import markdown, write_report
 from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
 
@@ -21,6 +21,7 @@ __all__ = [
     "Level",
     "LevelResult",
     "LevelSummary",
+    "Limits",
     "Sample",
     "Summary",
     "Verdict",

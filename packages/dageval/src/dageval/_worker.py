@@ -1,13 +1,21 @@
 """The import-level worker. Runs with an Airflow runtime's own python, not dageval's: stdlib only.
 
 It imports Airflow once, then for each request (one JSON line on stdin: {"id", "path"}) forks a
-child that loads the file with a real `DagBag`, in a sandbox: a temporary working directory, a
-scrubbed environment, CPU, memory, file-size and process limits, no network (a new network namespace
-when the kernel allows it, and sockets refused in Python either way), stdout and stderr discarded.
-Not yet contained: writes outside the temp dir and signals to other processes (a PID namespace made
-DagBag's child die at once here; a mount namespace and a PID namespace are the next step).
+child that loads the file with a real `DagBag`, in a sandbox:
+- new PID, mount, network and IPC namespaces (as root, or inside a user namespace otherwise): the file
+  sees no other process and cannot signal one, has no network, and when it ends, everything it
+  started ends with it (it runs as PID 1 of its namespace);
+- fresh tmpfs over /tmp, /var/tmp, /dev/shm and the home directory, with only the runtime, the
+  Python it was made from and the file's folder bound back in: nothing the file writes outlives it,
+  and secrets kept in the home directory are out of sight;
+- as root: an unprivileged uid (nobody), so the host's files cannot be changed or deleted and the
+  process limit binds (a fork bomb stops at it);
+- every inherited descriptor closed (the worker's answer pipe, database connections), a scrubbed
+  environment, a temporary working directory, CPU, memory, file-size and process limits, stdout
+  and stderr discarded.
 The parent waits with a timeout and kills what hangs; one JSON line answers each request, and a
-child that crashes, exits or is killed is reported as such: the worker carries on.
+child that crashes, exits or is killed is reported as such: the worker carries on. Which of these
+layers the kernel allowed is reported once, in the worker's first line.
 """
 
 from __future__ import annotations
@@ -23,17 +31,110 @@ import sys
 import tempfile
 import time
 import traceback
+from pathlib import Path
 
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
+NOBODY = 65534
 MAX_OUTPUT = 64 * 1024
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _network_namespace() -> bool:
-    """A new, empty network namespace (root only): no interface but a down loopback."""
-    try:
-        return int(ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)) == 0
-    except OSError:
-        return False
+def _unshare(flags: int) -> bool:
+    return int(_libc.unshare(flags)) == 0
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = [None if x is None else x.encode() for x in (source, target, fstype, data)]
+    if _libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+
+def _namespaces() -> list[str]:
+    """Enter new namespaces; returns which. The PID namespace applies to the next fork."""
+    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC
+    if os.geteuid() == 0 and _unshare(flags):
+        return ["pid", "mount", "net", "ipc", "uid"]
+    uid, gid = os.geteuid(), os.getegid()
+    if _unshare(CLONE_NEWUSER | flags):  # an unprivileged user: the same, inside a user namespace
+        with contextlib.suppress(OSError):
+            Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+        return ["pid", "mount", "net", "ipc"]
+    return ["net"] if _unshare(CLONE_NEWNET) else []
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    kept: list[str] = []
+    for path in sorted({str(Path(p).resolve()) for p in paths if Path(p).is_dir()}):
+        if not any(path == k or path.startswith(k + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _filesystem(keep: list[str]) -> None:
+    """Private mounts; tmpfs over the writable and secret places; `keep` bound back where it was."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    home = str(Path("~").expanduser().resolve())
+    masks = [m for m in ("/tmp", "/var/tmp", "/dev/shm", home) if Path(m).is_dir() and m != "/"]
+    handles = {path: os.open(path, os.O_PATH) for path in _outermost(keep)}
+    for mask in _outermost(masks):
+        mode = "0755" if mask == home else "1777"
+        _mount("tmpfs", mask, "tmpfs", MS_NOSUID | MS_NODEV, f"size=64m,mode={mode}")
+    for path, fd in handles.items():
+        if any(path.startswith(m + "/") for m in masks):
+            Path(path).mkdir(mode=0o755, parents=True, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+    # This PID namespace's own /proc: no other process is visible.
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _drop_privileges() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def _become_pid1() -> None:
+    """Fork into the new PID namespace. The outer process waits and mirrors how the inner one ended."""
+    inner = os.fork()
+    if inner == 0:
+        return
+    _, status = os.waitpid(inner, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's handler cannot be set, nor needs to be
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
+
+
+def _close_inherited(keep: int) -> None:
+    """The worker's answer pipe and database connections must not reach the file under test."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def _isolate(keep_paths: list[str]) -> list[str]:
+    """Enter every sandbox layer the kernel allows; returns in the process that loads the file."""
+    layers = _namespaces()
+    if "pid" in layers:
+        _become_pid1()
+    if "mount" in layers:
+        try:
+            _filesystem(keep_paths)
+            layers.append("filesystem")
+        except OSError:
+            pass
+    if "uid" in layers and "filesystem" in layers:  # without the binds, nobody could not read the runtime
+        _drop_privileges()
+    return layers
 
 
 def _no_network() -> str:
@@ -61,6 +162,7 @@ def _child(path: str, write_fd: int, limits: dict[str, int], airflow_home: str) 
     sys.setrecursionlimit(3000)
     _no_network()  # also inside the namespace: a clear Python error instead of an unreachable network
     result: dict[str, object] = {}
+    me = os.getpid()
     try:
         from airflow.models.dagbag import DagBag  # type: ignore[import-not-found]
 
@@ -71,24 +173,58 @@ def _child(path: str, write_fd: int, limits: dict[str, int], airflow_home: str) 
         }
     except BaseException as e:
         result = {"exception": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]}
+    if os.getpid() != me:  # a process the file forked came back out of DagBag: only the loader answers
+        os._exit(0)
     with os.fdopen(write_fd, "w") as out:
-        out.write(json.dumps(result))
+        # On a line of its own, last: whatever the file wrote into this pipe before is ignored.
+        out.write("\n" + json.dumps(result) + "\n")
     os._exit(0)
 
 
-def _run(path: str, timeout: float, limits: dict[str, int], airflow_home: str) -> dict[str, object]:
-    read_fd, write_fd = os.pipe()
-    start = time.monotonic()
+def _keep_paths(path: str, airflow_home: str) -> list[str]:
+    return [str(Path(path).parent), sys.prefix, sys.base_prefix, airflow_home]
+
+
+def _start_child(write_fd: int) -> int:
+    """Fork; in the child: no stdio, its own session, inherited descriptors closed. Returns the pid."""
     pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_fd)
+    if pid == 0:
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.setsid()  # one process group for it and all it starts: killed together on a timeout
+        _close_inherited(write_fd)
+    return pid
+
+
+def _probe(airflow_home: str) -> list[str]:
+    """Which sandbox layers this kernel and user allow, found once in a throwaway child."""
+    read_fd, write_fd = os.pipe()
+    pid = _start_child(write_fd)
+    if pid == 0:
         try:
-            _network_namespace()
+            layers = _isolate(_keep_paths(__file__, airflow_home))
+            os.write(write_fd, json.dumps(layers).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    data = b""
+    while chunk := os.read(read_fd, 4096):
+        data += chunk
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    found: list[str] = json.loads(data) if data else []
+    return found
+
+
+def _run(path: str, timeout: float, limits: dict[str, int], airflow_home: str) -> dict[str, object]:
+    read_fd, write_fd = os.pipe()
+    start = time.monotonic()
+    pid = _start_child(write_fd)
+    if pid == 0:
+        try:
+            _isolate(_keep_paths(path, airflow_home))
             _child(path, write_fd, limits, airflow_home)
         finally:
             os._exit(70)
@@ -143,7 +279,8 @@ def _run(path: str, timeout: float, limits: dict[str, int], airflow_home: str) -
     seconds = time.monotonic() - start
     if timed_out:
         return {"outcome": "timeout", "seconds": seconds}
-    raw = b"".join(chunks).decode("utf-8", "replace")
+    lines = b"".join(chunks).decode("utf-8", "replace").strip().splitlines()
+    raw = lines[-1] if lines else ""
     if os.WIFSIGNALED(status):
         return {"outcome": "killed", "signal": os.WTERMSIG(status), "seconds": seconds}
     try:
@@ -167,7 +304,8 @@ def main() -> None:
     import airflow  # type: ignore[import-not-found]  # imported once here; every forked child inherits it
     from airflow.models.dagbag import DagBag  # noqa: F401
 
-    answers.write(json.dumps({"ready": True, "airflow": airflow.__version__}) + "\n")
+    sandbox = _probe(config["airflow_home"])
+    answers.write(json.dumps({"ready": True, "airflow": airflow.__version__, "sandbox": sandbox}) + "\n")
     limits = config["limits"]
     for line in sys.stdin:
         request = json.loads(line)

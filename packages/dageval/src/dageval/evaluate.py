@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dageval.extract import extract
 from dageval.lint import lint_result, ruff_codes
-from dageval.models import Level, LevelResult, Sample, Verdict
+from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.structure import structure, syntax
 
 Progress = Callable[[str, int, int], None]
@@ -30,6 +30,7 @@ def evaluate(
     runtime_root: Path | None = None,
     import_workers: int = 2,
     install_providers: bool = True,
+    limits: Limits | None = None,
 ) -> list[Verdict]:
     """Verdicts for every sample, each stopping at its first failed level.
 
@@ -58,7 +59,7 @@ def evaluate(
             verdict.results.append(lint_result(findings, verdict.airflow_version))
         report("lint", len(ready), len(ready))
     if level >= Level.IMPORT:
-        _import_level(verdicts, report, runtime_root, import_workers, install_providers)
+        _import_level(verdicts, report, runtime_root, import_workers, install_providers, limits)
     return verdicts
 
 
@@ -84,7 +85,12 @@ def exact_version(version: str | None) -> str:
 
 
 def _import_level(
-    verdicts: list[Verdict], report: Progress, root: Path | None, workers: int, install_providers: bool
+    verdicts: list[Verdict],
+    report: Progress,
+    root: Path | None,
+    workers: int,
+    install_providers: bool,
+    limits: Limits | None,
 ) -> None:
     from dageval.importer import ImportChecker
     from dageval.runtime import Runtime, RuntimeError_
@@ -100,7 +106,8 @@ def _import_level(
             report(stage, done, total)
 
         try:
-            with ImportChecker(Runtime(version, root), workers=workers, install_providers=install_providers) as checker:
+            runtime = Runtime(version, root)
+            with ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
                 results = checker.check([v.code for v in group], progress=step)
         except RuntimeError_ as e:
             # One version that cannot be installed (too old for this Python, yanked) must not stop the others.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -12,9 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from dageval.models import Level, LevelResult
+from dageval.models import Level, LevelResult, Limits
 from dageval.runtime import Runtime, provider_distribution, providers_in
 
 WORKER = Path(__file__).with_name("_worker.py")
@@ -22,12 +21,13 @@ _NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 _CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
 
 
-class Limits(BaseModel):
-    timeout: float = 30.0
-    memory: int = 2 * 1024**3
-    cpu: int = 30
-    fsize: int = 16 * 1024**2
-    nproc: int = 256
+_SIGNALS: dict[int, str] = {
+    signal.SIGKILL: "the memory limit, or the file killed its own process",
+    signal.SIGXCPU: "the CPU-time limit",
+    signal.SIGXFSZ: "the file-size limit",
+    signal.SIGSEGV: "a segmentation fault",
+    signal.SIGABRT: "an abort",
+}
 
 
 class _Worker:
@@ -51,6 +51,7 @@ class _Worker:
         ready = self.proc.stdout.readline()
         if not ready.startswith("{"):
             raise RuntimeError(f"the Airflow worker did not start ({info_python})")
+        self.sandbox: list[str] = json.loads(ready).get("sandbox", [])
         self.lock = threading.Lock()
 
     def check(self, key: str, path: Path) -> dict[str, Any]:
@@ -94,7 +95,9 @@ def classify(answer: dict[str, Any], providers: dict[str, bool]) -> LevelResult:
     if outcome == "timeout":
         return fail("timeout", "loading the file did not finish in time (a loop or a blocking call at import)")
     if outcome == "killed":
-        return fail("crashed", f"the loader was killed by signal {answer.get('signal')} (memory or CPU limit)")
+        number = int(answer.get("signal") or 0)
+        why = _SIGNALS.get(number, "it crashed or was killed")
+        return fail("crashed", f"the loader was killed by signal {number}: {why}")
     if outcome == "exited":
         return fail("exited", f"the file ended the process (exit code {answer.get('code')})")
     if outcome != "done":

@@ -67,3 +67,13 @@ class Verdict(BaseModel):
     @property
     def failure(self) -> LevelResult | None:
         return next((r for r in self.results if not r.ok), None)
+
+
+class Limits(BaseModel):
+    """Per-file sandbox limits: wall-clock seconds, address space, CPU seconds, file size, processes."""
+
+    timeout: float = 30.0
+    memory: int = 2 * 1024**3
+    cpu: int = 30
+    fsize: int = 16 * 1024**2
+    nproc: int = 256

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,22 +28,56 @@ def _level(name: str) -> dageval.Level:
 @app.command("run")
 @one_line_errors
 def run(
-    samples: Annotated[Path, typer.Argument(help="JSONL of completions (chat or prompt/completion) or a .py folder.")],
+    samples: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL of completions (chat or prompt/completion) or a .py folder; with --endpoint, a prompt set "
+            "such as the dataset's test.jsonl."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval"),
     airflow: Annotated[str | None, typer.Option(help="Airflow version for samples that do not name one.")] = None,
     level: Annotated[str, typer.Option(help="Highest level: extract, syntax, structure, lint, import.")] = "lint",
     workers: Annotated[int, typer.Option(help="Airflow worker processes (import level).")] = 2,
     providers: Annotated[bool, typer.Option(help="Install the providers the files import (import level).")] = True,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Generate first: an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Model name sent to --endpoint.")] = "default",
+    n: Annotated[int, typer.Option("--n", help="Samples per prompt (pass@k for k <= n).")] = 1,
+    temperature: Annotated[float | None, typer.Option(help="Default: 0 for n=1, 0.8 for n>1.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Token limit per completion.")] = 1024,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight to --endpoint.")] = 4,
 ) -> None:
-    """Write verdicts.jsonl and summary.json."""
+    """Write verdicts.jsonl and summary.json (and completions.jsonl when generating)."""
     target = _level(level)
-    items = dageval.read_samples(samples)
     with progress_bars() as progress:
+        if endpoint:
+            config = dageval.GenerateConfig(
+                endpoint=endpoint,
+                model=model,
+                n=n,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                concurrency=concurrency,
+                api_key=os.environ.get("OPENAI_API_KEY"),
+            )
+            bar = progress.add_task("generating", total=None)
+            items = dageval.generate(
+                dageval.read_prompts(samples),
+                config,
+                out / "completions.jsonl",
+                progress=lambda done, total: progress.update(bar, completed=done, total=total),
+            )
+        else:
+            items = dageval.read_samples(samples)
         verdicts = dageval.evaluate(
             items,
             level=target,
             airflow_version=airflow,
             progress=StageBars(progress, {"static": "parsing", "lint": "ruff AIR rules"}),
+            import_workers=workers,
+            install_providers=providers,
         )
     summary = dageval.summarize(verdicts, target)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,3 +124,33 @@ def compare(
         (out / "comparison.json").write_text(json.dumps([r.model_dump() for r in results], indent=2))
         page = dageval.write_report(out, dageval.summarize(after, deepest), results, title="base vs tuned")
         console.print(f"report: {page}")
+
+
+runtime_app = typer.Typer(help="The isolated Airflow runtimes of the import level.", no_args_is_help=True)
+app.add_typer(runtime_app, name="runtime")
+
+
+@runtime_app.command("install")
+@one_line_errors
+def runtime_install(
+    versions: Annotated[list[str], typer.Argument(help="3.1.x (newest 3.1), 2.10.5 (exact), ...")],
+    constraints: Annotated[str | None, typer.Option(help="Constraints file or URL (default: Airflow's).")] = None,
+) -> None:
+    """Install Airflow runtimes (uv venvs, cached)."""
+    for spec in versions:
+        version = dageval.resolve_version(spec)
+        with console.status(f"installing Airflow {version}"):
+            info = dageval.Runtime(version, constraints=constraints).ensure()
+        how = f"constraints: {info.constraints}" if info.constraints else "no constraints file could be fetched"
+        console.print(f"Airflow {version}: ready ({how})")
+
+
+@runtime_app.command("list")
+@one_line_errors
+def runtime_list() -> None:
+    """The installed runtimes."""
+    rows: list[tuple[str, object]] = [
+        (info.version, ", ".join(sorted(p for p, ok in info.providers.items() if ok)) or "-")
+        for info in dageval.installed_runtimes()
+    ]
+    console.print(summary_table("Airflow runtimes (version, providers)", rows or [("none", "eval runtime install")]))

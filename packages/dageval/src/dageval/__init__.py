@@ -7,9 +7,11 @@ import importlib.metadata
 from dageval.evaluate import evaluate, version_from_prompt
 from dageval.exceptions import DagevalError, InputError
 from dageval.extract import extract
+from dageval.generate import GenerateConfig, GenerationError, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
 from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.report import markdown, write_report
+from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version
 from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
 
 __version__ = importlib.metadata.version("dageval")
@@ -17,11 +19,16 @@ __version__ = importlib.metadata.version("dageval")
 __all__ = [
     "Comparison",
     "DagevalError",
+    "GenerateConfig",
+    "GenerationError",
     "InputError",
     "Level",
     "LevelResult",
     "LevelSummary",
     "Limits",
+    "Prompt",
+    "Runtime",
+    "RuntimeInfo",
     "Sample",
     "Summary",
     "Verdict",
@@ -29,10 +36,14 @@ __all__ = [
     "compare",
     "evaluate",
     "extract",
+    "generate",
+    "installed_runtimes",
     "markdown",
     "mcnemar_exact",
     "pass_at_k",
+    "read_prompts",
     "read_samples",
+    "resolve_version",
     "summarize",
     "version_from_prompt",
     "write_report",

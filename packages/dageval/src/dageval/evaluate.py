@@ -63,7 +63,7 @@ def evaluate(
     return verdicts
 
 
-# Exact releases to install when a sample names only `major.minor`.
+# Offline fallback for a sample that names only `major.minor` when the index cannot be asked.
 LATEST_PATCH = {
     "2.7": "2.7.3",
     "2.8": "2.8.4",
@@ -71,17 +71,27 @@ LATEST_PATCH = {
     "2.10": "2.10.5",
     "2.11": "2.11.0",
     "3.0": "3.0.6",
-    "3.1": "3.1.3",
+    "3.1": "3.1.8",
 }
-DEFAULT_VERSION = "3.1.3"
+DEFAULT_VERSION = "3.1.8"
 
 
-def exact_version(version: str | None) -> str:
+def exact_version(version: str | None, root: Path | None = None) -> str:
+    """The release to judge a sample on: exact as given; for `2.10`, the newest installed 2.10.x runtime,
+    else the newest 2.10.x on the package index, else a known release."""
+    from dageval.runtime import RuntimeError_, installed_runtimes, resolve_version
+
     if not version:
         return DEFAULT_VERSION
     if re.fullmatch(r"\d+\.\d+\.\d+", version):
         return version
-    return LATEST_PATCH.get(version, f"{version}.0")
+    series = [i.version for i in installed_runtimes(root) if i.version.startswith(version + ".")]
+    if series:
+        return series[-1]
+    try:
+        return resolve_version(version)
+    except RuntimeError_:
+        return LATEST_PATCH.get(version, f"{version}.0")
 
 
 def _import_level(
@@ -96,9 +106,10 @@ def _import_level(
     from dageval.runtime import Runtime, RuntimeError_
 
     by_version: dict[str, list[Verdict]] = {}
+    exact = {v: exact_version(v, root) for v in {verdict.airflow_version for verdict in verdicts}}
     for verdict in verdicts:
         if verdict.passed == Level.LINT:
-            by_version.setdefault(exact_version(verdict.airflow_version), []).append(verdict)
+            by_version.setdefault(exact[verdict.airflow_version], []).append(verdict)
     for version, group in sorted(by_version.items()):
         stage = f"import {version}"
 

@@ -1,18 +1,21 @@
 """Airflow runtimes: one isolated virtualenv per Airflow version, made with uv, cached and reused.
 
-Airflow is never a dependency of dageval. A runtime also gets the provider distributions that the
-files under test import (when they exist on PyPI), pinned to its Airflow version, so that a DAG is
-judged on its own code and not on what happens to be installed.
+Airflow is never a dependency of dageval. A runtime is installed with Airflow's own constraints file
+for that version and Python when it can be fetched (or one given), else without and says so. It also
+gets the provider distributions that the files under test import (when they exist on PyPI), within
+the same constraints, so that a DAG is judged on its own code and not on what happens to be installed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,12 +32,47 @@ class RuntimeError_(DagevalError):
     """A runtime cannot be created or a package cannot be installed into it."""
 
 
+CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-{version}/constraints-{python}.txt"
+
+
 class RuntimeInfo(BaseModel):
     version: str
     python: Path
     airflow_home: Path
     providers: dict[str, bool] = {}
     """Provider distribution -> whether it exists (and is installed)."""
+    constraints: str | None = None
+    """Where the constraints came from, or None when installed without (none could be fetched)."""
+
+
+class _State(BaseModel):
+    providers: dict[str, bool] = {}
+    constraints: str | None = None
+
+
+def resolve_version(spec: str) -> str:
+    """`3.1.x`, `3.1.*` or `3.1` -> the newest release of that series on the package index; exact as is."""
+    spec = spec.strip().removeprefix("v")
+    if re.fullmatch(r"\d+\.\d+\.\d+", spec):
+        return spec
+    series = re.fullmatch(r"(\d+\.\d+)(?:\.[x*])?", spec)
+    if not series:
+        raise RuntimeError_(f"an Airflow version is like 2.10.5, 3.1 or 3.1.x, not {spec!r}")
+    done = subprocess.run(
+        [_uv(), "pip", "compile", "-", "--no-deps", "--no-header", "-q", "--python-version", _python()],
+        input=f"apache-airflow=={series.group(1)}.*\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"apache-airflow==(\d+\.\d+\.\d+)", done.stdout)
+    if done.returncode != 0 or not found:
+        raise RuntimeError_(f"no Apache Airflow {series.group(1)}.x found on the index: {done.stderr.strip()[-300:]}")
+    return found.group(1)
+
+
+def _python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def default_root() -> Path:
@@ -68,59 +106,112 @@ def providers_in(codes: Iterable[str]) -> set[str]:
 class Runtime:
     """`Runtime("3.1.3").ensure()` creates (once) and returns the venv of that Airflow version."""
 
-    def __init__(self, version: str, root: Path | None = None) -> None:
+    def __init__(self, version: str, root: Path | None = None, constraints: str | None = None) -> None:
         if not re.fullmatch(r"\d+\.\d+\.\d+", version):
             raise RuntimeError_(f"give an exact Airflow version like 2.10.5 or 3.1.3, not {version!r}")
         self.version = version
+        self.constraints_source = constraints
         self.dir = (root or default_root()) / f"airflow-{version}"
         self.python = self.dir / "bin" / "python"
         self.airflow_home = self.dir / "airflow-home"
         self.state_file = self.dir / "dageval-runtime.json"
+        self.constraints_file = self.dir / "constraints.txt"
 
     @property
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
-    def _state(self) -> dict[str, bool]:
-        if self.state_file.is_file():
-            data: dict[str, bool] = json.loads(self.state_file.read_text())
-            return data
-        return {}
+    def _state(self) -> _State:
+        if not self.state_file.is_file():
+            return _State()
+        data = json.loads(self.state_file.read_text())
+        if "providers" not in data:  # the first format: the providers map alone
+            return _State(providers=data)
+        return _State.model_validate(data)
 
-    def _save(self, providers: dict[str, bool]) -> None:
+    def _save(self, state: _State) -> None:
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(providers, indent=2, sort_keys=True))
+        tmp.write_text(state.model_dump_json(indent=2))
         tmp.replace(self.state_file)
 
+    def _fetch_constraints(self) -> str | None:
+        """Airflow's constraints for this version and Python: a given file or URL, else the official URL."""
+        source = self.constraints_source or CONSTRAINTS_URL.format(version=self.version, python=_python())
+        try:
+            if Path(source).is_file():
+                text = Path(source).read_text()
+            else:
+                with urllib.request.urlopen(source, timeout=10) as response:
+                    text = response.read().decode()
+        except (OSError, ValueError) as e:
+            if self.constraints_source:
+                raise RuntimeError_(f"cannot read the constraints {source}: {e}") from e
+            return None  # offline or not published: install without, and the runtime says so
+        # Airflow's own pin in its constraints would fight the exact version asked for.
+        lines = [line for line in text.splitlines() if not line.lower().startswith("apache-airflow==")]
+        self.constraints_file.write_text("\n".join(lines) + "\n")
+        return source
+
     def _install(self, *packages: str) -> subprocess.CompletedProcess[str]:
+        pins = ["-c", str(self.constraints_file)] if self.constraints_file.is_file() else []
         return subprocess.run(
-            [_uv(), "pip", "install", "--python", str(self.python), *packages, f"apache-airflow=={self.version}"],
+            [
+                _uv(),
+                "pip",
+                "install",
+                "--python",
+                str(self.python),
+                *pins,
+                *packages,
+                f"apache-airflow=={self.version}",
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
 
+    @property
+    def installed(self) -> bool:
+        return self.state_file.is_file()
+
     def ensure(self) -> RuntimeInfo:
-        if not self.state_file.is_file():
+        if not self.installed:
             self.dir.parent.mkdir(parents=True, exist_ok=True)
-            made = subprocess.run(
-                [_uv(), "venv", "--python", f"{sys.version_info.major}.{sys.version_info.minor}", str(self.dir)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if made.returncode != 0:
-                raise RuntimeError_(f"cannot create the runtime venv {self.dir}: {made.stderr.strip()[-300:]}")
-            done = self._install()
-            if done.returncode != 0:
-                raise RuntimeError_(f"cannot install apache-airflow=={self.version}: {done.stderr.strip()[-500:]}")
-            self.airflow_home.mkdir(parents=True, exist_ok=True)
-            if self.major < 3:
-                self._migrate()  # Airflow 2's DagBag reads the metadata DB (a local SQLite file here)
-            self._save({})
+            # One installer per version at a time, across processes (parallel test workers, two CLIs).
+            with (self.dir.parent / f".{self.dir.name}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not self.installed:
+                    self._create()
+        state = self._state()
         return RuntimeInfo(
-            version=self.version, python=self.python, airflow_home=self.airflow_home, providers=self._state()
+            version=self.version,
+            python=self.python,
+            airflow_home=self.airflow_home,
+            providers=state.providers,
+            constraints=state.constraints,
         )
+
+    def _create(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)  # what an interrupted install left: start clean
+        made = subprocess.run(
+            [_uv(), "venv", "--python", _python(), str(self.dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if made.returncode != 0:
+            raise RuntimeError_(f"cannot create the runtime venv {self.dir}: {made.stderr.strip()[-300:]}")
+        constraints = self._fetch_constraints()
+        done = self._install()
+        if done.returncode != 0:
+            raise RuntimeError_(f"cannot install apache-airflow=={self.version}: {done.stderr.strip()[-500:]}")
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        if self.major < 3:
+            self._migrate()  # Airflow 2's DagBag reads the metadata DB (a local SQLite file here)
+        self._save(_State(constraints=constraints))  # written last: its presence means "ready"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _migrate(self) -> None:
         env = {**os.environ, "AIRFLOW_HOME": str(self.airflow_home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
@@ -133,7 +224,18 @@ class Runtime:
     def add_providers(self, distributions: Iterable[str]) -> dict[str, bool]:
         """Install the providers not tried yet; remember which do not exist (or cannot fit this version)."""
         state = self._state()
-        for distribution in sorted(set(distributions) - set(state)):
-            state[distribution] = self._install(distribution).returncode == 0
+        for distribution in sorted(set(distributions) - set(state.providers)):
+            state.providers[distribution] = self._install(distribution).returncode == 0
         self._save(state)
-        return state
+        return state.providers
+
+
+def installed_runtimes(root: Path | None = None) -> list[RuntimeInfo]:
+    """The runtimes ready under `root`, oldest Airflow first."""
+    base = root or default_root()
+    found = []
+    for folder in base.glob("airflow-*") if base.is_dir() else []:
+        version = folder.name.removeprefix("airflow-")
+        if re.fullmatch(r"\d+\.\d+\.\d+", version) and (folder / "dageval-runtime.json").is_file():
+            found.append(Runtime(version, base).ensure())
+    return sorted(found, key=lambda info: tuple(int(x) for x in info.version.split(".")))

@@ -64,7 +64,7 @@ def _pass_at_k(verdicts: Sequence[Verdict], max_level: Level) -> dict[str, dict[
     for level in Level:
         if level > max_level:
             break
-        ks = [k for k in (1, 5, 10) if k <= n]
+        ks = sorted({k for k in (1, 5, 10) if k <= n} | {n})
         result[level.label] = {
             f"pass@{k}": sum(pass_at_k(len(v), sum(x.ok_at(level) for x in v), k) for v in by_prompt.values())
             / len(by_prompt)

@@ -163,6 +163,7 @@ def _child(path: str, write_fd: int, limits: dict[str, int], airflow_home: str) 
     _no_network()  # also inside the namespace: a clear Python error instead of an unreachable network
     result: dict[str, object] = {}
     me = os.getpid()
+    before = set(sys.modules)
     try:
         from airflow.models.dagbag import DagBag  # type: ignore[import-not-found]
 
@@ -175,10 +176,77 @@ def _child(path: str, write_fd: int, limits: dict[str, int], airflow_home: str) 
         result = {"exception": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]}
     if os.getpid() != me:  # a process the file forked came back out of DagBag: only the loader answers
         os._exit(0)
+    result["modules"] = sorted(set(sys.modules) - before)[:300]
     with os.fdopen(write_fd, "w") as out:
         # On a line of its own, last: whatever the file wrote into this pipe before is ignored.
         out.write("\n" + json.dumps(result) + "\n")
     os._exit(0)
+
+
+# Loaded once, in the worker itself (trusted code, ours): the first DAG a process loads pays for
+# Airflow's lazy imports and plugin discovery (over a second on Airflow 2); its forks then start warm.
+WARM_UP = """
+try:
+    from airflow.sdk import DAG, dag, task
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.providers.standard.operators.bash import BashOperator
+except ImportError:
+    from airflow import DAG
+    from airflow.decorators import dag, task
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import PythonOperator
+    from airflow.operators.bash import BashOperator
+from datetime import datetime
+
+with DAG(dag_id="dageval_warm_up", schedule=None, start_date=datetime(2024, 1, 1)):
+    EmptyOperator(task_id="a") >> PythonOperator(task_id="b", python_callable=print) >> BashOperator(
+        task_id="c", bash_command="true"
+    )
+
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1))
+def dageval_warm_up_taskflow():
+    @task
+    def one():
+        return 1
+
+    one()
+
+
+dageval_warm_up_taskflow()
+"""
+
+
+def _warm_up() -> None:
+    from airflow.models.dagbag import DagBag
+
+    with tempfile.TemporaryDirectory(prefix="dageval-warm-") as folder:
+        path = Path(folder) / "dageval_warm_up.py"
+        path.write_text(WARM_UP)
+        with contextlib.suppress(Exception):
+            DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
+
+
+def _import_installed(names: list[object]) -> None:
+    """Import, in the worker, the installed modules a child needed, so later forks find them loaded.
+
+    The names come from the sandboxed child, so they are not trusted: only modules that are files of
+    this runtime's site-packages (which the sandbox kept the file from changing), never the standard
+    library (whose `antigravity` opens a browser) nor anything beside the file under test.
+    """
+    import importlib
+    import importlib.util
+    import site
+
+    roots = tuple(str(Path(p).resolve()) + "/" for p in site.getsitepackages())
+    for name in names[:300]:
+        if not isinstance(name, str) or name in sys.modules:
+            continue
+        with contextlib.suppress(Exception):
+            spec = importlib.util.find_spec(name)
+            if spec and spec.origin and str(Path(spec.origin).resolve()).startswith(roots):
+                importlib.import_module(name)
 
 
 def _keep_paths(path: str, airflow_home: str) -> list[str]:
@@ -302,15 +370,17 @@ def main() -> None:
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
     import airflow  # type: ignore[import-not-found]  # imported once here; every forked child inherits it
-    from airflow.models.dagbag import DagBag  # noqa: F401
 
+    _warm_up()
     sandbox = _probe(config["airflow_home"])
     answers.write(json.dumps({"ready": True, "airflow": airflow.__version__, "sandbox": sandbox}) + "\n")
     limits = config["limits"]
     for line in sys.stdin:
         request = json.loads(line)
         answer = _run(request["path"], float(config["timeout"]), limits, config["airflow_home"])
+        learned = answer.pop("modules", None)
         answers.write(json.dumps({"id": request["id"], **answer}) + "\n")
+        _import_installed(learned if isinstance(learned, list) else [])
 
 
 if __name__ == "__main__":

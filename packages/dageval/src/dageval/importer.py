@@ -47,12 +47,18 @@ class _Worker:
             text=True,
             bufsize=1,
         )
+        self.python = info_python
+        self.sandbox: list[str] = []
+        self.lock = threading.Lock()
+
+    def wait_ready(self) -> _Worker:
+        """Workers start side by side (importing Airflow takes seconds): wait for this one's first line."""
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()
         if not ready.startswith("{"):
-            raise RuntimeError(f"the Airflow worker did not start ({info_python})")
-        self.sandbox: list[str] = json.loads(ready).get("sandbox", [])
-        self.lock = threading.Lock()
+            raise RuntimeError(f"the Airflow worker did not start ({self.python})")
+        self.sandbox = json.loads(ready).get("sandbox", [])
+        return self
 
     def check(self, key: str, path: Path) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -148,7 +154,11 @@ class ImportChecker:
         self.info = runtime.ensure()
         self.limits = limits or Limits()
         self.install_providers = install_providers
-        self.workers = [_Worker(self.info.python, self.info.airflow_home, self.limits) for _ in range(workers)]
+        self.workers = self._start(workers)
+
+    def _start(self, count: int) -> list[_Worker]:
+        started = [_Worker(self.info.python, self.info.airflow_home, self.limits) for _ in range(count)]
+        return [worker.wait_ready() for worker in started]
 
     def __enter__(self) -> ImportChecker:
         return self
@@ -165,7 +175,7 @@ class ImportChecker:
                 providers = self.runtime.add_providers(wanted)
                 # New packages on disk: workers that imported Airflow earlier must start again.
                 self.__exit__()
-                self.workers = [_Worker(self.info.python, self.info.airflow_home, self.limits) for _ in self.workers]
+                self.workers = self._start(len(self.workers))
         results: list[LevelResult | None] = [None] * len(codes)
         with tempfile.TemporaryDirectory(prefix="dageval-files-") as tmp:
             Path(tmp).chmod(0o755)  # the sandboxed loader runs as an unprivileged user: it must read them
@@ -185,7 +195,7 @@ class ImportChecker:
                 if answer.get("outcome") == "worker_died":  # the file took its worker down: a new one
                     with lock:
                         if not self.workers[slot].alive():
-                            self.workers[slot] = _Worker(self.info.python, self.info.airflow_home, self.limits)
+                            self.workers[slot] = self._start(1)[0]
                 results[index] = classify(answer, providers)
                 with lock:
                     done += 1

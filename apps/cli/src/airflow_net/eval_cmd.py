@@ -5,16 +5,30 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 import dageval
 from airflow_net._errors import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
+
+class _RunByDefault(TyperGroup):
+    """`airflow-net eval FILE ...` means `airflow-net eval run FILE ...`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer vendors its own click
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
-    help="Is generated code a valid DAG? Syntax, structure, Airflow lint, real import.", no_args_is_help=True
+    cls=_RunByDefault,
+    help="Is generated code a valid DAG? Syntax, structure, Airflow lint, real import. "
+    "`airflow-net eval FILE` is `airflow-net eval run FILE`.",
+    no_args_is_help=True,
 )
 _LEVELS = {level.label: level for level in dageval.Level}
 
@@ -37,7 +51,9 @@ def run(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval"),
     airflow: Annotated[str | None, typer.Option(help="Airflow version for samples that do not name one.")] = None,
-    level: Annotated[str, typer.Option(help="Highest level: extract, syntax, structure, lint, import.")] = "lint",
+    level: Annotated[
+        str, typer.Option(help="Highest level: extract, syntax, structure, lint, import (a real Airflow).")
+    ] = "import",
     workers: Annotated[int, typer.Option(help="Airflow worker processes (import level).")] = 2,
     providers: Annotated[bool, typer.Option(help="Install the providers the files import (import level).")] = True,
     endpoint: Annotated[

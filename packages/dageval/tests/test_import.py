@@ -82,3 +82,18 @@ with DAG(dag_id="old_style", schedule_interval="@daily", start_date=datetime(202
     assert on2.passed == Level.IMPORT, on2.results
     failure = on3.failure
     assert failure is not None and failure.category == "removed_in_airflow_3"
+
+
+def test_errors_only_airflow_sees_and_a_provider_left_out() -> None:
+    """A duplicate id made in a loop (the static level cannot tell), and a real provider not installed."""
+    duplicate = HEAD3 + "    for _ in range(2):\n        EmptyOperator(task_id='same')\n"
+    provider = "from airflow.providers.snowflake.operators.snowflake import SnowflakeSqlApiOperator\n" + HEAD3
+    samples = [
+        Sample(id="dup", completion=f"```python\n{duplicate}```", airflow_version="3.1.3"),
+        Sample(id="provider", completion=f"```python\n{provider}```", airflow_version="3.1.3"),
+    ]
+    dup, missing = dageval.evaluate(samples, level=Level.IMPORT, install_providers=False)
+    assert dup.failure is not None and dup.failure.level == Level.IMPORT, dup.results
+    assert dup.failure.category == "duplicate_task_id", dup.failure.message
+    assert missing.failure is not None and missing.failure.category == "provider_not_installed"
+    assert "apache-airflow-providers-snowflake" in missing.failure.message

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dagdata import CHATML_TEMPLATE, DEFAULT_CONTRACT
-from dagtune.gguf_export import QWEN2_REGEX
+from dagdata import DEFAULT_CONTRACT
+from dagtune.testing import make_tiny_model
 
 DAGS = [
     (
@@ -30,58 +30,10 @@ DAGS = [
 ]
 
 
-def _train_tokenizer(folder: Path) -> None:
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    # Qwen2's own pre-tokenization: its split regex, then byte-level without GPT-2's regex.
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    corpus = [code for _, code in DAGS] * 20 + [DEFAULT_CONTRACT.system, "Target: Apache Airflow 2.10 3.1 café 日本"]
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None
-    )
-    fast.chat_template = CHATML_TEMPLATE
-    fast.save_pretrained(folder)
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Qwen2 with random weights, saved as a local folder: `base_model` for training."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny-qwen2")
-    _train_tokenizer(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        initializer_range=0.2,  # peaked logits: greedy decoding is not a coin toss between near-equal tokens
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config)
-    model.save_pretrained(folder)
-    return folder
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), [code for _, code in DAGS])
 
 
 @pytest.fixture(scope="session")

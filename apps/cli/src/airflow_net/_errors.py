@@ -14,6 +14,7 @@ from dagdata import DagdataError
 from dageval import DagevalError
 from daginstruct import DaginstructError
 from dagmine import DagmineError
+from dagserve import DagserveError
 from dagtune import DagtuneError
 
 P = ParamSpec("P")
@@ -33,7 +34,7 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (DagmineError, DaginstructError, DagdataError, DagtuneError, DagevalError) as e:
+        except (DagmineError, DaginstructError, DagdataError, DagtuneError, DagevalError, DagserveError) as e:
             stderr.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except ValidationError as e:

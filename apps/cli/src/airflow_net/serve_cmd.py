@@ -1,0 +1,90 @@
+"""`airflow-net serve|stop|status` (dagserve's own commands), `generate` and `app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.syntax import Syntax
+
+import dageval
+from airflow_net._errors import one_line_errors
+from airflow_net._ui import console, summary_table
+from dagserve import Client, ServeConfig, generate_valid_dag, start_server
+from dagserve.cli import serve_cmd, status_cmd, stop_cmd
+
+__all__ = ["app_cmd", "generate", "serve_cmd", "status_cmd", "stop_cmd"]
+
+
+@one_line_errors
+def generate(
+    request: Annotated[str, typer.Argument(help="What the DAG should do, in words.")],
+    airflow_version: Annotated[str | None, typer.Option(help="Target Airflow version, e.g. 2.10 or 3.1.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the DAG file here.")] = None,
+    model: Annotated[str | None, typer.Option(help="GGUF path or name (default: the bundled SmolLM2).")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Use this OpenAI-compatible server instead.")] = None,
+    attempts: Annotated[int, typer.Option(help="Generations: the first, then repairs fed with the errors.")] = 3,
+    level: Annotated[str, typer.Option(help="Validate up to: extract, syntax, structure, lint, import.")] = "import",
+    max_tokens: Annotated[int, typer.Option(help="Token limit per answer.")] = 1024,
+) -> None:
+    """Write a DAG with the local model (a server is started if none runs), validate it, repair it."""
+    from airflow_net_server import DagevalValidator
+
+    levels = {lv.label: lv for lv in dageval.Level}
+    if level not in levels:
+        raise dageval.InputError(f"--level must be one of {', '.join(levels)}, not {level!r}")
+    if endpoint:
+        client = Client(endpoint, model=model)
+    else:
+        with console.status("starting the model server (dagserve)"):
+            client = Client(start_server(ServeConfig(model=model, port=0)).url)
+    validator = DagevalValidator(levels[level])
+    try:
+        with console.status("writing and checking the DAG"):
+            result = generate_valid_dag(
+                client, validator, request, airflow_version, max_attempts=attempts, max_tokens=max_tokens
+            )
+    finally:
+        validator.close()
+        client.close()
+    final = result.final
+    if final.generation.code:
+        console.print(Syntax(final.generation.code, "python", line_numbers=False))
+    else:
+        console.print(final.generation.completion)
+    rows: list[tuple[str, object]] = [
+        (
+            f"attempt {a.number}",
+            "valid" if a.verdict.ok else f"{a.verdict.level}/{a.verdict.category}: {a.verdict.message}",
+        )
+        for a in result.attempts
+    ]
+    console.print(summary_table("validation", rows))
+    if out is not None and final.generation.code:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(final.generation.code, encoding="utf-8")
+        tmp.replace(out)
+        console.print(f"written: {out}")
+    if not result.ok:
+        raise typer.Exit(2)
+
+
+def app_cmd(
+    port: Annotated[int, typer.Option(help="Port of the app.")] = 8780,
+    endpoint: Annotated[
+        str | None, typer.Option(help="An OpenAI-compatible server (default: a local dagserve).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="GGUF path or name for the local dagserve.")] = None,
+    attempts: Annotated[int, typer.Option(help="Generations per request, repairs included.")] = 3,
+    install_runtimes: Annotated[bool, typer.Option(help="Install missing Airflow runtimes on first use.")] = False,
+) -> None:
+    """The web app: generate -> validate -> repair, with a page at http://127.0.0.1:PORT/."""
+    from airflow_net_server.__main__ import main
+
+    args = ["--port", str(port), "--max-attempts", str(attempts)]
+    args += ["--endpoint", endpoint] if endpoint else []
+    args += ["--model", model] if model else []
+    args += ["--install-runtimes"] if install_runtimes else []
+    main(args)

@@ -1,0 +1,143 @@
+"""The app: `POST /v1/dags` generates, validates and repairs; `/` is a page for people."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+import dageval
+from airflow_net_server.page import PAGE
+from airflow_net_server.settings import AppSettings
+from airflow_net_server.validator import DagevalValidator
+from dagserve import Client, ClientError, Validator, generate_valid_dag
+
+_LEVELS = {level.label: level for level in dageval.Level}
+
+
+class DagRequest(BaseModel):
+    request: str = Field(min_length=3, max_length=8000)
+    """What the DAG should do, in words."""
+    airflow_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
+    max_attempts: int | None = Field(None, ge=1, le=10)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    ok: bool
+    level: str | None
+    category: str | None
+    message: str
+    code: str | None
+    completion: str
+    finish_reason: str | None
+    generate_s: float
+    validate_s: float
+    levels: list[dict[str, object]] = []
+
+
+class DagResponse(BaseModel):
+    ok: bool
+    code: str | None
+    html: str
+    """The code with syntax highlighting (Pygments), ready for a page."""
+    airflow_version: str | None
+    attempts: list[AttemptOut]
+    total_s: float
+
+
+def create_app(settings: AppSettings, client: Client | None = None, validator: Validator | None = None) -> FastAPI:
+    """`client` and `validator` default to the settings' endpoint (or a local dagserve) and dageval."""
+    if settings.level not in _LEVELS:
+        raise ValueError(f"level must be one of {', '.join(_LEVELS)}, not {settings.level!r}")
+    state: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state["client"] = client or _client(settings)
+        state["validator"] = validator or DagevalValidator(
+            _LEVELS[settings.level], runtime_root=settings.runtime_root, install_runtimes=settings.install_runtimes
+        )
+        yield
+        if validator is None:
+            state["validator"].close()  # type: ignore[attr-defined]
+
+    app = FastAPI(title="airflow-net", lifespan=lifespan)
+    formatter = HtmlFormatter(cssclass="code", nowrap=False)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        options = "".join(f'<option value="{v}">{v}</option>' for v in _versions(settings))
+        css = str(formatter.get_style_defs(".code"))  # type: ignore[no-untyped-call]
+        return PAGE.replace("{{OPTIONS}}", options).replace("{{CSS}}", css)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/versions")
+    def versions() -> list[str]:
+        return _versions(settings)
+
+    @app.post("/v1/dags")
+    def dags(body: DagRequest) -> DagResponse:
+        start = time.perf_counter()
+        active: Client = state["client"]  # type: ignore[assignment]
+        try:
+            result = generate_valid_dag(
+                active,
+                state["validator"],  # type: ignore[arg-type]
+                body.request,
+                body.airflow_version,
+                max_attempts=body.max_attempts or settings.max_attempts,
+                max_tokens=settings.max_tokens,
+            )
+        except ClientError as e:
+            raise HTTPException(502, f"the model server failed: {e}") from e
+        attempts = [
+            AttemptOut(
+                number=a.number,
+                ok=a.verdict.ok,
+                level=a.verdict.level,
+                category=a.verdict.category,
+                message=a.verdict.message,
+                code=a.generation.code,
+                completion=a.generation.completion,
+                finish_reason=a.generation.finish_reason,
+                generate_s=a.generation.timings.total_s,
+                validate_s=a.validate_s,
+                levels=list(a.verdict.details.get("levels", [])),
+            )
+            for a in result.attempts
+        ]
+        code = result.final.generation.code
+        return DagResponse(
+            ok=result.ok,
+            code=code,
+            html=highlight(code, PythonLexer(), formatter) if code else "",
+            airflow_version=body.airflow_version,
+            attempts=attempts,
+            total_s=time.perf_counter() - start,
+        )
+
+    return app
+
+
+def _versions(settings: AppSettings) -> list[str]:
+    installed = [info.version for info in dageval.installed_runtimes(settings.runtime_root)]
+    return list(dict.fromkeys([*settings.airflow_versions, *reversed(installed)]))
+
+
+def _client(settings: AppSettings) -> Client:
+    if settings.endpoint:
+        return Client(settings.endpoint, api_key=settings.api_key, model=settings.model)
+    from dagserve import ServeConfig, start_server
+
+    return Client(start_server(ServeConfig(model=settings.model, port=0)).url)  # reuses a running one

@@ -1,0 +1,96 @@
+"""generate -> validate (dageval, up to a real Airflow import) -> repair, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_net_server import AppSettings, DagevalValidator, create_app
+from dageval import Level
+from dagserve import Client
+
+from .scripted import ScriptedModel
+
+GOOD = """```python
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG(dag_id="orders", schedule="@daily"):
+    EmptyOperator(task_id="extract") >> EmptyOperator(task_id="load")
+```"""
+HALLUCINATED = GOOD.replace(
+    "from airflow.sdk import DAG", "from airflow.sdk import DAG\nfrom airflow.operators.magic import MagicOperator"
+)
+
+
+@pytest.fixture
+def validator() -> Iterator[DagevalValidator]:
+    checker = DagevalValidator(Level.IMPORT, install_runtimes=True)
+    yield checker
+    checker.close()
+
+
+def app_with(model: ScriptedModel, validator: DagevalValidator, **settings: Any) -> Any:
+    config = AppSettings(endpoint=model.url, **settings)
+    return create_app(config, client=Client(model.url), validator=validator)
+
+
+def test_a_hallucinated_import_is_fed_back_and_repaired(
+    serve: Callable[[Any], str], validator: DagevalValidator
+) -> None:
+    model = ScriptedModel([HALLUCINATED, GOOD])
+    url = serve(app_with(model, validator))
+    answer = httpx.post(
+        f"{url}/v1/dags", json={"request": "Load orders daily", "airflow_version": "3.1.3"}, timeout=300
+    )
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["ok"] and len(data["attempts"]) == 2
+    first, second = data["attempts"]
+    assert (first["level"], first["category"]) == ("import", "hallucinated_module")
+    assert second["ok"] and second["level"] == "import" and "2 task(s)" in second["message"]
+    assert [lv["level"] for lv in second["levels"]] == ["extract", "syntax", "structure", "lint", "import"]
+    assert 'class="code"' in data["html"] and "EmptyOperator" in data["html"]
+    # The repair request carried the failure back to the model, after its own first answer.
+    repair = model.requests[1]["messages"]
+    assert repair[-2]["role"] == "assistant" and "magic" in repair[-2]["content"]
+    assert "hallucinated_module" in repair[-1]["content"] and "airflow.operators.magic" in repair[-1]["content"]
+    assert "Target: Apache Airflow 3.1" in model.requests[0]["messages"][1]["content"]
+    model.close()
+
+
+def test_attempts_stop_at_the_limit_and_say_why(serve: Callable[[Any], str], validator: DagevalValidator) -> None:
+    model = ScriptedModel(["I cannot write code today."])
+    url = serve(app_with(model, validator, max_attempts=2))
+    data = httpx.post(f"{url}/v1/dags", json={"request": "anything at all"}, timeout=60).json()
+    assert not data["ok"] and len(data["attempts"]) == 2
+    assert {a["category"] for a in data["attempts"]} == {"no_code"}
+    assert data["code"] is None and data["html"] == ""
+    model.close()
+
+
+def test_bad_requests_and_a_dead_model_server(serve: Callable[[Any], str], validator: DagevalValidator) -> None:
+    model = ScriptedModel([GOOD])
+    url = serve(app_with(model, validator))
+    assert httpx.post(f"{url}/v1/dags", json={"request": ""}).status_code == 422
+    assert httpx.post(f"{url}/v1/dags", json={"request": "ok then", "airflow_version": "latest"}).status_code == 422
+    assert (
+        httpx.post(f"{url}/v1/dags", content=b"{not json", headers={"Content-Type": "application/json"}).status_code
+        == 422
+    )
+    model.close()
+    dead = httpx.post(f"{url}/v1/dags", json={"request": "still there?"}, timeout=60)
+    assert dead.status_code == 502 and "model server failed" in dead.json()["detail"]
+    assert httpx.get(f"{url}/health").status_code == 200  # the app itself carries on
+
+
+def test_versions_offer_the_installed_runtimes(serve: Callable[[Any], str], validator: DagevalValidator) -> None:
+    model = ScriptedModel([GOOD])
+    url = serve(app_with(model, validator))
+    validator.validate(GOOD.strip("`").removeprefix("python\n"), "3.1.3")  # installs 3.1.3 if missing
+    offered = httpx.get(f"{url}/v1/versions").json()
+    assert offered[:2] == ["3.1", "3.0"] and "3.1.3" in offered
+    model.close()

@@ -1,0 +1,55 @@
+"""dagserve: a local OpenAI-compatible server for GGUF models that decodes parallel requests together."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from dagserve.client import Client, Generation, Timings, Usage
+from dagserve.config import ServeConfig
+from dagserve.contract import DEFAULT_CONTRACT, PromptContract, extract_code, major_minor
+from dagserve.daemon import ServerInfo, ServerStatus, server_status, start_server, state_dir, stop_server
+from dagserve.exceptions import (
+    BusyError,
+    ClientError,
+    DagserveError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ServerError,
+)
+from dagserve.resolve import default_model, models_dir, resolve_model
+from dagserve.validate import Attempt, RepairResult, ValidationResult, Validator, generate_valid_dag
+
+__version__ = importlib.metadata.version("dagserve")
+
+__all__ = [
+    "DEFAULT_CONTRACT",
+    "Attempt",
+    "BusyError",
+    "Client",
+    "ClientError",
+    "DagserveError",
+    "Generation",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "PromptContract",
+    "RepairResult",
+    "ServeConfig",
+    "ServerError",
+    "ServerInfo",
+    "ServerStatus",
+    "Timings",
+    "Usage",
+    "ValidationResult",
+    "Validator",
+    "__version__",
+    "default_model",
+    "extract_code",
+    "generate_valid_dag",
+    "major_minor",
+    "models_dir",
+    "resolve_model",
+    "server_status",
+    "start_server",
+    "state_dir",
+    "stop_server",
+]

@@ -1,0 +1,3 @@
+from dagserve.cli import main
+
+main()

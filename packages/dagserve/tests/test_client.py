@@ -1,0 +1,83 @@
+"""`Client.generate_dag` and the generate-validate-repair loop, against a real server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from dagserve import (
+    Client,
+    ClientError,
+    PromptContract,
+    ValidationResult,
+    Validator,
+    generate_valid_dag,
+)
+
+
+def test_generate_dag_uses_the_models_contract(server: str) -> None:
+    with Client(server) as client:
+        contract = client.contract()
+        assert contract.system == "You write Airflow DAGs for tests."
+        generation = client.generate_dag("Copy a file every hour.", "2.10.5", max_tokens=20)
+    assert generation.messages == [
+        {"role": "system", "content": "You write Airflow DAGs for tests."},
+        {"role": "user", "content": "Request: Copy a file every hour.\nAirflow: 2.10"},
+    ]
+    assert generation.model == "tiny" and generation.finish_reason == "length"
+    assert generation.usage.completion_tokens == 20
+    # The tiny model's greedy answer is one bare identifier: valid Python, so it is the code.
+    assert generation.code == generation.completion.strip() + "\n"
+    assert generation.timings.total_s > 0 and generation.timings.ttft_ms is not None
+
+
+def test_client_errors_are_typed(server: str) -> None:
+    with Client(f"{server}/v1") as client, pytest.raises(ClientError) as error:
+        client.chat([{"role": "user", "content": "hi"}], max_tokens=10**9)
+    assert error.value.status == 400 and error.value.code == "max_tokens_too_large"
+    with Client("http://127.0.0.1:9") as nowhere, pytest.raises(ClientError, match="cannot reach"):
+        nowhere.health()
+
+
+@dataclass
+class RejectFirst:
+    """A validator that fails the first `reject` files it sees, then passes."""
+
+    reject: int = 1
+    seen: list[str] = field(default_factory=list)
+
+    def validate(self, code: str, airflow_version: str | None) -> ValidationResult:
+        self.seen.append(code)
+        if len(self.seen) <= self.reject:
+            return ValidationResult(
+                ok=False, level="import", category="hallucinated_module", message="No module named 'airflow.magic'"
+            )
+        return ValidationResult(ok=True, level="import")
+
+
+def test_generate_valid_dag_feeds_errors_back(server: str) -> None:
+    validator = RejectFirst(reject=1)
+    assert isinstance(validator, Validator)
+    with Client(server) as client:
+        result = generate_valid_dag(client, validator, "Copy a file.", "3.0", max_tokens=12)
+    assert result.ok and [a.number for a in result.attempts] == [1, 2]
+    first, second = result.attempts
+    assert not first.verdict.ok and first.verdict.category == "hallucinated_module"
+    follow_up = second.generation.messages
+    contract = PromptContract(
+        system="You write Airflow DAGs for tests.", user_template="Request: {request}\nAirflow: {airflow_version}"
+    )
+    assert follow_up[:2] == contract.messages("Copy a file.", "3.0")
+    assert follow_up[2] == {"role": "assistant", "content": first.generation.completion}
+    assert follow_up[3]["role"] == "user"
+    assert follow_up[3]["content"].startswith("The code failed validation: [import/hallucinated_module] No module")
+    assert follow_up[3]["content"].endswith("Return the full corrected file.")
+    assert validator.seen == [first.generation.code, second.generation.code]
+
+
+def test_generate_valid_dag_gives_up_after_max_attempts(server: str) -> None:
+    with Client(server) as client:
+        result = generate_valid_dag(client, RejectFirst(reject=99), "Copy a file.", max_attempts=3, max_tokens=8)
+    assert not result.ok and len(result.attempts) == 3
+    assert len(result.final.generation.messages) == 2 + 2 * 2

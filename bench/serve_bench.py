@@ -9,10 +9,11 @@ the same threads everywhere (all CPUs), a 2048-token context per request:
 (a) raw `llama_cpp.Llama` in this process, one stream: `Llama.generate` + `detokenize` per token, no HTTP;
 (b) `python -m llama_cpp.server` (its extras come in a temporary overlay env via `uv run --with`, not into
     the project), with `--interrupt_requests False` so concurrent requests queue instead of cutting each other off;
-(c) `dagserve serve --parallel 8`.
+(c) `dagserve serve --parallel 8`;
+(d) optionally, llama.cpp's own C++ `llama-server -np 8` (`--llama-server PATH`, built from the same llama.cpp).
 
 Each client sends `--requests` streamed `/v1/completions` requests back to back (distinct prompts); a round is
-all clients at once. Every cell is run `--repeats` times, interleaving (b) and (c), and the best round is
+all clients at once. Every cell is run `--repeats` times, interleaving the systems, and the best round is
 reported (the development machine has 2 cores shared with other work: the best round is the least disturbed).
 Prints aggregate tok/s, mean per-request tok/s (tokens / request wall time) and mean time to first token, and
 writes every round to bench/results/serve_bench.json.
@@ -53,6 +54,7 @@ TASKS = [
     "cleans old logs from a bucket every Sunday",
 ]
 CTX = 2048
+A, B, C, D = "(a) llama_cpp.Llama", "(b) llama_cpp.server", "(c) dagserve", "(d) llama.cpp llama-server"
 LLAMA_SERVER_EXTRAS = ["fastapi", "sse-starlette", "starlette-context", "pydantic-settings"]
 # Given for this machine, not measured by this script: llama.cpp's own C++ server with the same model.
 CPP_SERVER_REFERENCE = {1: 150.0, 4: 177.0, 8: 189.0}
@@ -79,27 +81,38 @@ def eog_bias(model: Path) -> dict[str, float]:
     return {str(t): -100.0 for t in ids}
 
 
-def raw_llama(model: Path, tokens: int, threads: int, repeats: int) -> list[dict[str, float]]:
+class RawLlama:
     """(a): one stream in this process, as fast as llama_cpp.Llama goes (no HTTP, no stop checks)."""
-    llm = llama_cpp.Llama(str(model), n_ctx=CTX, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
-    rounds = []
-    for r in range(repeats + 1):  # the first round warms up
-        ids = llm.tokenize(prompt(r).encode())
-        start = time.perf_counter()
-        first = 0.0
-        n = 0
-        for token in llm.generate(ids, temp=0.0, reset=True):
-            llm.detokenize([token])
-            n += 1
-            if n == 1:
-                first = time.perf_counter()
-            if n == tokens:
-                break
-        wall = time.perf_counter() - start
-        if r:
-            rounds.append({"agg_tps": n / wall, "req_tps": n / wall, "ttft_ms": 1000 * (first - start), "tokens": n})
-    llm.close()
-    return rounds
+
+    def __init__(self, model: Path, threads: int) -> None:
+        self.llm = llama_cpp.Llama(
+            str(model), n_ctx=CTX, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False
+        )
+        self.calls = 0
+
+    def round(self, tokens: int, requests: int = 1) -> dict[str, float]:
+        """`requests` generations one after the other, like one client of the servers."""
+        walls, ttfts = [], []
+        for _ in range(requests):
+            ids = self.llm.tokenize(prompt(self.calls).encode())
+            self.calls += 1
+            start = time.perf_counter()
+            first = 0.0
+            for n, token in enumerate(self.llm.generate(ids, temp=0.0, reset=True), start=1):
+                self.llm.detokenize([token])
+                if n == 1:
+                    first = time.perf_counter()
+                if n == tokens:
+                    break
+            walls.append(time.perf_counter() - start)
+            ttfts.append(first - start)
+        return {
+            "agg_tps": tokens * requests / sum(walls),
+            "req_tps": sum(tokens / w for w in walls) / requests,
+            "ttft_ms": 1000 * sum(ttfts) / requests,
+            "tokens": tokens * requests,
+            "wall_s": sum(walls),
+        }
 
 
 def start(name: str, args: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -148,7 +161,9 @@ async def load_round(url: str, clients: int, per_client: int, tokens: int, extra
             out.append(await one_request(http, {**body, **extra}))
         return out
 
-    limits = httpx.Limits(max_connections=clients + 2)
+    # A fresh connection per request: llama-server may close a connection after a streamed answer, and a client
+    # reusing it at that moment gets "server disconnected" (a race, not a failure of the server).
+    limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
         await one_request(http, {"prompt": "Hello", "max_tokens": 4, "temperature": 0.0, "stream": True, **extra})
         begin = time.perf_counter()
@@ -164,6 +179,17 @@ async def load_round(url: str, clients: int, per_client: int, tokens: int, extra
     }
 
 
+def cells(r: dict[str, float]) -> list[str]:
+    return [f"{r['agg_tps']:.1f}", f"{r['req_tps']:.1f}", f"{r['ttft_ms']:.0f}"]
+
+
+def report(rep: int, name: str, clients: int, r: dict[str, float]) -> None:
+    console.print(
+        f"round {rep + 1}: {name:27} {clients} clients: {r['agg_tps']:6.1f} tok/s, TTFT {r['ttft_ms']:5.0f} ms "
+        f"(load {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="GGUF (default: the bundled SmolLM2-135M-Instruct)")
@@ -172,7 +198,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2, help="requests per client per round")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=cpu_threads())
-    parser.add_argument("--skip-llama-server", action="store_true")
+    parser.add_argument("--skip-llama-server", action="store_true", help="leave (b) out")
+    parser.add_argument("--llama-server", default=None, help="also run llama.cpp's C++ `llama-server` at this path")
     args = parser.parse_args()
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # llama.cpp's load chatter
     model = resolve_model(args.model)
@@ -183,8 +210,9 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     console.print(f"model {model.name}, {threads} threads, {args.tokens} tokens/request, load {os.getloadavg()}")
 
-    raw = raw_llama(model, args.tokens, threads, args.repeats)
-    servers: dict[str, tuple[str, dict[str, Any]]] = {}
+    raw = RawLlama(model, threads)
+    raw.round(8)  # warm up
+    servers: dict[str, str] = {}
     procs = []
     try:
         if not args.skip_llama_server:
@@ -193,23 +221,30 @@ def main() -> None:
             cmd += ["-m", "llama_cpp.server", "--model", str(model), "--n_ctx", str(CTX), "--port", str(port)]
             cmd += ["--n_threads", str(threads), "--n_threads_batch", str(threads), "--interrupt_requests", "False"]
             procs.append(start("llama_cpp.server", cmd, port, logs / "serve_bench.llama_cpp_server.log"))
-            servers["llama_cpp.server"] = (f"http://127.0.0.1:{port}", {"logit_bias": bias})
+            servers[B] = f"http://127.0.0.1:{port}"
         port = free_port()
         cmd = [sys.executable, "-m", "dagserve", "serve", "--model", str(model), "--port", str(port)]
         cmd += ["--ctx", str(CTX), "--parallel", str(max(levels)), "--threads", str(threads)]
         procs.append(start("dagserve", cmd, port, logs / "serve_bench.dagserve.log"))
-        servers["dagserve"] = (f"http://127.0.0.1:{port}", {"logit_bias": bias})
+        servers[C] = f"http://127.0.0.1:{port}"
+        if args.llama_server:
+            port = free_port()
+            cmd = [args.llama_server, "-m", str(model), "--port", str(port), "-t", str(threads), "-tb", str(threads)]
+            cmd += ["-c", str(CTX * max(levels)), "-np", str(max(levels)), "--no-webui"]
+            procs.append(start("llama-server", cmd, port, logs / "serve_bench.llama_server_cpp.log"))
+            servers[D] = f"http://127.0.0.1:{port}"
 
         rounds: dict[str, dict[int, list[dict[str, float]]]] = {name: {c: [] for c in levels} for name in servers}
+        rounds[A] = {1: []}
         for rep in range(args.repeats):
             for clients in levels:
-                for name, (url, extra) in servers.items():
-                    result = asyncio.run(load_round(url, clients, args.requests, args.tokens, extra))
+                if clients == 1:  # (a) runs next to the others, so the machine's mood is the same for all
+                    rounds[A][1].append(raw.round(args.tokens, args.requests))
+                    report(rep, A, 1, rounds[A][1][-1])
+                for name, url in servers.items():
+                    result = asyncio.run(load_round(url, clients, args.requests, args.tokens, {"logit_bias": bias}))
                     rounds[name][clients].append(result)
-                    console.print(
-                        f"round {rep + 1}: {name:17} {clients} clients: {result['agg_tps']:6.1f} tok/s "
-                        f"(load {os.getloadavg()[0]:.1f})"
-                    )
+                    report(rep, name, clients, result)
     finally:
         for proc in procs:
             proc.terminate()
@@ -218,54 +253,28 @@ def main() -> None:
     def best(runs: list[dict[str, float]]) -> dict[str, float]:
         return max(runs, key=lambda r: r["agg_tps"])
 
-    raw_best = best(raw)
+    raw_best = best(rounds[A][1])
     title = f"{model.name}: {args.tokens} tokens/request, greedy, {threads} threads (best of {args.repeats})"
     table = Table(title=title)
-    for column in ["system", "clients", "agg tok/s", "per-request tok/s", "TTFT ms", "vs (b)", "vs (a)"]:
+    for column in ["system", "clients", "agg tok/s", "per-request tok/s", "TTFT ms", "(c)/(b)", "(c)/(a)"]:
         table.add_column(column, justify="left" if column == "system" else "right")
-    table.add_row(
-        "(a) llama_cpp.Llama",
-        "1",
-        f"{raw_best['agg_tps']:.1f}",
-        f"{raw_best['req_tps']:.1f}",
-        f"{raw_best['ttft_ms']:.0f}",
-        "",
-        "",
-    )
-    summary: dict[str, Any] = {"raw_llama": raw_best}
+    summary: dict[str, Any] = {A: raw_best}
+    table.add_row(A, "1", *cells(raw_best), "", "")
     for clients in levels:
-        b = best(rounds["llama_cpp.server"][clients]) if "llama_cpp.server" in rounds else None
-        c = best(rounds["dagserve"][clients])
-        if b is not None:
-            table.add_row(
-                "(b) llama_cpp.server",
-                str(clients),
-                f"{b['agg_tps']:.1f}",
-                f"{b['req_tps']:.1f}",
-                f"{b['ttft_ms']:.0f}",
-                "",
-                "",
-            )
+        c = best(rounds[C][clients])
+        b = best(rounds[B][clients]) if B in rounds else None
+        d = best(rounds[D][clients]) if D in rounds else None
         vs_b = c["agg_tps"] / b["agg_tps"] if b else None
         vs_a = c["agg_tps"] / raw_best["agg_tps"]
-        table.add_row(
-            "(c) dagserve",
-            str(clients),
-            f"{c['agg_tps']:.1f}",
-            f"{c['req_tps']:.1f}",
-            f"{c['ttft_ms']:.0f}",
-            f"{vs_b:.2f}x" if vs_b else "",
-            f"{vs_a:.2f}x",
-        )
+        if b:
+            table.add_row(B, str(clients), *cells(b), "", "")
+        table.add_row(C, str(clients), *cells(c), f"{vs_b:.2f}x" if vs_b else "", f"{vs_a:.2f}x")
+        if d:
+            table.add_row(D, str(clients), *cells(d), "", "")
         ref = CPP_SERVER_REFERENCE.get(clients)
         if ref:
-            table.add_row("    llama.cpp C++ server (given)", str(clients), f"{ref:.0f}", "", "", "", "")
-        summary[f"clients_{clients}"] = {
-            "llama_cpp_server": b,
-            "dagserve": c,
-            "dagserve_vs_b": vs_b,
-            "dagserve_vs_a": vs_a,
-        }
+            table.add_row("llama.cpp C++ server (given figure)", str(clients), f"{ref:.0f}", "", "", "", "")
+        summary[f"clients_{clients}"] = {B: b, C: c, D: d, "c_vs_b": vs_b, "c_vs_a": vs_a}
     console.print(table)
     OUT.write_text(
         json.dumps(
@@ -278,7 +287,7 @@ def main() -> None:
                 "ctx": CTX,
                 "cpp_server_reference_tok_s": CPP_SERVER_REFERENCE,
                 "summary": summary,
-                "rounds": {"raw_llama": raw, **{n: {str(c): r for c, r in v.items()} for n, v in rounds.items()}},
+                "rounds": {n: {str(c): r for c, r in v.items()} for n, v in rounds.items()},
                 "load_after": os.getloadavg(),
             },
             indent=2,

@@ -73,6 +73,10 @@ class TestExtract:
     def test_truncated_by_the_token_limit(self) -> None:
         assert failure(fenced(GOOD), finish="length") == ("extract", "truncated")
 
+    def test_unclosed_code_from_a_model_that_stopped_is_a_syntax_error(self) -> None:
+        cut = fenced(GOOD[: len(GOOD) // 2].rstrip() + "(\n")
+        assert failure(cut, finish="stop")[1] == "syntax_error"
+
     def test_truncated_mid_statement_is_not_a_syntax_error(self) -> None:
         cut = "```python\n" + GOOD[: GOOD.index('bash_command="echo b"')]
         assert failure(cut) == ("extract", "truncated")

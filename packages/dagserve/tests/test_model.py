@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import codecs
 import importlib.metadata
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from dagserve import DEFAULT_CONTRACT, ModelNotFoundError, PromptContract, extract_code, resolve_model
 from dagserve._llama import LlamaRuntime
-from dagserve.engine import _scan_stops, _Slot
+from dagserve._text import TextTail
 
 
 def test_tiny_gguf_loads_and_generates_with_llama_cpp(tiny_gguf: Path) -> None:
@@ -43,16 +42,19 @@ def test_runtime_reads_template_contract_and_special_tokens(tiny_gguf: Path) -> 
 
 
 def test_utf8_split_across_tokens_is_joined_and_stop_strings_are_held_back() -> None:
-    slot = _Slot(0)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    assert decoder.decode(b"\xc3") == ""
-    assert decoder.decode(b"\xa9") == "é"
+    text = TextTail()
+    assert text.push(b"\xc3") == ("", False)
+    assert text.push(b"\xa9!") == ("é!", False)
+    assert text.push(b"\xe2\x82") == ("", False)
+    assert text.flush() == "\ufffd"  # cut off mid-character
     # A stop string arriving in pieces: nothing of it is emitted, and what precedes it is.
-    out = [_scan_stops(slot, piece, ("```\n", "STOP")) for piece in ["x = 1\n`", "``", "\nmore"]]
-    assert out == [("x = 1\n", False), ("", False), ("", True)]
-    slot.held = ""
-    assert _scan_stops(slot, "ST", ("STOP",)) == ("", False)
-    assert _scan_stops(slot, "ay", ("STOP",)) == ("STay", False)
+    fenced = TextTail(("```\n", "STOP"))
+    assert [fenced.push(p) for p in [b"x = 1\n`", b"``", b"\nmore"]] == [("x = 1\n", False), ("", False), ("", True)]
+    held = TextTail(("STOP",))
+    assert held.push(b"ST") == ("", False)
+    assert held.push(b"ay") == ("STay", False)
+    assert held.push(b"S") == ("", False)
+    assert held.flush() == "S"
 
 
 def test_contract_default_matches_dagdata() -> None:

@@ -50,7 +50,8 @@ def extract(completion: str, finish_reason: str | None = None) -> tuple[str, Lev
         return code, LevelResult(
             level=Level.EXTRACT, ok=False, category="truncated", message="the answer stopped at the token limit"
         )
-    if _cut_off(code):
+    # A model that stopped on its own did not run out of tokens: unclosed code is then its syntax error.
+    if finish_reason != "stop" and _cut_off(code):
         return code, LevelResult(
             level=Level.EXTRACT, ok=False, category="truncated", message="the code stops mid-statement"
         )

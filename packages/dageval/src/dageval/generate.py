@@ -45,6 +45,8 @@ class GenerateConfig(BaseModel):
     api_key: str | None = None
     timeout: float = 600.0
     retries: int = 3
+    extra: dict[str, Any] = {}
+    """More request fields, sent as they are (e.g. `repeat_penalty` for llama.cpp-based servers)."""
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
@@ -83,6 +85,7 @@ def _ask(client: httpx.Client, config: GenerateConfig, prompt: Prompt, index: in
         "max_tokens": config.max_tokens,
         "temperature": temperature,
         "seed": index,
+        **config.extra,
     }
     error = ""
     for _ in range(config.retries + 1):

@@ -14,8 +14,10 @@ class Stream:
     wake-up, not one per token.
     """
 
-    def __init__(self, prompt_tokens: int) -> None:
+    def __init__(self, prompt_tokens: int, *, live: bool = True) -> None:
         self.prompt_tokens = prompt_tokens
+        self.live = live
+        """Streamed to the client as it comes; otherwise the engine hands the text over once, at the end."""
         self.completion_tokens = 0
         self.finish_reason: str | None = None
         self.error: str | None = None

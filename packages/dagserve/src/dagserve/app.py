@@ -7,7 +7,6 @@ import hmac
 import json
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dagserve._llama import LlamaRuntime
+from dagserve._reply import Reply, sse_events
 from dagserve._stream import Stream
 from dagserve._template import ChatTemplate
 from dagserve.contract import PromptContract
@@ -45,11 +45,14 @@ class Service:
     api_key: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
 
-    def tokenize_prompt(self, text: str, *, chat: bool) -> list[int]:
+    async def tokenize_prompt(self, text: str, *, chat: bool) -> list[int]:
         # Templates usually write the BOS themselves; adding another would double it.
         bos = self.runtime.bos_text
         add_bos = self.runtime.add_bos and not (chat and bos and text.startswith(bos))
-        return self.runtime.tokenize(text, add_special=add_bos, parse_special=chat)
+        if len(text) < 16_384:
+            return self.runtime.tokenize(text, add_special=add_bos, parse_special=chat)
+        # A long prompt takes a while to tokenize: off the event loop, which keeps streaming meanwhile.
+        return await asyncio.to_thread(self.runtime.tokenize, text, add_special=add_bos, parse_special=chat)
 
     def model_card(self) -> dict[str, Any]:
         rt = self.runtime
@@ -114,12 +117,12 @@ def create_app(service: Service) -> Starlette:
             text = service.template.render([m.as_template_input() for m in req.messages])
         except ValueError as e:
             raise ApiError(400, str(e), code="invalid_messages") from e
-        prompt = service.tokenize_prompt(text, chat=True)
+        prompt = await service.tokenize_prompt(text, chat=True)
         return await _generate(service, request, req, prompt, req.max_completion_tokens or req.max_tokens, chat=True)
 
     async def completions(request: Request) -> Response:
         req = _parse(CompletionRequest, await _json_body(request))
-        prompt = service.tokenize_prompt(req.text(), chat=False)
+        prompt = await service.tokenize_prompt(req.text(), chat=False)
         return await _generate(service, request, req, prompt, req.max_tokens, chat=False)
 
     async def api_error(_: Request, exc: Exception) -> Response:
@@ -226,30 +229,36 @@ async def _generate(
         stop=req.stops(),
         ignore_eos=req.ignore_eos,
         logit_bias=tuple((req.logit_bias or {}).items()),
+        repeat_penalty=req.repeat_penalty,
+        frequency_penalty=req.frequency_penalty,
+        presence_penalty=req.presence_penalty,
+        repeat_last_n=req.repeat_last_n,
     )
-    stream = Stream(len(prompt))
+    stream = Stream(len(prompt), live=req.stream)
     try:
         service.engine.submit(prompt, params, stream)
     except BusyError as e:
         error = ApiError(503, f"server busy: {e}", type="server_busy", code="server_busy")
         error.headers["Retry-After"] = "1"
         raise error from e
-    reply = _Reply(service.model_id, chat=chat)
+    reply = Reply(service.model_id, chat=chat)
     if req.stream:
         usage = bool(req.stream_options and req.stream_options.include_usage)
         return StreamingResponse(
-            _sse(stream, reply, usage),
+            sse_events(stream, reply, usage),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     text = await _until_done_or_gone(request, stream)
+    if text is None:
+        return Response(status_code=499)  # nobody is listening; uvicorn drops it
     if stream.error is not None:
         raise ApiError(500, stream.error, type="server_error", code="generation_failed")
     return JSONResponse(reply.whole(text, stream))
 
 
-async def _until_done_or_gone(request: Request, stream: Stream) -> str:
-    """The whole answer; a client that hangs up first cancels its request, freeing the slot."""
+async def _until_done_or_gone(request: Request, stream: Stream) -> str | None:
+    """The whole answer, or None when the client hung up first (its request is cancelled, freeing the slot)."""
 
     async def gone() -> None:
         while (await request.receive())["type"] != "http.disconnect":
@@ -264,79 +273,4 @@ async def _until_done_or_gone(request: Request, stream: Stream) -> str:
         if not done.done():
             done.cancel()
             stream.cancel()
-    if done.cancelled():
-        raise asyncio.CancelledError
-    return done.result()
-
-
-async def _sse(stream: Stream, reply: _Reply, usage: bool) -> AsyncIterator[str]:
-    try:
-        if reply.chat:
-            yield reply.chunk_json({"role": "assistant", "content": ""}, None)
-        async for text in stream.chunks():
-            yield reply.text_chunk(text)
-        if stream.error is not None:
-            body = {"error": {"message": stream.error, "type": "server_error", "code": "generation_failed"}}
-            yield f"data: {json.dumps(body)}\n\n"
-        else:
-            yield reply.chunk_json({} if reply.chat else "", stream.finish_reason)
-            if usage:
-                yield f"data: {json.dumps(reply.envelope([], usage=_usage(stream)))}\n\n"
-        yield "data: [DONE]\n\n"
-    finally:
-        if not stream.done:  # the client went away mid-stream
-            stream.cancel()
-
-
-class _Reply:
-    """Builds the response bodies; a streamed chunk is a fixed prefix, the JSON-escaped text and a fixed suffix."""
-
-    def __init__(self, model_id: str, *, chat: bool) -> None:
-        self.chat = chat
-        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
-        self.model_id, self.created = model_id, int(time.time())
-        self.object = "chat.completion" if chat else "text_completion"
-        marker = "\x00TEXT\x00"
-        head, tail = json.dumps(self.envelope([self._choice(marker, None)])).split(json.dumps(marker))
-        self._prefix, self._suffix = f"data: {head}", f"{tail}\n\n"
-
-    def envelope(self, choices: list[Any], *, streaming: bool = True, usage: Any = None) -> dict[str, Any]:
-        obj = self.object + (".chunk" if streaming and self.chat else "")
-        body = {"id": self.id, "object": obj, "created": self.created, "model": self.model_id, "choices": choices}
-        if usage is not None:
-            body["usage"] = usage
-        return body
-
-    def _choice(self, content: Any, finish_reason: str | None) -> dict[str, Any]:
-        if self.chat:
-            delta = content if isinstance(content, dict) else {"content": content}
-            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return {"index": 0, "text": content, "logprobs": None, "finish_reason": finish_reason}
-
-    def text_chunk(self, text: str) -> str:
-        return self._prefix + json.dumps(text) + self._suffix
-
-    def chunk_json(self, content: Any, finish_reason: str | None) -> str:
-        return f"data: {json.dumps(self.envelope([self._choice(content, finish_reason)]))}\n\n"
-
-    def whole(self, text: str, stream: Stream) -> dict[str, Any]:
-        if self.chat:
-            choice: dict[str, Any] = {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": stream.finish_reason,
-            }
-        else:
-            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": stream.finish_reason}
-        body = self.envelope([choice], streaming=False, usage=_usage(stream))
-        body["timings"] = stream.timings()
-        return body
-
-
-def _usage(stream: Stream) -> dict[str, int]:
-    return {
-        "prompt_tokens": stream.prompt_tokens,
-        "completion_tokens": stream.completion_tokens,
-        "total_tokens": stream.prompt_tokens + stream.completion_tokens,
-    }
+    return None if done.cancelled() else done.result()

@@ -40,6 +40,9 @@ def serve_cmd(
     parallel: Annotated[int, typer.Option(help="Requests decoded together.")] = 4,
     queue: Annotated[int, typer.Option(help="Requests that may wait for a slot before 503.")] = 64,
     batch: Annotated[int, typer.Option(help="Tokens per decode call.")] = 512,
+    stream_interval: Annotated[
+        float, typer.Option(help="Seconds between streamed chunks of a request (0: every token).")
+    ] = 0.02,
     detach: Annotated[bool, typer.Option(help="Run in the background; `dagserve stop` ends it.")] = False,
     state_dir: Annotated[Path | None, typer.Option(hidden=True, help="Set by --detach for its child.")] = None,
 ) -> None:
@@ -55,6 +58,7 @@ def serve_cmd(
         parallel=parallel,
         queue=queue,
         batch=batch,
+        stream_interval=stream_interval,
     )
     try:
         if detach:

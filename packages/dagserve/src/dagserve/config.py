@@ -41,3 +41,5 @@ class ServeConfig(BaseModel):
     """Requests that may wait for a slot; past that the server answers 503."""
     batch: int = Field(512, ge=16)
     """Tokens per llama_decode call (prompt chunks plus one token per running request)."""
+    stream_interval: float = Field(0.02, ge=0.0, le=1.0)
+    """Seconds between streamed chunks of one request (the first comes at once); 0 sends every token."""

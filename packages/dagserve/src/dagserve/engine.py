@@ -9,9 +9,9 @@ requests' `Stream`s in one hand-over to the event loop per step.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,7 @@ import llama_cpp
 
 from dagserve._llama import LlamaRuntime
 from dagserve._stream import Stream
+from dagserve._text import TextTail
 from dagserve.exceptions import BusyError
 
 _Update = tuple[Stream, str, int, str | None, str | None]
@@ -39,6 +40,10 @@ class SamplingParams:
     ignore_eos: bool = False
     """Bias end-of-generation tokens away, so the request runs to `max_tokens` (benchmarks)."""
     logit_bias: tuple[tuple[int, float], ...] = ()
+    repeat_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repeat_last_n: int = 64
 
 
 @dataclass
@@ -55,20 +60,27 @@ class _Slot:
         self.seq = seq
         self.job: _Job | None = None
         self.sampler: Any = None
+        self.kv: list[int] = []
+        """The tokens whose keys and values the sequence holds, by position; kept after a request ends, so
+        the next prompt that starts the same way (a shared system prompt, a repair turn) skips that part."""
         self.n_past = 0
         self.decoding = False
         self.last = 0
         self.generated = 0
-        self.decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.held = ""
-        """Text that could be the start of a stop string, kept back until it is known not to be."""
+        self.text = TextTail()
+        self.pending: list[str] = []
+        """Text made but not yet handed to the event loop."""
+        self.sent_at = 0.0
 
 
 class Engine:
     """Serves requests on one runtime; `submit` from the event loop, everything else in the engine thread."""
 
-    def __init__(self, runtime: LlamaRuntime, *, queue_size: int, prefill_chunk: int = 256) -> None:
+    def __init__(
+        self, runtime: LlamaRuntime, *, queue_size: int, prefill_chunk: int = 256, stream_interval: float = 0.02
+    ) -> None:
         self.rt = runtime
+        self.stream_interval = stream_interval
         self.queue_size = queue_size
         self.n_batch = max(runtime.n_batch, runtime.n_seq_max)
         self.prefill_chunk = max(1, min(prefill_chunk, self.n_batch))
@@ -86,8 +98,9 @@ class Engine:
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._seq_ptrs = [self._batch.seq_id[i] for i in range(self.n_batch)]
         self._pieces: dict[int, bytes] = {}
-        self.counters = {"completed": 0, "cancelled": 0, "failed": 0, "generated_tokens": 0}
-        """Since start: requests finished, dropped because their client left, failed; tokens sampled."""
+        self.counters = {"completed": 0, "cancelled": 0, "failed": 0, "generated_tokens": 0, "cached_prompt_tokens": 0}
+        """Since start: requests finished, dropped because their client left, failed; tokens sampled; prompt
+        tokens not computed again because a slot still held them."""
 
     # -- event loop side ------------------------------------------------------------------------------
 
@@ -171,18 +184,39 @@ class Engine:
                 self._in_flight -= 1
                 self.counters["cancelled"] += 1
                 continue
-            slot = free.pop(0)
+            slot = self._pick(free, job.prompt)
+            free.remove(slot)
             slot.job = job  # reserved under the lock, so stats() sees it busy
             taken.append((slot, job))
         return taken
 
+    def _pick(self, free: list[_Slot], prompt: list[int]) -> _Slot:
+        """The lowest free slot, unless another one already holds much of this prompt.
+
+        Without a unified KV cache llama.cpp decodes only sequences with consecutive ids in one ubatch: a gap
+        among the busy slots costs an extra pass over the weights at every step, for as long as it lasts.
+        Skipping a cached prefix saves one prefill, so it must be worth it.
+        """
+        lowest = free[0]
+        best = max(free, key=lambda s: _common_prefix(s.kv, prompt))
+        saved = _common_prefix(best.kv, prompt) - _common_prefix(lowest.kv, prompt)
+        return best if saved >= max(64, len(prompt) // 2) else lowest
+
     def _start(self, slot: _Slot, job: _Job) -> None:
         slot.sampler = self._make_sampler(job.params)
-        slot.n_past = 0
+        # The last prompt token is always decoded again: its logits give the first sampled token.
+        common = min(_common_prefix(slot.kv, job.prompt), len(job.prompt) - 1)
+        if common < len(slot.kv) and not llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, common, -1):
+            llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, -1, -1)  # this memory cannot cut: start over
+            common = 0
+        del slot.kv[common:]
+        slot.n_past = common
+        self.counters["cached_prompt_tokens"] += common
         slot.decoding = False
         slot.generated = 0
-        slot.decoder.reset()
-        slot.held = ""
+        slot.text = TextTail(job.params.stop)
+        slot.pending = []
+        slot.sent_at = 0.0
         self._order.append(slot)
 
     def _make_sampler(self, p: SamplingParams) -> Any:
@@ -198,6 +232,12 @@ class Engine:
                 arr[i] = llama_cpp.llama_logit_bias(token, value)
             biased = llama_cpp.llama_sampler_init_logit_bias(self.rt.n_vocab, len(bias), arr)
             llama_cpp.llama_sampler_chain_add(chain, biased)
+        if p.repeat_penalty != 1.0 or p.frequency_penalty or p.presence_penalty:
+            # Small models decoded greedily fall into loops; penalties on recent tokens are the usual cure.
+            penalties = llama_cpp.llama_sampler_init_penalties(
+                self.rt.n_vocab, p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty
+            )
+            llama_cpp.llama_sampler_chain_add(chain, penalties)
         if p.temperature <= 0:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
         else:
@@ -218,13 +258,14 @@ class Engine:
         token, pos, n_seq_id, logits, seq_ptrs = batch.token, batch.pos, batch.n_seq_id, batch.logits, self._seq_ptrs
         n = 0
         outputs: list[tuple[_Slot, int]] = []
-        fed: list[tuple[_Slot, int]] = []
-        for slot in self._order:
-            if slot.decoding:
+        fed: list[tuple[_Slot, list[int]]] = []
+        # Sequences in id order: llama.cpp puts consecutive ids into one ubatch and splits the batch elsewhere.
+        for slot in self._slots:
+            if slot.job is not None and slot.decoding:
                 token[n], pos[n], n_seq_id[n], logits[n] = slot.last, slot.n_past, 1, 1
                 seq_ptrs[n][0] = slot.seq
                 outputs.append((slot, n))
-                fed.append((slot, 1))
+                fed.append((slot, [slot.last]))
                 n += 1
         # While others decode, prompts go in smaller chunks: a long prompt must not stall running streams.
         budget = min(self.n_batch - n, self.prefill_chunk) if n else self.n_batch
@@ -234,14 +275,14 @@ class Engine:
             assert slot.job is not None
             prompt = slot.job.prompt
             start = slot.n_past
-            take = min(budget, len(prompt) - start)
-            for j in range(take):
-                token[n + j], pos[n + j], n_seq_id[n + j], logits[n + j] = prompt[start + j], start + j, 1, 0
+            chunk = prompt[start : start + budget]
+            for j, tok in enumerate(chunk):
+                token[n + j], pos[n + j], n_seq_id[n + j], logits[n + j] = tok, start + j, 1, 0
                 seq_ptrs[n + j][0] = slot.seq
-            n += take
-            budget -= take
-            fed.append((slot, take))
-            if slot.n_past + take == len(prompt):
+            n += len(chunk)
+            budget -= len(chunk)
+            fed.append((slot, chunk))
+            if start + len(chunk) == len(prompt):
                 logits[n - 1] = 1
                 outputs.append((slot, n - 1))
         batch.n_tokens = n
@@ -250,14 +291,16 @@ class Engine:
             for slot, _ in fed:
                 self._finish(slot, updates, None, error=f"llama_decode failed ({rc})")
             return
-        for slot, count in fed:
-            slot.n_past += count
+        for slot, tokens in fed:
+            slot.n_past += len(tokens)
+            slot.kv += tokens
         sample, ctx = llama_cpp.llama_sampler_sample, self.rt.ctx
+        now = time.perf_counter()
         for slot, idx in outputs:
             slot.decoding = True
-            self._accept(slot, sample(slot.sampler, ctx, idx), updates)
+            self._accept(slot, sample(slot.sampler, ctx, idx), updates, now)
 
-    def _accept(self, slot: _Slot, tok: int, updates: list[_Update]) -> None:
+    def _accept(self, slot: _Slot, tok: int, updates: list[_Update], now: float) -> None:
         job = slot.job
         assert job is not None
         p = job.params
@@ -268,18 +311,22 @@ class Engine:
         piece = self._pieces.get(tok)
         if piece is None:
             piece = self._pieces[tok] = self.rt.piece(tok)
-        text = slot.decoder.decode(piece)
-        if p.stop:
-            text, hit = _scan_stops(slot, text, p.stop)
-            if hit:
-                self._finish(slot, updates, "stop", text=text, flush=False)
-                return
+        text, stopped = slot.text.push(piece)
+        if stopped:
+            self._finish(slot, updates, "stop", text=text, flush=False)
+            return
         if slot.generated >= p.max_tokens or slot.n_past >= self.rt.n_ctx_seq:
             self._finish(slot, updates, "length", text=text)
             return
         slot.last = tok
         if text:
-            updates.append((job.stream, text, slot.generated, None, None))
+            slot.pending.append(text)
+            # Streams get their first text at once, then at most every `stream_interval`: each hand-over
+            # costs the event loop and the client a wake-up. Non-streamed requests get theirs at the end.
+            if job.stream.live and (not slot.sent_at or now - slot.sent_at >= self.stream_interval):
+                updates.append((job.stream, "".join(slot.pending), slot.generated, None, None))
+                slot.pending.clear()
+                slot.sent_at = now
 
     def _finish(
         self,
@@ -293,15 +340,17 @@ class Engine:
     ) -> None:
         """End the request in `slot`; `flush` emits what was held back (not after a stop string: it follows it)."""
         assert slot.job is not None
-        if error is None and flush:
-            text += slot.held + slot.decoder.decode(b"", final=True)
+        if error is None:
+            text = "".join(slot.pending) + text + (slot.text.flush() if flush else "")
         updates.append((slot.job.stream, text, slot.generated, reason, error))
         self.counters["failed" if error else "completed"] += 1
         self.counters["generated_tokens"] += slot.generated
-        self._release(slot)
+        self._release(slot, keep_kv=error is None)  # after an error the sequence's cache is not trusted
 
-    def _release(self, slot: _Slot) -> None:
-        llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, -1, -1)
+    def _release(self, slot: _Slot, *, keep_kv: bool = True) -> None:
+        if not keep_kv:
+            llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, -1, -1)
+            slot.kv.clear()
         if slot.sampler:
             llama_cpp.llama_sampler_free(slot.sampler)
             slot.sampler = None
@@ -331,23 +380,15 @@ class Engine:
             self._deliver(updates)
 
 
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n, end = 0, min(len(a), len(b))
+    while n + 64 <= end and a[n : n + 64] == b[n : n + 64]:
+        n += 64
+    while n < end and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def _feed_all(updates: list[_Update]) -> None:
     for stream, text, n_tokens, reason, error in updates:
         stream.feed(text, n_tokens, reason, error)
-
-
-def _scan_stops(slot: _Slot, text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    """Text safe to emit now, and whether a stop string ended the request (the text before it is emitted)."""
-    held = slot.held + text
-    first = min((i for i in (held.find(s) for s in stops) if i >= 0), default=-1)
-    if first >= 0:
-        slot.held = ""
-        return held[:first], True
-    keep = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(held)), keep, -1):
-            if held.endswith(stop[:k]):
-                keep = k
-                break
-    slot.held = held[len(held) - keep :] if keep else ""
-    return held[: len(held) - keep], False

@@ -53,6 +53,11 @@ class _Sampling(_Request):
     """Token id -> bias added to its logit (-100 bans it, as with OpenAI)."""
     ignore_eos: bool = False
     """dagserve extension: never stop at an end-of-generation token (for benchmarks)."""
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    repeat_penalty: float = Field(1.0, ge=0.5, le=2.0)
+    """llama.cpp's extension: divide the logits of the last `repeat_last_n` tokens (1.0: off)."""
+    repeat_last_n: int = Field(64, ge=0, le=4096)
 
     @field_validator("stop")
     @classmethod

@@ -168,6 +168,7 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         save_total_limit=2,
         seed=config.seed,
         max_length=config.max_seq_length,
+        gradient_checkpointing=config.gradient_checkpointing,
         completion_only_loss=True,
         report_to=[],
         use_cpu=not cuda,

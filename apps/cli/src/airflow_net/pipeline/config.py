@@ -65,6 +65,8 @@ class EvalSection(_Section):
     n: int = 1
     max_tokens: int = 1024
     temperature: float | None = None
+    sampling: dict[str, Any] = {}
+    """More sampling fields for the server, the same for both models (e.g. `repeat_penalty: 1.1`)."""
     parallel: int = 4
     """Requests decoded together by dagserve."""
     ctx: int = 4096

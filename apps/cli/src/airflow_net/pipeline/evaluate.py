@@ -25,6 +25,7 @@ def _generate(
                 max_tokens=section.max_tokens,
                 temperature=section.temperature,
                 concurrency=section.parallel,
+                extra=section.sampling,
             )
             return dageval.generate(
                 prompts, config, folder / "completions.jsonl", progress=lambda d, t: report(f"{name}: generating", d, t)

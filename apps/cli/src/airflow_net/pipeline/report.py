@@ -16,6 +16,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _num(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
 def headline(comparison: list[dict[str, Any]]) -> list[str]:
     """The base-vs-tuned table, as Markdown lines (also written to README.md)."""
     lines = [
@@ -35,11 +39,8 @@ def _categories(folder: Path) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
     for name in ("base", "tuned"):
         summary = json.loads((folder / name / "summary.json").read_text())
-        merged: dict[str, int] = {}
-        for level in summary["levels"]:
-            for category, count in level["categories"].items():
-                merged[f"{level['level']}/{category}"] = count
-        found[name] = merged
+        # The deepest level counts every failure once, under the category of the level where it failed.
+        found[name] = dict(summary["levels"][-1]["categories"]) if summary["levels"] else {}
     return found
 
 
@@ -54,7 +55,7 @@ def write_pipeline_report(config: PipelineConfig, folder: Path) -> Path:
     lines = [f"# airflow-net pipeline: {config.name}", ""]
     lines += ["## Data", ""]
     mine, instruct, dataset = summary["mine"], summary["instruct"], summary["dataset"]
-    excluded = ", ".join(f"{k}={v}" for k, v in (mine.get("excluded") or {}).items()) or "none"
+    excluded = ", ".join(f"{k}={v}" for k, v in (mine.get("excluded") or {}).items() if k != "not_dag") or "none"
     filters = dataset.get("filters") or {}
     lines += [
         "| stage | count |",
@@ -73,9 +74,10 @@ def write_pipeline_report(config: PipelineConfig, folder: Path) -> Path:
     train = summary["train"]
     lines += ["## Training", ""]
     lines += [
-        f"Base model {summary['base'].get('source', '?')}, backend {train.get('backend', '?')}, "
+        f"Base model {Path(summary['base'].get('source', '?')).name}, backend {train.get('backend', '?')}, "
         f"{train.get('steps', 0)} steps: "
-        f"train loss {train.get('first_loss')} -> {train.get('last_loss')}, eval loss {train.get('eval_loss')}.",
+        f"train loss {_num(train.get('first_loss'))} -> {_num(train.get('last_loss'))}, "
+        f"eval loss {_num(train.get('eval_loss'))}.",
         "",
     ]
     if train.get("loss_plot") and Path(train["loss_plot"]).is_file():
@@ -101,7 +103,7 @@ def write_pipeline_report(config: PipelineConfig, folder: Path) -> Path:
     if (eval_dir / "base" / "summary.json").is_file():
         categories = _categories(eval_dir)
         names = sorted(set(categories["base"]) | set(categories["tuned"]), key=lambda n: -categories["base"].get(n, 0))
-        lines += ["## Why samples failed", "", "| level/category | base | tuned |", "|---|---:|---:|"]
+        lines += ["## Why samples failed", "", "| category | base | tuned |", "|---|---:|---:|"]
         lines += [f"| {n} | {categories['base'].get(n, 0)} | {categories['tuned'].get(n, 0)} |" for n in names]
         lines.append("")
     lines += ["## Time", "", "| stage | seconds |", "|---|---:|"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,16 @@ class Stage:
 def stage_key(name: str, config: Any, dep_keys: list[str]) -> str:
     blob = json.dumps({"name": name, "config": config, "deps": dep_keys}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _claim(folder: Path, key: str) -> None:
+    """Partial outputs of an interrupted run with the same key are kept (the stage resumes from them);
+    outputs made under another config are removed first, so nothing stale is resumed."""
+    marker = folder / ".key"
+    if folder.is_dir() and (not marker.is_file() or marker.read_text().strip() != key):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key)
 
 
 def read_record(folder: Path) -> StageRecord | None:
@@ -107,7 +118,7 @@ class Runner:
                     progress.update(tasks[label], completed=done, total=total or None)
 
                 start = time.monotonic()
-                stage.folder.mkdir(parents=True, exist_ok=True)
+                _claim(stage.folder, keys[stage.name])
                 summary = stage.run(stage.folder, report)
                 record = StageRecord(
                     name=stage.name,

@@ -30,13 +30,10 @@ app = typer.Typer(
     "`airflow-net eval FILE` is `airflow-net eval run FILE`.",
     no_args_is_help=True,
 )
-_LEVELS = {level.label: level for level in dageval.Level}
 
 
 def _level(name: str) -> dageval.Level:
-    if name not in _LEVELS:
-        raise dageval.InputError(f"--level must be one of {', '.join(_LEVELS)}, not {name!r}")
-    return _LEVELS[name]
+    return dageval.Level.from_label(name, "--level")
 
 
 @app.command("run")

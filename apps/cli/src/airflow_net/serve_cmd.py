@@ -31,15 +31,13 @@ def generate(
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it."""
     from airflow_net_server import DagevalValidator
 
-    levels = {lv.label: lv for lv in dageval.Level}
-    if level not in levels:
-        raise dageval.InputError(f"--level must be one of {', '.join(levels)}, not {level!r}")
+    target = dageval.Level.from_label(level, "--level")
     if endpoint:
         client = Client(endpoint, model=model)
     else:
         with console.status("starting the model server (dagserve)"):
             client = Client(start_server(ServeConfig(model=model, port=0)).url)
-    validator = DagevalValidator(levels[level])
+    validator = DagevalValidator(target)
     try:
         with console.status("writing and checking the DAG"):
             result = generate_valid_dag(

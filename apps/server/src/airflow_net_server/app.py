@@ -19,8 +19,6 @@ from airflow_net_server.settings import AppSettings
 from airflow_net_server.validator import DagevalValidator
 from dagserve import Client, ClientError, Validator, generate_valid_dag
 
-_LEVELS = {level.label: level for level in dageval.Level}
-
 
 class DagRequest(BaseModel):
     request: str = Field(min_length=3, max_length=8000)
@@ -55,15 +53,17 @@ class DagResponse(BaseModel):
 
 def create_app(settings: AppSettings, client: Client | None = None, validator: Validator | None = None) -> FastAPI:
     """`client` and `validator` default to the settings' endpoint (or a local dagserve) and dageval."""
-    if settings.level not in _LEVELS:
-        raise ValueError(f"level must be one of {', '.join(_LEVELS)}, not {settings.level!r}")
+    try:
+        level = dageval.Level.from_label(settings.level)
+    except dageval.InputError as e:
+        raise ValueError(str(e)) from e
     state: dict[str, object] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state["client"] = client or _client(settings)
         state["validator"] = validator or DagevalValidator(
-            _LEVELS[settings.level], runtime_root=settings.runtime_root, install_runtimes=settings.install_runtimes
+            level, runtime_root=settings.runtime_root, install_runtimes=settings.install_runtimes
         )
         yield
         if validator is None:

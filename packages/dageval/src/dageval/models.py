@@ -20,6 +20,16 @@ class Level(IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+    @classmethod
+    def from_label(cls, name: str, what: str = "level") -> Level:
+        """`"import"` -> `Level.IMPORT`; anything else is an InputError naming `what` and the choices."""
+        for level in cls:
+            if level.label == name:
+                return level
+        from dageval.exceptions import InputError
+
+        raise InputError(f"{what} must be one of {', '.join(lv.label for lv in cls)}, not {name!r}")
+
 
 class Sample(BaseModel):
     """One generated completion to judge."""

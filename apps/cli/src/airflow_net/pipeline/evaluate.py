@@ -37,10 +37,7 @@ def _generate(
 def run_eval(
     section: EvalSection, prompts_file: Path, models: dict[str, Path], folder: Path, report: Report
 ) -> dict[str, Any]:
-    levels = {level.label: level for level in dageval.Level}
-    if section.level not in levels:
-        raise dageval.InputError(f"eval.level must be one of {', '.join(levels)}, not {section.level!r}")
-    target = levels[section.level]
+    target = dageval.Level.from_label(section.level, "eval.level")
     prompts = dageval.read_prompts(prompts_file)
     if section.max_prompts:
         prompts = prompts[: section.max_prompts]

@@ -27,7 +27,7 @@ from dagdata import (
     TokenizerError,
     build_dataset,
 )
-from dagmine import is_test_internal
+from dagcore import is_test_internal
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VERSIONS = ["2.9.3", "2.10.3", "3.0.1"]

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 import dagmine
-from dagmine import ExclusionReason, GitSource, MineConfig, Miner, MineResult, Ref, RefError, SourceError, _internals
+from dagmine import ExclusionReason, GitSource, MineConfig, Miner, MineResult, Ref, RefError, SourceError
 from dagmine._detect import is_dag_module
-from dagmine._internals import is_test_internal
+from dagcore import is_test_internal, test_internal_imports
 
 from .conftest import (
     BASH_DAG,
@@ -475,7 +475,7 @@ def test_invariants_over_every_tag(airflow_repo: AirflowRepo) -> None:
     for record in result.records:
         tree = ast.parse(record.code)
         assert is_dag_module(tree)
-        assert _internals.test_internal_imports(tree) == []
+        assert test_internal_imports(tree) == []
         assert not any(is_test_internal(m) for m in record.imports)
         assert record.id == rid(record.code)
         assert record.refs == sorted(record.refs, key=order.index)

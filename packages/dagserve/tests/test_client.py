@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dagcore import PromptContract
 from dagserve import (
     Client,
     ClientError,
-    PromptContract,
     ValidationResult,
     Validator,
     generate_valid_dag,

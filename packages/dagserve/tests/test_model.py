@@ -1,4 +1,4 @@
-"""The model file: the tiny GGUF itself, model resolution, the contract read back, code extraction."""
+"""The model file: the tiny GGUF itself, model resolution, the contract read back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from dagserve import DEFAULT_CONTRACT, ModelNotFoundError, PromptContract, extract_code, resolve_model
+from dagcore import DEFAULT_CONTRACT, PromptContract
+from dagserve import ModelNotFoundError, resolve_model
 from dagserve._llama import LlamaRuntime
 from dagserve._text import TextTail
 
@@ -57,24 +58,8 @@ def test_utf8_split_across_tokens_is_joined_and_stop_strings_are_held_back() -> 
     assert held.flush() == "S"
 
 
-def test_contract_default_matches_dagdata() -> None:
-    prompt = pytest.importorskip("dagdata.prompt", reason="dagdata is not installed with dagserve alone")
-    assert DEFAULT_CONTRACT.model_dump() == prompt.DEFAULT_CONTRACT.model_dump()
-    assert DEFAULT_CONTRACT.messages("Do it.", None) == prompt.DEFAULT_CONTRACT.messages("Do it.", None)
-    assert PromptContract.from_metadata({}) == DEFAULT_CONTRACT
-    assert PromptContract.from_metadata(prompt.DEFAULT_CONTRACT.metadata()) == DEFAULT_CONTRACT
-
-
-def test_extract_code() -> None:
-    fenced = "Here:\n```python\nimport os\n```\nand a longer one\n```python\nimport os\nimport sys\n```\n"
-    assert extract_code(fenced) == "import os\nimport sys\n"
-    assert extract_code("```py\na = 1\n```") == "a = 1\n"
-    assert extract_code("```\nb = 2\n```") == "b = 2\n"
-    assert extract_code("```python\nx = 1\ny = (\n") == "x = 1\ny = (\n"  # cut off by max_tokens
-    assert extract_code("x = 1\nprint(x)\n") == "x = 1\nprint(x)\n"
-    assert extract_code("Sorry, I cannot do that.") is None
-    assert extract_code("") is None
-    assert extract_code("```bash\nls\n```") is None
+def test_a_model_without_a_contract_gets_the_default() -> None:
+    assert PromptContract.from_metadata({"general.architecture": "llama"}) == DEFAULT_CONTRACT
 
 
 def test_resolve_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_gguf: Path) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import dagdata
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import console, summary_table
 
 _DEFAULTS = dagdata.DatasetConfig()

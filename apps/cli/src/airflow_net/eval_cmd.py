@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 import dageval
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
 

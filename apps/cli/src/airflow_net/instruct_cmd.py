@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 import daginstruct
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
 app = typer.Typer(help="Write the natural-language request behind each DAG.", no_args_is_help=True)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 import dagmine
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
 
 _STAGES = {"list": "listing refs", "read": "reading files", "parse": "parsing and cleaning"}

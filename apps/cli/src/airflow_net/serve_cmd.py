@@ -9,7 +9,7 @@ import typer
 from rich.syntax import Syntax
 
 import dageval
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import console, summary_table
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 import dagtune
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import console
 
 

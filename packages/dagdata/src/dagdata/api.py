@@ -27,7 +27,8 @@ from dagdata.exceptions import InputError
 from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
 from dagdata.prompt import major_minor, version_key
 from daginstruct import Instruction
-from dagmine import DagRecord, is_test_internal
+from dagcore import is_test_internal
+from dagmine import DagRecord
 
 Progress = Callable[[str, int, int], None]
 MANIFEST = "manifest.json"

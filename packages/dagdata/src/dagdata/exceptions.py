@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagcore import AirflowNetError
 
-class DagdataError(Exception):
+
+class DagdataError(AirflowNetError):
     """Base class of every error dagdata raises on purpose."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagcore import AirflowNetError
 
-class DagevalError(Exception):
+
+class DagevalError(AirflowNetError):
     """Base class of every error dageval raises on purpose."""
 
 

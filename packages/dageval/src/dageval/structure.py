@@ -9,9 +9,8 @@ import ast
 import itertools
 from collections import defaultdict
 
+from dagcore import test_internal_imports
 from dageval.models import Level, LevelResult
-
-_TEST_ROOTS = {"tests", "tests_common", "system", "unit", "integration", "dev"}
 
 
 def syntax(code: str) -> tuple[ast.Module | None, LevelResult]:
@@ -34,19 +33,12 @@ def _name(node: ast.expr) -> str | None:
     return None
 
 
-def _is_test_internal(module: str) -> bool:
-    parts = module.split(".")
-    return parts[0] in _TEST_ROOTS or any(p in ("tests", "tests_common", "test_utils") for p in parts[1:])
-
-
 def structure(tree: ast.Module) -> LevelResult:
     def fail(category: str, message: str) -> LevelResult:
         return LevelResult(level=Level.STRUCTURE, ok=False, category=category, message=message)
 
     nodes = list(ast.walk(tree))
-    imports = [n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module and n.level == 0]
-    imports += [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names]
-    internal = sorted({m for m in imports if _is_test_internal(m)})
+    internal = test_internal_imports(tree)
     if internal:
         return fail("test_internals", f"imports Airflow's test helpers: {', '.join(internal)}")
     calls = [n for n in nodes if isinstance(n, ast.Call)]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagcore import AirflowNetError
 
-class DaginstructError(Exception):
+
+class DaginstructError(AirflowNetError):
     """Base class of every error daginstruct raises on purpose."""
 
 

@@ -7,7 +7,6 @@ import importlib.metadata
 from dagmine._dist import DistributionSource
 from dagmine._folder import FolderSource
 from dagmine._git import GitSource
-from dagmine._internals import is_test_internal
 from dagmine._mine import Miner, MineResult
 from dagmine._output import Manifest
 from dagmine.api import MineSummary, mine, mine_to_dir, read_records
@@ -53,7 +52,6 @@ __all__ = [
     "SourceError",
     "__version__",
     "fetch_distributions",
-    "is_test_internal",
     "mine",
     "mine_to_dir",
     "read_records",

@@ -14,7 +14,7 @@ import libcst
 
 from dagmine._clean import clean_parsed
 from dagmine._detect import analyze, is_dag_module, may_define_dag
-from dagmine._internals import is_test_internal
+from dagcore import is_test_internal
 from dagmine.models import DagInfo, ExclusionReason
 
 

@@ -15,7 +15,7 @@ from collections import Counter
 import libcst as cst
 from pydantic import BaseModel
 
-from dagmine._internals import is_test_internal
+from dagcore import is_test_internal
 
 DOC_MARKER = re.compile(r"#\s*\[(?:START|END)\s+[\w.\-]+\]\s*$")
 TEST_PHASE = re.compile(r"#\s*TEST (?:SETUP|BODY|TEARDOWN)\b.*$")

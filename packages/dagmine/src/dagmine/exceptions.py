@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagcore import AirflowNetError
 
-class DagmineError(Exception):
+
+class DagmineError(AirflowNetError):
     """Base class of every error dagmine raises on purpose."""
 
 

@@ -6,7 +6,6 @@ import importlib.metadata
 
 from dagserve.client import Client, Generation, Timings, Usage
 from dagserve.config import ServeConfig
-from dagserve.contract import DEFAULT_CONTRACT, PromptContract, extract_code, major_minor
 from dagserve.daemon import ServerInfo, ServerStatus, server_status, start_server, state_dir, stop_server
 from dagserve.exceptions import (
     BusyError,
@@ -22,7 +21,6 @@ from dagserve.validate import Attempt, RepairResult, ValidationResult, Validator
 __version__ = importlib.metadata.version("dagserve")
 
 __all__ = [
-    "DEFAULT_CONTRACT",
     "Attempt",
     "BusyError",
     "Client",
@@ -31,7 +29,6 @@ __all__ = [
     "Generation",
     "ModelLoadError",
     "ModelNotFoundError",
-    "PromptContract",
     "RepairResult",
     "ServeConfig",
     "ServerError",
@@ -43,9 +40,7 @@ __all__ = [
     "Validator",
     "__version__",
     "default_model",
-    "extract_code",
     "generate_valid_dag",
-    "major_minor",
     "models_dir",
     "resolve_model",
     "server_status",

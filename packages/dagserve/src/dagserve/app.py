@@ -24,7 +24,7 @@ from dagserve._llama import LlamaRuntime
 from dagserve._reply import Reply, sse_events
 from dagserve._stream import Stream
 from dagserve._template import ChatTemplate
-from dagserve.contract import PromptContract
+from dagcore import PromptContract
 from dagserve.engine import Engine, SamplingParams
 from dagserve.exceptions import BusyError
 from dagserve.schemas import ChatCompletionRequest, CompletionRequest

@@ -1,25 +1,19 @@
-"""A typed client for dagserve (and any OpenAI-compatible server): chat, and DAG generation by the contract."""
+"""A typed client for dagserve (and any OpenAI-compatible server): chat, and DAG generation by the contract.
+
+The wire format, retries and the contract lookup are dagcore's `ChatClient`; this adds what a DAG needs: the
+code out of the answer (dagcore's one rule) and the request stated by the served model's own contract.
+"""
 
 from __future__ import annotations
 
-import time
 from types import TracebackType
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
+from dagcore import AirflowVersion, ChatClient, ChatError, PromptContract, Usage, extract_code
 from dagserve.config import DEFAULT_HOST, DEFAULT_PORT
-from dagserve.contract import DEFAULT_CONTRACT, PromptContract, extract_code
 from dagserve.exceptions import ClientError
-
-
-class Usage(BaseModel):
-    """Tokens in and out, as the server counted them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
 
 
 class Timings(BaseModel):
@@ -37,7 +31,7 @@ class Generation(BaseModel):
     """One answer: the code found in it and everything needed to judge or repeat it."""
 
     code: str | None
-    """The Python code of the answer (see `extract_code`); None when it holds none."""
+    """The Python code of the answer (`dagcore.extract_code`); None when it holds none."""
     completion: str
     """The raw answer text."""
     finish_reason: str | None
@@ -59,29 +53,21 @@ class Client:
         model: str | None = None,
         *,
         timeout: float = 600.0,
+        retries: int = 2,
     ) -> None:
-        self.base_url = base_url.rstrip("/").removesuffix("/v1")
-        self.model = model
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
-        self._contract: PromptContract | None = None
+        self._chat = ChatClient(base_url, api_key=api_key, model=model, timeout=timeout, retries=retries)
+        self.base_url = self._chat.base_url
 
     def health(self) -> dict[str, Any]:
-        return dict(self._request("GET", "/health"))
+        return dict(self._call(self._chat.request, "GET", "/health"))
 
     def models(self) -> list[dict[str, Any]]:
-        return list(self._request("GET", "/v1/models")["data"])
+        return list(self._call(self._chat.models))
 
     def contract(self) -> PromptContract:
         """The prompt contract the served model was trained with (the default for models without one)."""
-        if self._contract is None:
-            try:
-                self._contract = PromptContract.model_validate(self._request("GET", "/v1/dagserve/contract"))
-            except ClientError as e:
-                if e.status != 404:  # another OpenAI-compatible server: it has no contract to give
-                    raise
-                self._contract = DEFAULT_CONTRACT
-        return self._contract
+        contract: PromptContract = self._call(self._chat.contract)
+        return contract
 
     def chat(
         self,
@@ -93,41 +79,27 @@ class Client:
         stop: list[str] | None = None,
     ) -> Generation:
         """One chat completion (not streamed), with the code extracted from the answer."""
-        body: dict[str, Any] = {
-            "model": self._model_id(),
-            "messages": messages,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-        }
-        if seed is not None:
-            body["seed"] = seed
-        if stop:
-            body["stop"] = stop
-        start = time.perf_counter()
-        data = self._request("POST", "/v1/chat/completions", json=body)
-        total = time.perf_counter() - start
-        try:
-            choice = data["choices"][0]
-            text = choice["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as e:
-            raise ClientError(f"unexpected answer from {self.base_url}: {str(data)[:200]}") from e
-        server = data.get("timings") or {}
+        answer = self._call(
+            self._chat.chat, messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop
+        )
         return Generation(
-            code=extract_code(text),
-            completion=text,
-            finish_reason=choice.get("finish_reason"),
-            usage=Usage.model_validate(data.get("usage") or {}),
+            code=extract_code(answer.text),
+            completion=answer.text,
+            finish_reason=answer.finish_reason,
+            usage=answer.usage,
             timings=Timings(
-                total_s=total, ttft_ms=server.get("ttft_ms"), tokens_per_s=server.get("predicted_per_second")
+                total_s=answer.seconds,
+                ttft_ms=answer.server_timings.get("ttft_ms"),
+                tokens_per_s=answer.server_timings.get("predicted_per_second"),
             ),
-            model=str(data.get("model") or body["model"]),
+            model=answer.model,
             messages=messages,
         )
 
     def generate_dag(
         self,
         request: str,
-        airflow_version: str | None = None,
+        airflow_version: AirflowVersion | str | None = None,
         *,
         max_tokens: int = 1024,
         temperature: float = 0.0,
@@ -137,33 +109,15 @@ class Client:
         messages = self.contract().messages(request, airflow_version)
         return self.chat(messages, max_tokens=max_tokens, temperature=temperature, seed=seed)
 
-    def _model_id(self) -> str:
-        if self.model is None:
-            models = self.models()
-            self.model = str(models[0]["id"]) if models else "default"
-        return self.model
-
-    def _request(self, method: str, path: str, *, json: Any = None) -> Any:
+    @staticmethod
+    def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, json=json)
-        except httpx.HTTPError as e:
-            raise ClientError(f"cannot reach {self.base_url}: {e}") from e
-        if response.status_code >= 400:
-            message, code = response.text[:500], None
-            try:
-                error = response.json()["error"]
-                message, code = error.get("message", message), error.get("code")
-            except (ValueError, KeyError, TypeError, AttributeError):
-                pass
-            status = response.status_code
-            raise ClientError(f"{method} {path}: {status}: {message}", status=status, code=code)
-        try:
-            return response.json()
-        except ValueError as e:
-            raise ClientError(f"{method} {path}: the answer is not JSON: {response.text[:200]}") from e
+            return func(*args, **kwargs)
+        except ChatError as e:
+            raise ClientError(str(e), status=e.status, code=e.code) from e
 
     def close(self) -> None:
-        self._http.close()
+        self._chat.close()
 
     def __enter__(self) -> Client:
         return self

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagcore import AirflowNetError
 
-class DagserveError(Exception):
+
+class DagserveError(AirflowNetError):
     """Base class of every error dagserve raises on purpose."""
 
 

@@ -12,7 +12,7 @@ from dagserve._llama import LlamaRuntime
 from dagserve._template import ChatTemplate
 from dagserve.app import Service, create_app
 from dagserve.config import ServeConfig
-from dagserve.contract import PromptContract
+from dagcore import PromptContract
 from dagserve.engine import Engine
 from dagserve.exceptions import ServerError
 from dagserve.resolve import resolve_model

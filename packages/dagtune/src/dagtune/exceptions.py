@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dagcore import AirflowNetError
 
-class DagtuneError(Exception):
+
+class DagtuneError(AirflowNetError):
     """Base class of every error dagtune raises on purpose."""
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from airflow_net._errors import one_line_errors
+from dagcore.cli import one_line_errors
 from airflow_net._ui import console
 from airflow_net.pipeline.config import PipelineConfig, load_pipeline_config
 from airflow_net.pipeline.runner import Runner

@@ -1,4 +1,6 @@
-"""What counts as a test internal: modules of Airflow's test suites that no user's DAG can import."""
+"""Airflow's test internals: modules of its test suites that no user's DAG can import.
+
+One rule for the miner (which cleans them out), the dataset (which rejects what is left) and the judge."""
 
 from __future__ import annotations
 

@@ -1,0 +1,40 @@
+"""dagcore: the facts every airflow-net stage shares, defined once.
+
+The prompt contract, the Airflow version a record targets, the rule for the code in an answer, what counts
+as Airflow's test internals, and one client for OpenAI-compatible chat endpoints.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
+from dagcore.code import extract_code, fenced_blocks
+from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
+from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, VersionError
+from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
+from dagcore.version import AirflowVersion, series
+
+__version__ = importlib.metadata.version("dagcore")
+
+__all__ = [
+    "DEFAULT_CONTRACT",
+    "METADATA_PREFIX",
+    "RETRY_STATUSES",
+    "AirflowNetError",
+    "AirflowVersion",
+    "ChatClient",
+    "ChatError",
+    "ChatResponse",
+    "DagcoreError",
+    "PromptContract",
+    "Usage",
+    "VersionError",
+    "__version__",
+    "extract_code",
+    "fenced_blocks",
+    "imported_modules",
+    "is_test_internal",
+    "series",
+    "test_internal_imports",
+]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dagdata import CHATML_TEMPLATE, DEFAULT_CONTRACT, PromptContract, extract_code, major_minor
+from dagcore import AirflowVersion, VersionError, extract_code, series
+from dagdata import CHATML_TEMPLATE, DEFAULT_CONTRACT, PromptContract
 
 CODE = "from airflow import DAG\n\nwith DAG(dag_id='x') as dag:\n    pass\n"
 
@@ -24,11 +25,17 @@ def test_messages_shape_with_and_without_an_answer() -> None:
 
 @pytest.mark.parametrize(
     ("version", "stated"),
-    [("2.10.3", "2.10"), ("2.10", "2.10"), ("3.0.0rc1", "3.0"), ("3", "3"), (None, "latest"), ("", "latest")],
+    [("2.10.3", "2.10"), ("2.10", "2.10"), ("3.0.0rc1", "3.0"), (None, "latest")],
 )
 def test_user_states_the_target_major_minor(version: str | None, stated: str) -> None:
-    assert major_minor(version) == stated
+    assert series(AirflowVersion.of(version)) == stated
     assert DEFAULT_CONTRACT.user("Do it", version).endswith(f"Target: Apache Airflow {stated}")
+
+
+@pytest.mark.parametrize("version", ["3", "", "latest"])
+def test_a_version_that_is_none_is_refused_not_guessed(version: str) -> None:
+    with pytest.raises(VersionError):
+        DEFAULT_CONTRACT.user("Do it", version)
 
 
 def test_user_states_airflow_2_10_for_2_10_3() -> None:
@@ -45,15 +52,8 @@ def test_answer_fences_the_code_once() -> None:
     "code",
     [CODE, "x = 1\n", "def f():\n    return '''a\n\nb'''\n", "# only a comment\n"],
 )
-def test_extract_code_round_trips_an_answer(code: str) -> None:
+def test_the_judges_rule_reads_back_every_answer_the_dataset_writes(code: str) -> None:
     assert extract_code(DEFAULT_CONTRACT.answer(code)) == code
-
-
-def test_extract_code_variants() -> None:
-    assert extract_code("Here you go:\n```py\nx = 1\n```\nEnjoy.") == "x = 1\n"
-    assert extract_code("```\ny = 2\n```") == "y = 2\n"
-    assert extract_code("```python\nfirst = 1\n```\n```python\nsecond = 2\n```") == "first = 1\n"
-    assert extract_code("no fence at all") == "no fence at all"
 
 
 def test_metadata_round_trips() -> None:

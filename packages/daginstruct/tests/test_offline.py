@@ -48,7 +48,7 @@ class TestRequests:
     def test_dagmine_record_fields_are_read(self) -> None:
         record = {"id": "abc123", "code": DAG_CODE, "last_version": "3.1.8", "dag_ids": ["x"], "refs": ["3.1.8"]}
         [parsed] = daginstruct.as_inputs([record])
-        assert parsed.airflow_version == "3.1.8"
+        assert str(parsed.airflow_version) == "3.1.8"
         assert version_label(parsed.airflow_version) == "Airflow 3.1"
 
     def test_unknown_style_and_empty_code_are_clear_errors(self) -> None:

@@ -7,7 +7,8 @@ import importlib.metadata
 from dagdata.api import build_dataset, push_to_hub
 from dagdata.exceptions import DagdataError, InputError, TokenizerError
 from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
-from dagdata.prompt import CHATML_TEMPLATE, DEFAULT_CONTRACT, PromptContract, extract_code, major_minor
+from dagdata.inputs import MinedDag, Request
+from dagdata.prompt import CHATML_TEMPLATE, DEFAULT_CONTRACT, PromptContract, dataset_contract
 
 __version__ = importlib.metadata.version("dagdata")
 
@@ -20,11 +21,12 @@ __all__ = [
     "DatasetSummary",
     "FilterCounts",
     "InputError",
+    "MinedDag",
     "PromptContract",
+    "Request",
     "TokenizerError",
     "__version__",
     "build_dataset",
-    "extract_code",
-    "major_minor",
+    "dataset_contract",
     "push_to_hub",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagdata.models import Conversation, DatasetConfig, FilterCounts
-from dagdata.prompt import major_minor, version_key
+from dagcore import series
 
 
 def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]) -> list[str]:
@@ -32,9 +32,9 @@ def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]
     written.append("plots/lengths.png")
 
     mined_train = [c for c in train if c.source == "airflow"]  # replay rows ask for no Airflow version
-    versions = sorted({major_minor(c.airflow_version) for c in [*mined_train, *test]}, key=version_key)
-    counts_train = Counter(major_minor(c.airflow_version) for c in mined_train)
-    counts_test = Counter(major_minor(c.airflow_version) for c in test)
+    versions = sorted({series(c.airflow_version) for c in [*mined_train, *test]}, key=_series_key)
+    counts_train = Counter(series(c.airflow_version) for c in mined_train)
+    counts_test = Counter(series(c.airflow_version) for c in test)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * len(versions) + 2), 3.5))
     ax.bar(versions, [counts_train[v] for v in versions], label="train")
     ax.bar(versions, [counts_test[v] for v in versions], bottom=[counts_train[v] for v in versions], label="test")
@@ -64,9 +64,9 @@ def card(
         return lengths[min(len(lengths) - 1, int(q * len(lengths)))] if lengths else 0
 
     mined = [c for c in everything if c.source == "airflow"]  # replay rows ask for no Airflow version
-    versions = sorted({major_minor(c.airflow_version) for c in mined}, key=version_key)
-    by_train = Counter(major_minor(c.airflow_version) for c in train if c.source == "airflow")
-    by_test = Counter(major_minor(c.airflow_version) for c in test if c.source == "airflow")
+    versions = sorted({series(c.airflow_version) for c in mined}, key=_series_key)
+    by_train = Counter(series(c.airflow_version) for c in train if c.source == "airflow")
+    by_test = Counter(series(c.airflow_version) for c in test if c.source == "airflow")
     operators = Counter(op for c in everything if c.source == "airflow" for op in c.operators)
     styles = Counter(c.style for c in everything)
     lines = [
@@ -133,3 +133,8 @@ def card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _series_key(text: str) -> tuple[int, ...]:
+    """`2.9` before `2.10`; `latest` (no version known) last."""
+    return tuple(int(p) for p in text.split(".")) if text[0].isdigit() else (10**6,)

@@ -25,10 +25,8 @@ from dagdata._dedup import (
 from dagdata._tokens import count_tokens, load_tokenizer
 from dagdata.exceptions import InputError
 from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
-from dagdata.prompt import major_minor, version_key
-from daginstruct import Instruction
-from dagcore import is_test_internal
-from dagmine import DagRecord
+from dagdata.inputs import MinedDag, Request
+from dagcore import AirflowVersion, is_test_internal, series
 
 Progress = Callable[[str, int, int], None]
 MANIFEST = "manifest.json"
@@ -79,7 +77,7 @@ def _fingerprint(files: Sequence[Path | None], config: DatasetConfig) -> str:
 
 
 def _join(
-    dags: dict[str, DagRecord], instructions: Sequence[Instruction], config: DatasetConfig, counts: FilterCounts
+    dags: dict[str, MinedDag], instructions: Sequence[Request], config: DatasetConfig, counts: FilterCounts
 ) -> list[Conversation]:
     conversations: list[Conversation] = []
     for instruction in instructions:
@@ -95,6 +93,7 @@ def _join(
                 instruction_id=instruction.custom_id,
                 style=instruction.style,
                 airflow_version=version,
+                request=instruction.text.strip(),
                 messages=config.contract.messages(instruction.text, version, dag.code),
                 paths=dag.paths,
                 operators=dag.operators,
@@ -105,7 +104,7 @@ def _join(
     return conversations
 
 
-def _groups(dags: Sequence[DagRecord], clusters: Sequence[int]) -> dict[str, str]:
+def _groups(dags: Sequence[MinedDag], clusters: Sequence[int]) -> dict[str, str]:
     """Split group per DAG: same path at any version (lineage) or near duplicate -> same group."""
     index = {d.id: i for i, d in enumerate(dags)}
     union = UnionFind(len(dags))
@@ -120,15 +119,20 @@ def _groups(dags: Sequence[DagRecord], clusters: Sequence[int]) -> dict[str, str
     return {dag.id: dags[union.find(index[dag.id])].id for dag in dags}
 
 
-def _keep_newest(dags: Sequence[DagRecord], clusters: Sequence[int]) -> set[str]:
+def _keep_newest(dags: Sequence[MinedDag], clusters: Sequence[int]) -> set[str]:
     """Per near-duplicate cluster and Airflow major version, the DAG of the newest version."""
-    best: dict[tuple[int, str], DagRecord] = {}
+    best: dict[tuple[int, str], MinedDag] = {}
     for dag, cluster in zip(dags, clusters, strict=True):
-        key = (cluster, (dag.last_version or "?").split(".")[0])
+        key = (cluster, str(dag.last_version.major) if dag.last_version else "?")
         current = best.get(key)
-        if current is None or version_key(dag.last_version) > version_key(current.last_version):
+        if current is None or _newer(dag.last_version, current.last_version):
             best[key] = dag
     return {dag.id for dag in best.values()}
+
+
+def _newer(version: AirflowVersion | None, than: AirflowVersion | None) -> bool:
+    """A known version is newer than an unknown one."""
+    return version is not None and (than is None or version > than)
 
 
 def _split(
@@ -195,8 +199,8 @@ def build_dataset(
         return DatasetSummary.model_validate({**previous["summary"], "out_dir": out, "skipped": True})
 
     tokenizer = load_tokenizer(config.tokenizer)  # fail before any work when it cannot be loaded
-    dags = {d["id"]: DagRecord.model_validate(d) for d in _read_jsonl(dags_file)}
-    instructions = [Instruction.model_validate(i) for i in _read_jsonl(instructions_file)]
+    dags = {d["id"]: MinedDag.model_validate(d) for d in _read_jsonl(dags_file)}
+    instructions = [Request.model_validate(i) for i in _read_jsonl(instructions_file)]
     counts = FilterCounts()
     conversations = _join(dags, instructions, config, counts)
     report("join", len(conversations), len(conversations))
@@ -308,6 +312,7 @@ def _write(
             "instruction_id",
             "style",
             "airflow_version",
+            "request",
             "messages",
             "n_tokens",
             "group",
@@ -316,7 +321,7 @@ def _write(
         )
         DatasetDict(
             {
-                name: Dataset.from_list([row.model_dump(include=set(columns)) for row in rows])
+                name: Dataset.from_list([row.model_dump(mode="json", include=set(columns)) for row in rows])
                 for name, rows in (("train", train), ("test", test))
             }
         ).save_to_disk(str(tmp / "hf"))
@@ -355,7 +360,7 @@ def _count_versions(rows: Sequence[Conversation]) -> dict[str, int]:
     found: dict[str, int] = defaultdict(int)
     for row in rows:
         if row.source == "airflow":
-            found[major_minor(row.airflow_version)] += 1
+            found[series(row.airflow_version)] += 1
     return found
 
 

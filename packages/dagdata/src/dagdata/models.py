@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dagdata.prompt import PromptContract
+from dagcore import AirflowVersion, PromptContract
 
 
 class DatasetConfig(BaseModel):
@@ -40,7 +40,10 @@ class Conversation(BaseModel):
     dag_id: str
     instruction_id: str
     style: str
-    airflow_version: str | None
+    airflow_version: AirflowVersion | None
+    """The Airflow release asked for; the user message states its series (`2.10`)."""
+    request: str = ""
+    """The user's words alone, so a model can be asked them through its own prompt contract."""
     messages: list[dict[str, str]]
     n_tokens: int = 0
     paths: list[str] = Field(default_factory=list)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from dagcore import AirflowVersion
+
 
 class DagInput(BaseModel):
     """What a request needs from a DAG. dagmine's records fit (`last_version` is read as the version)."""
@@ -12,7 +14,7 @@ class DagInput(BaseModel):
 
     id: str
     code: str
-    airflow_version: str | None = Field(
+    airflow_version: AirflowVersion | None = Field(
         default=None, validation_alias=AliasChoices("airflow_version", "last_version", "version")
     )
     """The Airflow version the request asks for; for a DAG seen in several, the latest."""
@@ -32,7 +34,7 @@ class InstructionRequest(BaseModel):
     """`{dag id}-{style}`: deterministic, so a resumed run recognises what it already has."""
     dag_id: str
     style: str
-    airflow_version: str | None
+    airflow_version: AirflowVersion | None
     system: str
     prompt: str
     max_tokens: int
@@ -51,7 +53,8 @@ class Instruction(BaseModel):
     """The DAG record's id (dagmine's stable hash of its code)."""
     style: str
     text: str
-    airflow_version: str | None
+    airflow_version: AirflowVersion | None
+    """The Airflow release the request targets (the DAG's); the text names its series as users do."""
     backend: str
     model: str
     usage: Usage = Field(default_factory=Usage)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib.resources import files
 
+from dagcore import AirflowVersion
 from daginstruct.exceptions import ConfigError, InputError
 from daginstruct.models import DagInput, InstructionRequest
 
@@ -29,12 +30,11 @@ def template(name: str) -> str:
     return resource.read_text(encoding="utf-8")
 
 
-def version_label(version: str | None) -> str:
+def version_label(version: AirflowVersion | None) -> str:
     """How users name a version when they ask: `Airflow 2.10`, not `2.10.3`."""
-    if not version:
+    if version is None:
         return "Airflow (any recent version)"
-    parts = version.split(".")
-    return "Airflow " + ".".join(parts[:2])
+    return f"Airflow {version.series}"
 
 
 def styles_for(dag_id: str, styles: Sequence[str], per_dag: int) -> list[str]:

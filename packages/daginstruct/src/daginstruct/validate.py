@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel
 
+from dagcore import AirflowVersion
 from daginstruct.styles import version_label
 
 _PREAMBLE = re.compile(
@@ -29,7 +30,8 @@ class Verdict(BaseModel):
     cleaned: list[str] = []
 
 
-def check(raw: str, airflow_version: str | None) -> Verdict:
+def check(raw: str, airflow_version: AirflowVersion | str | None) -> Verdict:
+    version = AirflowVersion.of(airflow_version)
     text = raw.strip()
     cleaned: list[str] = []
     stripped = _PREAMBLE.sub("", text, count=1).strip()
@@ -47,8 +49,8 @@ def check(raw: str, airflow_version: str | None) -> Verdict:
         return Verdict(ok=False, reason="too_short")
     if len(text) > MAX_CHARS:
         return Verdict(ok=False, reason="too_long")
-    label = version_label(airflow_version)
-    if airflow_version and label.split()[-1] not in text:
+    label = version_label(version)
+    if version is not None and version.series not in text:
         # The version must be in the request, as users will state it at inference time.
         text = f"{text.rstrip()} (Use {label}.)"
         cleaned.append("version_added")

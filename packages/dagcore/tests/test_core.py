@@ -31,6 +31,8 @@ def test_version_orders_numerically_and_prints_its_text() -> None:
     assert not AirflowVersion("2.1.5").in_series(AirflowVersion("2.10"))
     assert AirflowVersion("2.10.5") == AirflowVersion("2.10.5") and len({AirflowVersion("3.1"), AirflowVersion("3.1")}) == 1
     assert pickle.loads(pickle.dumps(AirflowVersion("3.1.0rc1"))) == AirflowVersion("3.1.0rc1")
+    assert AirflowVersion("2.10.5") == "2.10.5" and AirflowVersion("v2.10.5") != "v2.10.5"
+    assert AirflowVersion("2.10") != "2.10.0" and {"3.1.8": 1}[AirflowVersion("3.1.8")] == 1
     assert series(None) == "latest" and series(AirflowVersion("3.0.6")) == "3.0"
 
 

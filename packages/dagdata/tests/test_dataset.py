@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dagcore import is_test_internal
 from dagdata import (
     CHATML_TEMPLATE,
     DEFAULT_CONTRACT,
@@ -27,7 +28,6 @@ from dagdata import (
     TokenizerError,
     build_dataset,
 )
-from dagcore import is_test_internal
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VERSIONS = ["2.9.3", "2.10.3", "3.0.1"]

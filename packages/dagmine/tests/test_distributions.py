@@ -267,7 +267,7 @@ def test_provider_without_airflow_requirement(tmp_path: Path) -> None:
     )
     [record] = dagmine.mine(DistributionSource(wheel), config=MineConfig(jobs=1))
     assert record.airflow_versions == []
-    assert record.first_version == record.last_version == "apache-airflow-providers-bar==2.0.0"
+    assert record.first_version is None and record.last_version is None  # a ref name is not a version
 
 
 def test_distribution_errors(tmp_path: Path) -> None:
@@ -346,7 +346,7 @@ def test_folder_label_defaults_to_the_folder_name(dags_folder: Path) -> None:
     [ref] = source.resolve()
     assert (ref.name, ref.airflow_version) == ("dags", None)
     records = list(dagmine.mine(source, config=MineConfig(jobs=1)))
-    assert [r.first_version for r in records] == ["dags", "dags", "dags"]
+    assert [r.first_version for r in records] == [None, None, None]
 
 
 def test_folder_revision_follows_changes(dags_folder: Path) -> None:

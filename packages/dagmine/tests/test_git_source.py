@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 import dagmine
+from dagcore import is_test_internal
+from dagcore import test_internal_imports as internal_imports_of
 from dagmine import ExclusionReason, GitSource, MineConfig, Miner, MineResult, Ref, RefError, SourceError
 from dagmine._detect import is_dag_module
-from dagcore import is_test_internal, test_internal_imports
 
 from .conftest import (
     BASH_DAG,
@@ -203,7 +204,7 @@ def test_tag_pattern_for_non_version_tags(airflow_repo: AirflowRepo) -> None:
     result = run(airflow_repo.path, tag_pattern=r"^providers-")
     [bash] = by_path(result, P_BASH)
     assert bash.airflow_versions == []
-    assert bash.first_version == bash.last_version == "providers-amazon/9.0.0"
+    assert bash.first_version is None and bash.last_version is None  # a ref name is not a version
 
 
 def test_explicit_branch(airflow_repo: AirflowRepo) -> None:
@@ -213,7 +214,7 @@ def test_explicit_branch(airflow_repo: AirflowRepo) -> None:
     assert result.records[1].id == rid(TASKFLOW_V2)
     for record in result.records:
         assert (record.refs, record.airflow_versions) == (["v2-10-test"], [])
-        assert record.first_version == record.last_version == "v2-10-test"
+        assert record.first_version is None and record.last_version is None
 
 
 def test_explicit_sha_full_and_short(airflow_repo: AirflowRepo) -> None:
@@ -225,7 +226,7 @@ def test_explicit_sha_full_and_short(airflow_repo: AirflowRepo) -> None:
     [taskflow] = by_path(result, P_TASKFLOW)
     assert taskflow.id == rid(TASKFLOW_V1)
     assert taskflow.refs == [sha[:10]]
-    assert taskflow.first_version == sha[:10]
+    assert taskflow.first_version is None
 
 
 def test_explicit_tag_and_branch(airflow_repo: AirflowRepo) -> None:
@@ -239,7 +240,7 @@ def test_explicit_tag_and_branch(airflow_repo: AirflowRepo) -> None:
     assert bash.paths == [P_BASH_3, P_BASH]
     [main_only] = by_path(result, P_MAIN_ONLY)
     assert main_only.code == main_only.original_code
-    assert (main_only.refs, main_only.airflow_versions, main_only.first_version) == (["main"], [], "main")
+    assert (main_only.refs, main_only.airflow_versions, main_only.first_version) == (["main"], [], None)
     assert main_only.dag_ids == ["example_main_only"]
 
 
@@ -475,7 +476,7 @@ def test_invariants_over_every_tag(airflow_repo: AirflowRepo) -> None:
     for record in result.records:
         tree = ast.parse(record.code)
         assert is_dag_module(tree)
-        assert test_internal_imports(tree) == []
+        assert internal_imports_of(tree) == []
         assert not any(is_test_internal(m) for m in record.imports)
         assert record.id == rid(record.code)
         assert record.refs == sorted(record.refs, key=order.index)

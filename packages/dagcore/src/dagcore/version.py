@@ -21,7 +21,9 @@ _IN_TEXT = re.compile(r"(?:Airflow Version:|Apache Airflow|Airflow)\s*v?(\d+\.\d
 
 @functools.total_ordering
 class AirflowVersion:
-    """`AirflowVersion("2.10.5")`; ordered numerically (`2.9` < `2.10`), a series before its releases."""
+    """`AirflowVersion("2.10.5")`; ordered numerically (`2.9` < `2.10`), a series before its releases.
+
+    Equal to its canonical text (`"2.10.5"`), never to another spelling (`"v2.10.5"`, `"2.10"`)."""
 
     __slots__ = ("major", "minor", "patch", "pre")
 
@@ -90,6 +92,8 @@ class AirflowVersion:
     def __eq__(self, other: object) -> bool:
         if isinstance(other, AirflowVersion):
             return self._key() == other._key()
+        if isinstance(other, str):  # its own text, as JSON holds it: `AirflowVersion("2.10.5") == "2.10.5"`
+            return str(self) == other
         return NotImplemented
 
     def __lt__(self, other: object) -> bool:
@@ -98,7 +102,7 @@ class AirflowVersion:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(str(self))  # equal to its text, so it hashes like it
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("AirflowVersion is immutable")

@@ -6,8 +6,8 @@ import importlib.metadata
 
 from dagdata.api import build_dataset, push_to_hub
 from dagdata.exceptions import DagdataError, InputError, TokenizerError
-from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
 from dagdata.inputs import MinedDag, Request
+from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
 from dagdata.prompt import CHATML_TEMPLATE, DEFAULT_CONTRACT, PromptContract, dataset_contract
 
 __version__ = importlib.metadata.version("dagdata")

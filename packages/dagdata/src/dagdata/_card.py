@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagdata.models import Conversation, DatasetConfig, FilterCounts
 from dagcore import series
+from dagdata.models import Conversation, DatasetConfig, FilterCounts
 
 
 def plots(out: Path, train: Sequence[Conversation], test: Sequence[Conversation]) -> list[str]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dagcore import AirflowVersion, is_test_internal, series
 from dagdata._card import card, plots
 from dagdata._dedup import (
     UnionFind,
@@ -24,9 +25,8 @@ from dagdata._dedup import (
 )
 from dagdata._tokens import count_tokens, load_tokenizer
 from dagdata.exceptions import InputError
-from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
 from dagdata.inputs import MinedDag, Request
-from dagcore import AirflowVersion, is_test_internal, series
+from dagdata.models import Conversation, DatasetConfig, DatasetSummary, FilterCounts
 
 Progress = Callable[[str, int, int], None]
 MANIFEST = "manifest.json"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import libcst
 
+from dagcore import is_test_internal
 from dagmine._clean import clean_parsed
 from dagmine._detect import analyze, is_dag_module, may_define_dag
-from dagcore import is_test_internal
 from dagmine.models import DagInfo, ExclusionReason
 
 

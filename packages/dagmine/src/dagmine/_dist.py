@@ -16,9 +16,10 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
+from dagcore import AirflowVersion, VersionError
 from dagmine.exceptions import RefError, SourceError
 from dagmine.models import Ref
-from dagmine.sources import Entry, content_key, version_key
+from dagmine.sources import Entry, content_key, ref_order
 
 _CORE = {"apache-airflow", "apache-airflow-core"}
 _SDIST_SUFFIXES = (".tar.gz", ".zip")
@@ -75,8 +76,16 @@ def _airflow_floor(metadata: str) -> str | None:
         if canonicalize_name(req.name) in _CORE and req.marker is None:
             floors = [s.version for s in req.specifier if s.operator in (">=", "==", "~=")]
             if floors:
-                return min(floors, key=version_key)
+                return min(floors, key=ref_order)
     return None
+
+
+def _as_version(text: str | None) -> AirflowVersion | None:
+    """A release or floor that is not a plain Airflow version (`2.10.0.dev0`) tags nothing rather than fail."""
+    try:
+        return AirflowVersion.of(text)
+    except VersionError:
+        return None
 
 
 class DistributionSource:
@@ -117,7 +126,7 @@ class DistributionSource:
         import hashlib
         import re
 
-        names = sorted(self._by_ref, key=lambda r: (r.split("==")[0], version_key(r.split("==")[1])))
+        names = sorted(self._by_ref, key=lambda r: (r.split("==")[0], ref_order(r.split("==")[1])))
         if refs:
             unknown = [r for r in refs if r not in self._by_ref]
             if unknown:
@@ -131,7 +140,7 @@ class DistributionSource:
         for name in names:
             file = self._by_ref[name]
             dist, version = name.split("==")
-            airflow = version if dist in _CORE else self._provider_floor(file)
+            airflow = _as_version(version if dist in _CORE else self._provider_floor(file))
             digest = hashlib.sha256(file.read_bytes()).hexdigest()
             result.append(Ref(name=name, airflow_version=airflow, revision=digest))
         return result

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from dagcore import AirflowVersion
 from dagmine.exceptions import RefError, SourceError
 from dagmine.models import Ref
 from dagmine.sources import Entry, content_key
@@ -19,12 +20,12 @@ class FolderSource:
 
     kind = "folder"
 
-    def __init__(self, path: str | Path, *, label: str | None = None, airflow_version: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, label: str | None = None, airflow_version: AirflowVersion | str | None = None) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_dir():
             raise SourceError(f"{self.path} is not a folder")
         self.label = label or self.path.resolve().name
-        self.airflow_version = airflow_version
+        self.airflow_version = AirflowVersion.of(airflow_version)  # a bad version fails here, before mining
         self._files: dict[str, Path] = {}
 
     @property

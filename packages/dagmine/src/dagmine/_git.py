@@ -12,7 +12,7 @@ import git
 
 from dagmine.exceptions import RefError, SourceError
 from dagmine.models import Ref
-from dagmine.sources import RELEASE_TAGS, Entry, airflow_version_of_tag, version_key
+from dagmine.sources import RELEASE_TAGS, Entry, airflow_version_of_tag, ref_order
 
 
 class GitSource:
@@ -60,10 +60,10 @@ class GitSource:
     def resolve(self, refs: Sequence[str] | None = None, pattern: str | None = None) -> list[Ref]:
         tags = self._tags()
         if refs:
-            names = sorted(dict.fromkeys(refs), key=version_key)
+            names = sorted(dict.fromkeys(refs), key=ref_order)
         else:
             regex = re.compile(pattern or RELEASE_TAGS)
-            names = sorted((name for name in tags if regex.search(name)), key=version_key)
+            names = sorted((name for name in tags if regex.search(name)), key=ref_order)
             if not names:
                 raise RefError(
                     f"no tag of {self.location} matches {regex.pattern!r}: "

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from dagcore import AirflowVersion
 from dagmine._analyze import NEVER_NAMES_DAG, Excluded, Kept, Verdict, decode, judge_batch
 from dagmine.exceptions import RefError
 from dagmine.models import DagRecord, Exclusion, ExclusionReason, MineConfig, MineStats, Occurrence, Ref, RefStats
@@ -163,7 +164,7 @@ class Miner:
 
     @staticmethod
     def _record(
-        kept: list[Kept], occurrences: dict[str, list[Entry]], order: dict[str, int], versions: dict[str, str | None]
+        kept: list[Kept], occurrences: dict[str, list[Entry]], order: dict[str, int], versions: dict[str, AirflowVersion | None]
     ) -> DagRecord:
         seen = sorted(
             (Occurrence(ref=e.ref, path=e.path, blob=k.key) for k in kept for e in occurrences[k.key]),
@@ -173,7 +174,6 @@ class Miner:
         newest = next(k for k in kept if k.key == latest)
         refs = list(dict.fromkeys(o.ref for o in seen))
         airflow_versions = list(dict.fromkeys(v for r in refs if (v := versions[r]) is not None))
-        labels = airflow_versions or refs
         return DagRecord(
             id=newest.record_id,
             code=newest.code,
@@ -181,8 +181,9 @@ class Miner:
             cleaning=list(newest.steps),
             refs=refs,
             airflow_versions=airflow_versions,
-            first_version=labels[0],
-            last_version=labels[-1],
+            # No ref names a version (a branch, a sha, a folder without one): the version is unknown, not a name.
+            first_version=airflow_versions[0] if airflow_versions else None,
+            last_version=airflow_versions[-1] if airflow_versions else None,
             paths=sorted({o.path for o in seen}),
             occurrences=seen,
             **newest.info.model_dump(),

@@ -49,7 +49,7 @@ def fingerprint(kind: str, refs: list[Ref], config: MineConfig, version: str) ->
     payload = json.dumps(
         {
             "kind": kind,
-            "refs": [[r.name, r.revision, r.airflow_version] for r in refs],
+            "refs": [[r.name, r.revision, str(r.airflow_version) if r.airflow_version else None] for r in refs],
             "config": config.model_dump(mode="json", exclude={"jobs"}),
             "version": version,
         },

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dagcore import AirflowVersion
+
 
 class ExclusionReason(StrEnum):
     """Why a Python file did not become a DAG record. Every file seen gets exactly one."""
@@ -26,7 +28,7 @@ class Ref(BaseModel):
 
     name: str
     """How the user names it: a tag (`2.10.3`), a ref, `apache-airflow-core==3.1.0`, a folder label."""
-    airflow_version: str | None = None
+    airflow_version: AirflowVersion | None = None
     """The Airflow version this ref belongs to; for a provider distribution, the lowest it supports."""
     revision: str | None = None
     """What pins the content: a commit sha, or a file's sha256."""
@@ -73,10 +75,10 @@ class DagRecord(DagInfo):
     """The cleaning steps that changed this file, e.g. `licence_header`, `watcher`, `test_run`."""
     refs: list[str]
     """Refs it appears in, oldest first."""
-    airflow_versions: list[str] = Field(default_factory=list)
+    airflow_versions: list[AirflowVersion] = Field(default_factory=list)
     """Distinct Airflow versions of those refs, oldest first."""
-    first_version: str | None = None
-    last_version: str | None = None
+    first_version: AirflowVersion | None = None
+    last_version: AirflowVersion | None = None
     paths: list[str]
     """Distinct source paths, sorted."""
     occurrences: list[Occurrence]

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from packaging.version import InvalidVersion, Version
 
+from dagcore import AirflowVersion
 from dagmine.models import Ref
 
 # Final release tags: `2.10.3`, `1.10.15`, `0.5.0` (not `2.10.3rc1`, `providers-google/10.0.0`).
@@ -55,8 +56,8 @@ class Source(Protocol):
         ...
 
 
-def version_key(name: str) -> tuple[int, Version | str]:
-    """Sort refs by the version they name; names that are not versions sort after, by name."""
+def ref_order(name: str) -> tuple[int, Version | str]:
+    """Sort key of ref names by the version they end in (`providers-amazon/9.0.0`); names that are not versions sort after, by name."""
     match = re.search(r"(\d+(?:\.\d+)+(?:[._-]?(?:a|b|rc|post|dev)\d*)?)$", name)
     if match:
         try:
@@ -66,10 +67,10 @@ def version_key(name: str) -> tuple[int, Version | str]:
     return (1, name)
 
 
-def airflow_version_of_tag(name: str) -> str | None:
+def airflow_version_of_tag(name: str) -> AirflowVersion | None:
     """`2.10.3` and `v1.8.2` name Airflow versions; other refs (`main`, a sha) do not."""
     match = re.fullmatch(r"v?(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)", name)
-    return match.group(1) if match else None
+    return AirflowVersion(match.group(1)) if match else None
 
 
 def content_key(data: bytes) -> str:

@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dagcore import PromptContract
 from dagserve._llama import LlamaRuntime
 from dagserve._reply import Reply, sse_events
 from dagserve._stream import Stream
 from dagserve._template import ChatTemplate
-from dagcore import PromptContract
 from dagserve.engine import Engine, SamplingParams
 from dagserve.exceptions import BusyError
 from dagserve.schemas import ChatCompletionRequest, CompletionRequest

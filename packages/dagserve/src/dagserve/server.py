@@ -8,11 +8,11 @@ from pathlib import Path
 
 import uvicorn
 
+from dagcore import PromptContract
 from dagserve._llama import LlamaRuntime
 from dagserve._template import ChatTemplate
 from dagserve.app import Service, create_app
 from dagserve.config import ServeConfig
-from dagcore import PromptContract
 from dagserve.engine import Engine
 from dagserve.exceptions import ServerError
 from dagserve.resolve import resolve_model

@@ -20,7 +20,9 @@ class FolderSource:
 
     kind = "folder"
 
-    def __init__(self, path: str | Path, *, label: str | None = None, airflow_version: AirflowVersion | str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, label: str | None = None, airflow_version: AirflowVersion | str | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_dir():
             raise SourceError(f"{self.path} is not a folder")

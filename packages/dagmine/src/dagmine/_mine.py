@@ -164,7 +164,10 @@ class Miner:
 
     @staticmethod
     def _record(
-        kept: list[Kept], occurrences: dict[str, list[Entry]], order: dict[str, int], versions: dict[str, AirflowVersion | None]
+        kept: list[Kept],
+        occurrences: dict[str, list[Entry]],
+        order: dict[str, int],
+        versions: dict[str, AirflowVersion | None],
     ) -> DagRecord:
         seen = sorted(
             (Occurrence(ref=e.ref, path=e.path, blob=k.key) for k in kept for e in occurrences[k.key]),

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import dageval
+from dagcore import DEFAULT_CONTRACT, PromptContract
 from dageval import GenerateConfig, GenerationError, Level
 from dageval.runtime import Runtime, RuntimeError_, resolve_version
 
@@ -29,11 +30,21 @@ class Endpoint:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.fail_first = 0
+        self.contract: dict[str, str] | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_GET(self) -> None:  # dagserve says which contract its model was trained with
+                found = self.path == "/v1/dagserve/contract" and owner.contract is not None
+                data = json.dumps(owner.contract if found else {"error": {"message": "no"}}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -173,3 +184,20 @@ def test_the_runtime_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert "no Airflow runtime installed" in capsys.readouterr().out
     assert main(["runtime", "install", "not-a-version", "--root", str(tmp_path)]) == 1
     assert "like 2.10.5" in capsys.readouterr().err
+
+
+def test_a_dataset_request_is_stated_by_the_served_models_own_contract(endpoint: Endpoint, tmp_path: Path) -> None:
+    row = {"id": "q", "request": "Copy S3 to GCS nightly.", "airflow_version": "2.10.5", "messages": []}
+    path = tmp_path / "test.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    [prompt] = dageval.read_prompts(path)
+    assert prompt.request == "Copy S3 to GCS nightly." and prompt.airflow_version == "2.10.5"
+    own = PromptContract(system="Only DAGs.", user_template="[Airflow {airflow_version}] {request}")
+    endpoint.contract = own.model_dump()
+    dageval.generate([prompt], GenerateConfig(endpoint=endpoint.url), tmp_path / "own.jsonl")
+    assert endpoint.calls[-1]["body"]["messages"] == own.messages("Copy S3 to GCS nightly.", "2.10")
+    endpoint.contract = None  # another server: the default contract
+    dageval.generate([prompt], GenerateConfig(endpoint=endpoint.url), tmp_path / "default.jsonl")
+    assert endpoint.calls[-1]["body"]["messages"] == DEFAULT_CONTRACT.messages("Copy S3 to GCS nightly.", "2.10")
+    saved = json.loads((tmp_path / "own.jsonl").read_text())
+    assert saved["airflow_version"] == "2.10.5" and saved["messages"][0]["content"] == "Only DAGs."

@@ -128,10 +128,19 @@ class TestLint:
         assert sum(v.passed == Level.LINT for v in verdicts) == 20
 
 
-def test_version_from_prompt() -> None:
-    assert dageval.version_from_prompt("Copy files.\n\nTarget: Apache Airflow 2.10") == "2.10"
-    assert dageval.version_from_prompt("Airflow Version: 2.9.3\nWrite a DAG") == "2.9.3"
-    assert dageval.version_from_prompt("Write a DAG") is None
+def test_version_is_the_rows_field_else_read_once_from_a_foreign_prompt(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "airflow_version": "2.9.3", "prompt": "Target: Apache Airflow 3.1", "completion": "x = 1"},
+        {"id": "b", "prompt": "Copy files.\n\nTarget: Apache Airflow 2.10", "completion": "x = 1"},
+        {"id": "c", "prompt": "Airflow Version: 2.9.3\nWrite a DAG", "completion": "x = 1"},
+        {"id": "d", "prompt": "Write a DAG", "completion": "x = 1"},
+    ]
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [s.airflow_version for s in dageval.read_samples(path)] == ["2.9.3", "2.10", "2.9.3", None]
+    path.write_text(json.dumps({"id": "e", "airflow_version": "latest", "prompt": "p", "completion": "x"}) + "\n")
+    with pytest.raises(dageval.InputError, match=r"s.jsonl:1: airflow_version: .*looks like 2.10"):
+        dageval.read_samples(path)
 
 
 def test_inputs_chat_prompt_completion_and_folder(tmp_path: Path) -> None:

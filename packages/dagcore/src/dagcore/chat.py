@@ -129,7 +129,7 @@ class ChatClient:
             try:
                 self._contract = PromptContract.model_validate(self.request("GET", "/v1/dagserve/contract"))
             except ChatError as e:
-                if e.status not in (404, 405):
+                if e.status not in (404, 405, 501):  # not dagserve: no contract to give
                     raise
                 self._contract = DEFAULT_CONTRACT
         return self._contract

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from dageval.evaluate import evaluate, version_from_prompt
+from dageval.evaluate import evaluate
 from dageval.exceptions import DagevalError, InputError
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, GenerationError, Prompt, generate, read_prompts
@@ -45,6 +45,5 @@ __all__ = [
     "read_samples",
     "resolve_version",
     "summarize",
-    "version_from_prompt",
     "write_report",
 ]

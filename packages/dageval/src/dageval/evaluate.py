@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dagcore import AirflowVersion
 from dageval.extract import extract
 from dageval.lint import lint_result, ruff_codes
 from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.structure import structure, syntax
 
 Progress = Callable[[str, int, int], None]
-_VERSION_IN_PROMPT = re.compile(r"(?:Airflow Version:|Apache Airflow|Airflow)\s*v?(\d+\.\d+(?:\.\d+)?)", re.IGNORECASE)
-
-
-def version_from_prompt(prompt: str) -> str | None:
-    """`Target: Apache Airflow 2.10`, `Airflow Version: 2.10.5`, `an Airflow 3.1 DAG` -> the version."""
-    match = _VERSION_IN_PROMPT.search(prompt)
-    return match.group(1) if match else None
 
 
 def evaluate(
     samples: Sequence[Sample],
     *,
     level: Level = Level.LINT,
-    airflow_version: str | None = None,
+    airflow_version: AirflowVersion | str | None = None,
     progress: Progress | None = None,
     runtime_root: Path | None = None,
     import_workers: int = 2,
@@ -39,8 +32,9 @@ def evaluate(
     """
     report: Progress = progress or (lambda stage, done, total: None)
     verdicts: list[Verdict] = []
+    fallback = AirflowVersion.of(airflow_version)
     for i, sample in enumerate(samples, start=1):
-        version = sample.airflow_version or airflow_version
+        version = sample.airflow_version or fallback
         verdict = Verdict(sample_id=sample.id, prompt_id=sample.prompt_id, airflow_version=version)
         code, extracted = extract(sample.completion, sample.finish_reason)
         verdict.code = code
@@ -63,35 +57,23 @@ def evaluate(
     return verdicts
 
 
-# Offline fallback for a sample that names only `major.minor` when the index cannot be asked.
-LATEST_PATCH = {
-    "2.7": "2.7.3",
-    "2.8": "2.8.4",
-    "2.9": "2.9.3",
-    "2.10": "2.10.5",
-    "2.11": "2.11.0",
-    "3.0": "3.0.6",
-    "3.1": "3.1.8",
-}
-DEFAULT_VERSION = "3.1.8"
+# A sample that names no Airflow version is judged on the newest installed runtime, else on this series.
+DEFAULT_SERIES = AirflowVersion("3.1")
 
 
-def exact_version(version: str | None, root: Path | None = None) -> str:
-    """The release to judge a sample on: exact as given; for `2.10`, the newest installed 2.10.x runtime,
-    else the newest 2.10.x on the package index, else a known release."""
-    from dageval.runtime import RuntimeError_, installed_runtimes, resolve_version
+def exact_version(asked: AirflowVersion | str | None, root: Path | None = None) -> str:
+    """The release to judge a sample on: a release as given; for a series (`2.10`), the newest installed 2.10.x
+    runtime, else the newest 2.10.x on the package index. Raises when neither can be had (offline, no runtime)."""
+    from dageval.runtime import installed_runtimes, resolve_version
 
-    if not version:
-        return DEFAULT_VERSION
-    if re.fullmatch(r"\d+\.\d+\.\d+", version):
-        return version
-    series = [i.version for i in installed_runtimes(root) if i.version.startswith(version + ".")]
-    if series:
-        return series[-1]
-    try:
-        return resolve_version(version)
-    except RuntimeError_:
-        return LATEST_PATCH.get(version, f"{version}.0")
+    version = AirflowVersion.of(asked)
+    if version is not None and version.is_release:
+        return str(version)
+    installed = [AirflowVersion(info.version) for info in installed_runtimes(root)]
+    matching = [v for v in installed if version is None or v.in_series(version)]
+    if matching:
+        return str(max(matching))
+    return resolve_version((version or DEFAULT_SERIES).series)
 
 
 def _import_level(
@@ -106,11 +88,24 @@ def _import_level(
     from dageval.runtime import Runtime, RuntimeError_
 
     by_version: dict[str, list[Verdict]] = {}
-    exact = {v: exact_version(v, root) for v in {verdict.airflow_version for verdict in verdicts}}
+    unresolved: dict[AirflowVersion | None, str] = {}
+    exact: dict[AirflowVersion | None, str] = {}
+    for asked in {verdict.airflow_version for verdict in verdicts if verdict.passed == Level.LINT}:
+        try:
+            exact[asked] = exact_version(asked, root)
+        except RuntimeError_ as e:
+            unresolved[asked] = f"no runtime for Airflow {asked or DEFAULT_SERIES.series}: {e}"
     for verdict in verdicts:
-        if verdict.passed == Level.LINT:
+        if verdict.passed != Level.LINT:
+            continue
+        if verdict.airflow_version in unresolved:
+            message = unresolved[verdict.airflow_version][:500]
+            verdict.results.append(
+                LevelResult(level=Level.IMPORT, ok=False, category="runtime_unavailable", message=message)
+            )
+        else:
             by_version.setdefault(exact[verdict.airflow_version], []).append(verdict)
-    for version, group in sorted(by_version.items()):
+    for version, group in sorted(by_version.items(), key=lambda item: AirflowVersion(item[0])):
         stage = f"import {version}"
 
         def step(done: int, total: int, stage: str = stage) -> None:

@@ -3,49 +3,15 @@
 from __future__ import annotations
 
 import ast
-import re
-
+from dagcore import extract_code
 from dageval.models import Level, LevelResult
-
-_PYTHON = {"python", "py", "python3", ""}
-
-
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, body) of each fenced block, in order; an unclosed last fence runs to the end."""
-    blocks: list[tuple[str, str]] = []
-    language: str | None = None
-    body: list[str] = []
-    for line in text.splitlines(keepends=True):
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            if language is None:
-                language = stripped[3:].strip().lower()
-                body = []
-            else:
-                blocks.append((language, "".join(body)))
-                language = None
-            continue
-        if language is not None:
-            body.append(line)
-    if language is not None:
-        blocks.append((language, "".join(body)))
-    return blocks
-
-
-_CODE_LINE = re.compile(r"^\s*(?:from\s+\S+\s+import\s|import\s+\w|def\s|class\s|with\s|@\w|\w+\s*=)")
 
 
 def extract(completion: str, finish_reason: str | None = None) -> tuple[str, LevelResult]:
-    """The code of a completion and the extract-level result."""
-    blocks = [(lang, body) for lang, body in fenced_blocks(completion) if lang in _PYTHON]
-    if blocks:
-        # Several blocks: the longest Python one is the DAG file (not a shell or pip snippet).
-        code = max((body for _, body in blocks), key=len)
-    elif any(_CODE_LINE.match(line) for line in completion.splitlines()):
-        code = completion  # bare code, no fences
-    else:
+    """The code of a completion (dagcore's one rule, as the generator uses it) and the extract-level result."""
+    code = extract_code(completion)
+    if code is None:
         return "", LevelResult(level=Level.EXTRACT, ok=False, category="no_code", message="no code in the answer")
-    code = code.rstrip() + "\n"
     if finish_reason == "length":
         return code, LevelResult(
             level=Level.EXTRACT, ok=False, category="truncated", message="the answer stopped at the token limit"

@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from dageval.evaluate import version_from_prompt
+from dagcore import AirflowVersion, ChatClient, ChatError, PromptContract
 from dageval.exceptions import DagevalError, InputError
+from dageval.inputs import row_version
 from dageval.models import Sample
 
 
@@ -29,8 +29,18 @@ class GenerationError(DagevalError):
 
 class Prompt(BaseModel):
     id: str
-    messages: list[dict[str, str]]
-    airflow_version: str | None = None
+    request: str | None = None
+    """The user's words alone: they are stated through the served model's own prompt contract (the one in its
+    GGUF, read from dagserve; the default for other servers), exactly as `airflow-net generate` states them."""
+    messages: list[dict[str, str]] = Field(default_factory=list)
+    """A conversation sent as it is, when the prompt set holds no bare request."""
+    airflow_version: AirflowVersion | None = None
+
+    def conversation(self, contract: PromptContract) -> list[dict[str, str]]:
+        """What is sent to a model prompted by `contract`."""
+        if self.request is not None:
+            return contract.messages(self.request, self.airflow_version)
+        return self.messages
 
 
 class GenerateConfig(BaseModel):
@@ -50,6 +60,8 @@ class GenerateConfig(BaseModel):
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
+    """Prompts from dagdata's `test.jsonl` (the bare `request`, stated later by the served model's contract;
+    older sets: their messages minus the reference answer), or `{"id", "prompt"}` rows (a user message)."""
     source = Path(path)
     if not source.is_file():
         raise InputError(f"{source} does not exist: give a prompt set such as the dataset's test.jsonl")
@@ -61,56 +73,48 @@ def read_prompts(path: str | Path) -> list[Prompt]:
             row: dict[str, Any] = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"{source}:{number}: not JSON ({e.msg})") from e
-        if "messages" in row:
-            messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]]
-            while messages and messages[-1]["role"] == "assistant":
-                messages.pop()  # the reference answer is what the model must write
-        elif "prompt" in row:
-            messages = [{"role": "user", "content": str(row["prompt"])}]
-        else:
-            raise InputError(f"{source}:{number}: a prompt needs `messages` or `prompt`")
-        if not messages:
-            raise InputError(f"{source}:{number}: no user message to answer")
-        user = "\n".join(m["content"] for m in messages if m["role"] == "user")
-        version = row.get("airflow_version") or version_from_prompt(user)
-        prompts.append(Prompt(id=str(row.get("id") or f"p{number:06d}"), messages=messages, airflow_version=version))
+        prompts.append(_prompt(row, f"p{number:06d}", f"{source}:{number}"))
     return prompts
 
 
-def _ask(client: httpx.Client, config: GenerateConfig, prompt: Prompt, index: int) -> dict[str, Any]:
+def _prompt(row: dict[str, Any], default_id: str, where: str) -> Prompt:
+    prompt_id = str(row.get("id") or default_id)
+    request = row.get("request")
+    if isinstance(request, str) and request.strip():
+        return Prompt(id=prompt_id, request=request.strip(), airflow_version=row_version(row, "", where))
+    if "messages" in row:
+        messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]]
+        while messages and messages[-1]["role"] == "assistant":
+            messages.pop()  # the reference answer is what the model must write
+    elif "prompt" in row:
+        messages = [{"role": "user", "content": str(row["prompt"])}]
+    else:
+        raise InputError(f"{where}: a prompt needs `messages` or `prompt` (or the `request` of a dataset row)")
+    if not messages:
+        raise InputError(f"{where}: no user message to answer")
+    user = "\n".join(m["content"] for m in messages if m["role"] == "user")
+    return Prompt(id=prompt_id, messages=messages, airflow_version=row_version(row, user, where))
+
+
+def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int) -> dict[str, Any]:
     temperature = config.temperature if config.temperature is not None else (0.8 if config.n > 1 else 0.0)
-    body = {
-        "model": config.model,
-        "messages": prompt.messages,
-        "max_tokens": config.max_tokens,
-        "temperature": temperature,
-        "seed": index,
-        **config.extra,
+    messages = prompt.conversation(client.contract())
+    try:
+        answer = client.chat(
+            messages, max_tokens=config.max_tokens, temperature=temperature, seed=index, extra=config.extra
+        )
+    except ChatError as e:
+        if e.status is not None and e.status < 500 and e.status not in (408, 409, 429):
+            raise GenerationError(f"{config.endpoint} refused the request: {e}") from e
+        raise GenerationError(f"{config.endpoint} kept failing ({e}): is the server running?") from e
+    return {
+        "id": f"{prompt.id}#{index}",
+        "prompt_id": prompt.id,
+        "sample_index": index,
+        "airflow_version": str(prompt.airflow_version) if prompt.airflow_version else None,
+        "messages": [*messages, {"role": "assistant", "content": answer.text}],
+        "finish_reason": answer.finish_reason,
     }
-    error = ""
-    for _ in range(config.retries + 1):
-        try:
-            response = client.post("/chat/completions", json=body)
-        except httpx.HTTPError as e:
-            error = f"{type(e).__name__}: {e}"
-            continue
-        if response.status_code in (429, 500, 502, 503, 529):
-            error = f"HTTP {response.status_code}"
-            continue
-        if response.status_code >= 400:
-            raise GenerationError(
-                f"{config.endpoint} refused the request: {response.status_code} {response.text[:300]}"
-            )
-        choice = response.json()["choices"][0]
-        return {
-            "id": f"{prompt.id}#{index}",
-            "prompt_id": prompt.id,
-            "sample_index": index,
-            "airflow_version": prompt.airflow_version,
-            "messages": [*prompt.messages, {"role": "assistant", "content": choice["message"]["content"] or ""}],
-            "finish_reason": choice.get("finish_reason"),
-        }
-    raise GenerationError(f"{config.endpoint} kept failing ({error}): is the server running?")
 
 
 def generate(
@@ -131,11 +135,12 @@ def generate(
     wanted = [(p, i) for p in prompts for i in range(config.n)]
     todo = [(p, i) for p, i in wanted if f"{p.id}#{i}" not in done]
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     lock = threading.Lock()
     count = len(wanted) - len(todo)
     with (
-        httpx.Client(base_url=config.endpoint.rstrip("/"), timeout=config.timeout, headers=headers) as client,
+        ChatClient(
+            config.endpoint, api_key=config.api_key, model=config.model, timeout=config.timeout, retries=config.retries
+        ) as client,
         out_file.open("a", encoding="utf-8") as handle,
     ):
 

@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dageval.evaluate import version_from_prompt
+from dagcore import AirflowVersion, VersionError
 from dageval.exceptions import InputError
 from dageval.models import Sample
 
 
 def _from_row(row: dict[str, Any], index: int, where: str) -> Sample:
     sample_id = str(row.get("id") or row.get("sample_id") or f"s{index:06d}")
-    version = row.get("airflow_version")
     finish = row.get("finish_reason")
     if "messages" in row:
         messages = row["messages"]
@@ -34,8 +33,20 @@ def _from_row(row: dict[str, Any], index: int, where: str) -> Sample:
         completion=completion,
         prompt_id=prompt_id,
         finish_reason=str(finish) if finish else None,
-        airflow_version=str(version) if version else version_from_prompt(prompt),
+        airflow_version=row_version(row, prompt, where),
     )
+
+
+def row_version(row: dict[str, Any], prompt: str, where: str) -> AirflowVersion | None:
+    """A row's `airflow_version` field; for a prompt set made elsewhere without one, the version its prompt
+    names, read here once (records made by airflow-net always carry the field)."""
+    value = row.get("airflow_version")
+    if value in (None, ""):
+        return AirflowVersion.find(prompt)
+    try:
+        return AirflowVersion(str(value))
+    except VersionError as e:
+        raise InputError(f"{where}: airflow_version: {e}") from e
 
 
 def read_samples(path: str | Path) -> list[Sample]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
+from dagcore import AirflowVersion
 from dageval.models import Level, LevelResult
 
 BREAKING_ON_3 = ("AIR301", "AIR302")
@@ -55,9 +56,9 @@ def ruff_codes(codes: Sequence[str]) -> list[list[tuple[str, str]]]:
         return [sorted(found[i]) for i in range(len(codes))]
 
 
-def lint_result(findings: list[tuple[str, str]], airflow_version: str | None) -> LevelResult:
+def lint_result(findings: list[tuple[str, str]], airflow_version: AirflowVersion | None) -> LevelResult:
     codes = sorted({code for code, _ in findings})
-    major = int((airflow_version or "3").split(".")[0]) if (airflow_version or "3")[0].isdigit() else 3
+    major = airflow_version.major if airflow_version is not None else 3  # unknown: judged as the newest
     breaking = [(c, m) for c, m in findings if major >= 3 and c in BREAKING_ON_3]
     if breaking:
         return LevelResult(

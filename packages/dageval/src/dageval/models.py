@@ -6,6 +6,8 @@ from enum import IntEnum
 
 from pydantic import BaseModel, Field
 
+from dagcore import AirflowVersion
+
 
 class Level(IntEnum):
     """Validity levels, each stricter than the one before."""
@@ -40,7 +42,8 @@ class Sample(BaseModel):
     """Samples of the same prompt share it (pass@k, paired comparisons)."""
     finish_reason: str | None = None
     """`length` means the generator hit its token limit: the code is cut off."""
-    airflow_version: str | None = None
+    airflow_version: AirflowVersion | None = None
+    """The Airflow version the sample is judged in (a release, or a series: its newest release)."""
 
 
 class LevelResult(BaseModel):
@@ -57,7 +60,7 @@ class LevelResult(BaseModel):
 class Verdict(BaseModel):
     sample_id: str
     prompt_id: str = ""
-    airflow_version: str | None = None
+    airflow_version: AirflowVersion | None = None
     code: str = ""
     results: list[LevelResult] = Field(default_factory=list)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dagcore import PromptContract
+from dagcore import PromptContract, extract_code
 from dagserve import (
     Client,
     ClientError,
@@ -27,8 +30,8 @@ def test_generate_dag_uses_the_models_contract(server: str) -> None:
     ]
     assert generation.model == "tiny" and generation.finish_reason == "length"
     assert generation.usage.completion_tokens == 20
-    # The tiny model's greedy answer is one bare identifier: valid Python, so it is the code.
-    assert generation.code == generation.completion.strip() + "\n"
+    # The tiny model's greedy answer is one bare identifier: no line of it is code (dagcore's rule, the judge's).
+    assert generation.code == extract_code(generation.completion) and generation.code is None
     assert generation.timings.total_s > 0 and generation.timings.ttft_ms is not None
 
 
@@ -56,11 +59,53 @@ class RejectFirst:
         return ValidationResult(ok=True, level="import")
 
 
-def test_generate_valid_dag_feeds_errors_back(server: str) -> None:
+class Scripted:
+    """An OpenAI-style endpoint whose model always answers one small file, with the tiny GGUF's contract: the
+    loop is what is tested here, and the tiny random model writes no code (one long identifier)."""
+
+    ANSWER = "Here:\n```python\nfrom airflow.sdk import dag\n```"
+
+    def __init__(self) -> None:
+        contract = {
+            "system": "You write Airflow DAGs for tests.",
+            "user_template": "Request: {request}\nAirflow: {airflow_version}",
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(self, status: int, payload: object) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/v1/dagserve/contract":
+                    self._send(200, contract)
+                else:
+                    self._send(200, {"data": [{"id": "scripted"}]})
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                choice = {"message": {"role": "assistant", "content": Scripted.ANSWER}, "finish_reason": "stop"}
+                self._send(200, {"model": "scripted", "choices": [choice], "usage": {}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_generate_valid_dag_feeds_errors_back() -> None:
     validator = RejectFirst(reject=1)
     assert isinstance(validator, Validator)
-    with Client(server) as client:
+    scripted = Scripted()
+    with Client(scripted.url) as client:
         result = generate_valid_dag(client, validator, "Copy a file.", "3.0", max_tokens=12)
+    scripted.server.shutdown()
     assert result.ok and [a.number for a in result.attempts] == [1, 2]
     first, second = result.attempts
     assert not first.verdict.ok and first.verdict.category == "hallucinated_module"

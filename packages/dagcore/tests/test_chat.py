@@ -63,8 +63,9 @@ def fake() -> Iterator[tuple[Fake, str]]:
                 200,
                 {
                     "model": body["model"],
-                    "choices": [{"message": {"role": "assistant", "content": "```python\nx = 1\n```"},
-                                 "finish_reason": "stop"}],
+                    "choices": [
+                        {"message": {"role": "assistant", "content": "```python\nx = 1\n```"}, "finish_reason": "stop"}
+                    ],
                     "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
                     "timings": {"ttft_ms": 12.5, "predicted_per_second": 40},
                 },
@@ -117,7 +118,7 @@ def test_contract_of_the_served_model_else_the_default(fake: tuple[Fake, str]) -
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
-    with ChatClient("http://127.0.0.1:9", model="m", retries=1, backoff=0.01) as client:
-        with pytest.raises(ChatError, match=r"cannot reach .* \(is the server running\?\)") as error:
-            client.chat([{"role": "user", "content": "hi"}])
+    client = ChatClient("http://127.0.0.1:9", model="m", retries=1, backoff=0.01)
+    with client, pytest.raises(ChatError, match=r"cannot reach .* \(is the server running\?\)") as error:
+        client.chat([{"role": "user", "content": "hi"}])
     assert error.value.status is None

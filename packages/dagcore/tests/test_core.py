@@ -29,7 +29,10 @@ def test_version_orders_numerically_and_prints_its_text() -> None:
     assert not AirflowVersion("2.10").is_release
     assert AirflowVersion("2.10.5").in_series(AirflowVersion("2.10"))
     assert not AirflowVersion("2.1.5").in_series(AirflowVersion("2.10"))
-    assert AirflowVersion("2.10.5") == AirflowVersion("2.10.5") and len({AirflowVersion("3.1"), AirflowVersion("3.1")}) == 1
+    assert (
+        AirflowVersion("2.10.5") == AirflowVersion("2.10.5")
+        and len({AirflowVersion("3.1"), AirflowVersion("3.1")}) == 1
+    )
     assert pickle.loads(pickle.dumps(AirflowVersion("3.1.0rc1"))) == AirflowVersion("3.1.0rc1")
     assert AirflowVersion("2.10.5") == "2.10.5" and AirflowVersion("v2.10.5") != "v2.10.5"
     assert AirflowVersion("2.10") != "2.10.0" and {"3.1.8": 1}[AirflowVersion("3.1.8")] == 1
@@ -38,7 +41,7 @@ def test_version_orders_numerically_and_prints_its_text() -> None:
 
 @pytest.mark.parametrize("text", ["", "latest", "2", "2.x", "3.1.x", "3.1rc1", "two.ten"])
 def test_not_a_version_says_what_one_looks_like(text: str) -> None:
-    with pytest.raises(VersionError, match="looks like 2.10|names its patch"):
+    with pytest.raises(VersionError, match=r"looks like 2\.10|names its patch"):
         AirflowVersion(text)
 
 
@@ -48,7 +51,7 @@ def test_version_is_a_field_written_as_text() -> None:
     assert record.model_dump_json() == '{"airflow_version":"2.10.5"}'
     assert record.model_dump(mode="json") == {"airflow_version": "2.10.5"}
     assert Record(airflow_version=None).model_dump_json() == '{"airflow_version":null}'
-    with pytest.raises(ValueError, match="looks like 2.10"):
+    with pytest.raises(ValueError, match=r"looks like 2\.10"):
         Record.model_validate({"airflow_version": "two"})
     with pytest.raises(ValueError, match="is a string"):
         Record.model_validate({"airflow_version": 2.1})
@@ -80,8 +83,10 @@ def test_contract_states_the_series_and_round_trips_through_metadata() -> None:
 @pytest.mark.parametrize(
     ("answer", "code"),
     [
-        ("Here:\n```python\nimport os\n```\nand a longer one\n```python\nimport os\nimport sys\n```\n",
-         "import os\nimport sys\n"),
+        (
+            "Here:\n```python\nimport os\n```\nand a longer one\n```python\nimport os\nimport sys\n```\n",
+            "import os\nimport sys\n",
+        ),
         ("```py\na = 1\n```", "a = 1\n"),
         ("```\nb = 2\n```", "b = 2\n"),
         ("```python\nx = 1\ny = (\n", "x = 1\ny = (\n"),  # cut off by max_tokens: up to the end

@@ -9,8 +9,8 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import dagdata
-from dagcore.cli import one_line_errors
 from airflow_net._ui import console, summary_table
+from dagcore.cli import one_line_errors
 
 _DEFAULTS = dagdata.DatasetConfig()
 

@@ -11,8 +11,8 @@ import typer
 from typer.core import TyperGroup
 
 import dageval
-from dagcore.cli import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
+from dagcore.cli import one_line_errors
 
 
 class _RunByDefault(TyperGroup):

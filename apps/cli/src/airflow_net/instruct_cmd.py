@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 import daginstruct
-from dagcore.cli import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
+from dagcore.cli import one_line_errors
 
 app = typer.Typer(help="Write the natural-language request behind each DAG.", no_args_is_help=True)
 

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 import dagmine
-from dagcore.cli import one_line_errors
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
+from dagcore.cli import one_line_errors
 
 _STAGES = {"list": "listing refs", "read": "reading files", "parse": "parsing and cleaning"}
 

@@ -9,8 +9,8 @@ import typer
 from rich.syntax import Syntax
 
 import dageval
-from dagcore.cli import one_line_errors
 from airflow_net._ui import console, summary_table
+from dagcore.cli import one_line_errors
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd
 

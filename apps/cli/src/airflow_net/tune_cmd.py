@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 import dagtune
-from dagcore.cli import one_line_errors
 from airflow_net._ui import console
+from dagcore.cli import one_line_errors
 
 
 @one_line_errors

@@ -31,6 +31,8 @@ def dataset_contract(dataset_dir: str | Path) -> PromptContract:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         return PromptContract.model_validate(data["contract"])
     except FileNotFoundError as e:
-        raise InputError(f"{manifest} does not exist: is {dataset_dir} a dataset built by `airflow-net dataset`?") from e
+        raise InputError(
+            f"{manifest} does not exist: is {dataset_dir} a dataset built by `airflow-net dataset`?"
+        ) from e
     except (ValueError, KeyError, TypeError, ValidationError) as e:
         raise InputError(f"{manifest}: no readable prompt contract ({e}); rebuild the dataset") from e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+
 from dagcore import extract_code
 from dageval.models import Level, LevelResult
 

@@ -57,7 +57,7 @@ class Source(Protocol):
 
 
 def ref_order(name: str) -> tuple[int, Version | str]:
-    """Sort key of ref names by the version they end in (`providers-amazon/9.0.0`); names that are not versions sort after, by name."""
+    """Sort key of ref names by the version they end in (`providers-amazon/9.0.0`); other names sort after."""
     match = re.search(r"(\d+(?:\.\d+)+(?:[._-]?(?:a|b|rc|post|dev)\d*)?)$", name)
     if match:
         try:

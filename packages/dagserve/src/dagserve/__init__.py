@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from dagserve.client import Client, Generation, Timings, Usage
+from dagcore import Usage
+from dagserve.client import Client, Generation, Timings
 from dagserve.config import ServeConfig
 from dagserve.daemon import ServerInfo, ServerStatus, server_status, start_server, state_dir, stop_server
 from dagserve.exceptions import (

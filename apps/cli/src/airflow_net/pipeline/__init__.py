@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from dagcore.cli import one_line_errors
 from airflow_net._ui import console
 from airflow_net.pipeline.config import PipelineConfig, load_pipeline_config
 from airflow_net.pipeline.runner import Runner
 from airflow_net.pipeline.stages import build_stages
+from dagcore.cli import one_line_errors
 
 __all__ = ["PipelineConfig", "load_pipeline_config", "pipeline", "run_pipeline"]
 

@@ -130,7 +130,7 @@ def test_template_backend_end_to_end_and_rerun_is_a_no_op(tmp_path: Path) -> Non
     first = records[0]
     assert first["backend"] == "template"
     assert first["airflow_version"] == "2.10.5"
-    assert "Airflow 2.10" in first["text"] and "sales_export_0" in first["text"]
+    assert "Airflow 2.10" in first["text"] and "sales_export" not in first["text"]  # no dag id: see below
     for record in records:
         assert check(record["text"], "2.10.5").ok, record["text"]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -175,3 +175,69 @@ def test_read_dags_errors(tmp_path: Path) -> None:
     bad.write_text('{"id": "x"}\n')
     with pytest.raises(daginstruct.InputError, match=r"dags.jsonl:1"):
         daginstruct.read_dags(tmp_path)
+
+
+LEAKY_DAGS = [
+    '''"""Load the nightly orders_daily extract into the warehouse_orders table."""
+from airflow.sdk import dag, task
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+
+@dag(schedule="0 2 * * *", catchup=False)
+def orders_nightly_load():
+    @task(retries=3)
+    def extract_orders() -> list[str]:
+        """Read yesterday's orders from the shop database."""
+        return []
+
+    @task.branch
+    def choose_path(rows: list[str]) -> str:
+        return "load_orders" if rows else "skip_load"
+
+    @task
+    def load_orders(row: str) -> None:
+        PostgresHook().run("select 1")
+
+    rows = extract_orders()
+    choose_path(rows) >> load_orders.expand(row=rows)
+
+
+orders_nightly_load()
+''',
+    """from airflow import DAG
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.providers.snowflake.transfers.copy_into_snowflake import CopyFromExternalStageToSnowflakeOperator
+from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator
+
+with DAG("s3_to_snowflake_marketing", schedule="@hourly", default_args={"on_failure_callback": print}) as dag:
+    wait = S3KeySensor(task_id="wait_for_marketing_file", bucket_key="s3://m/*.csv", deferrable=True)
+    copy = CopyFromExternalStageToSnowflakeOperator(task_id="copy_marketing", table="marketing", stage="m")
+    note = SlackWebhookOperator(task_id="notify", message="done")
+    wait >> copy >> note
+""",
+]
+
+
+@pytest.mark.parametrize("code", LEAKY_DAGS)
+@pytest.mark.parametrize("style", ["terse", "detailed", "business"])
+def test_template_requests_say_what_the_dag_does_without_its_ids(code: str, style: str) -> None:
+    from daginstruct.backends._describe import describe
+    from daginstruct.backends.template import write
+
+    facts = describe(code)
+    text = write(DagInput(id="x", code=code, airflow_version="3.1.3"), style)
+    assert "Airflow 3.1" in text and check(text, "3.1.3").ok, text
+    ids = {n for n in facts.names if len(n) > 3}
+    assert {"orders_nightly_load", "extract_orders", "load_orders"} <= ids or {"copy_marketing", "notify"} <= ids
+    assert not [n for n in ids if n.lower() in text.lower()], text
+    assert "`" not in text and ".py" not in text and "_" not in text, text
+
+
+def test_template_requests_carry_the_schedule_steps_and_systems() -> None:
+    from daginstruct.backends.template import write
+
+    first = write(DagInput(id="x", code=LEAKY_DAGS[0], airflow_version="2.10.5"), "detailed")
+    assert "every day at 02:00" in first and "read yesterday's orders from the shop database" in first
+    assert "one task per item" in first or "retry" in first
+    second = write(DagInput(id="y", code=LEAKY_DAGS[1], airflow_version="2.10.5"), "detailed")
+    assert "every hour" in second and "wait for a file to land in S3" in second and "Slack" in second

@@ -1,75 +1,78 @@
-"""An offline backend: a plausible request written from the DAG's own metadata. No key, no model."""
+"""An offline backend: a request in a user's words, written from what the DAG's code does. No key, no model."""
 
 from __future__ import annotations
 
 import ast
 import re
 
+from daginstruct.backends._describe import describe
 from daginstruct.backends.base import RequestAtATime
 from daginstruct.models import DagInput, InstructionRequest, Usage
 from daginstruct.styles import version_label
 
-_SCHEDULES = {
-    "@once": "once",
-    "@hourly": "every hour",
-    "@daily": "every day",
-    "@weekly": "every week",
-    "@monthly": "every month",
-    "@yearly": "every year",
-    "None": "only when triggered manually",
+_FEATURES = {
+    "mapping": "fan out with one task per item of a list",
+    "branching": "pick a branch depending on the data",
+    "task_group": "keep related steps together in a task group",
+    "retries": "retry failed steps",
+    "alerts": "alert us when something fails",
+    "deferrable": "wait without holding a worker slot (deferrable)",
 }
 
 
-def _schedule_phrase(schedule: str | None) -> str:
-    if schedule is None:
-        return "on a schedule of your choice"
-    text = schedule.strip("\"'")
-    if text in _SCHEDULES:
-        return _SCHEDULES[text]
-    if re.fullmatch(r"[\d*/,\- ]+", text):
-        return f"on the cron schedule `{text}`"
-    return f"with schedule `{text}`"
+def _chain(steps: list[str]) -> str:
+    """`a`, `a and then b`, `a, then b, and finally c`."""
+    if len(steps) == 1:
+        return steps[0]
+    if len(steps) == 2:
+        return f"{steps[0]} and then {steps[1]}"
+    return ", then ".join(steps[:-1]) + f", and finally {steps[-1]}"
 
 
-def _operator_phrase(operators: list[str]) -> str:
-    words = operators[:4]
-    if not words:
-        return "TaskFlow `@task` functions"
-    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
-
-
-def _first_sentence(text: str | None) -> str:
-    if not text:
-        return ""
-    sentence = re.split(r"(?<=[.!?])\s", " ".join(text.split()), maxsplit=1)[0]
-    return sentence[:200]
+def _scrub(text: str, names: set[str]) -> str:
+    """Drop the file's own ids (longer than 3 characters) wherever they still show up, as whole words."""
+    for name in sorted((n for n in names if len(n) > 3), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
+    return text.strip()
 
 
 def write(dag: DagInput, style: str, *, use_docstring: bool = True) -> str:
-    """The request for `dag` in `style`, from its metadata alone."""
+    """The request for `dag` in `style`, in a user's words, from what its code does: no ids, no file, no code."""
+    facts = describe(dag.code, dag.docstring)
     version = version_label(dag.airflow_version)
-    name = dag.dag_ids[0] if dag.dag_ids else "my_pipeline"
-    when = _schedule_phrase(dag.schedule)
-    ops = _operator_phrase(dag.operators)
-    about = _first_sentence(dag.docstring) if use_docstring else ""
-    tasks = f"{dag.task_count} tasks" if dag.task_count else "a few tasks"
+    steps = facts.steps[:5] or ["run a couple of simple steps"]
+    when = facts.schedule
+    purpose = facts.purpose if use_docstring else ""
+    systems = ", ".join(facts.systems[:3])
+    said = " ".join(steps)
+    features = [_FEATURES[f] for f in facts.features if f in _FEATURES and not (f == "branching" and "branch" in said)]
+    features = features[:2]
     if style == "terse":
-        return f"Write an {version} DAG `{name}` that runs {when} using {ops}."
-    if style == "business":
-        goal = about.rstrip(".") if about else f"the {name.replace('_', ' ')} job"
-        return f"We need this to run {when}: {goal[0].lower() + goal[1:]}. Please set it up in {version}."
-    lines = [f"Create an {version} DAG with dag_id `{name}` that runs {when}."]
-    if about:
-        lines.append(f"Purpose: {about}")
-    lines.append(f"It should have {tasks}, built with {ops}, wired in a sensible order.")
-    return " ".join(lines)
+        text = f"{version} DAG: {_chain(steps[:3])}" + (f", {when}" if when else "") + "."
+    elif style == "business":
+        goal = purpose.rstrip(".") if purpose else f"a pipeline that can {steps[0]}"
+        lines = [f"We need {goal[0].lower() + goal[1:]}" + (f", running {when}" if when else "") + "."]
+        if systems:
+            lines.append(f"It touches {systems}.")
+        lines.append(f"Please set it up in {version}.")
+        text = " ".join(lines)
+    else:
+        lines = [f"I need an {version} DAG" + (f" that runs {when}" if when else "") + "."]
+        if purpose:
+            lines.append(purpose.rstrip(".") + ".")
+        lines.append(f"It should {_chain(steps)}.")
+        if features:
+            lines.append(f"Also {' and '.join(features)}.")
+        text = " ".join(lines)
+    return _scrub(text, facts.names | set(dag.dag_ids))
 
 
 class TemplateBackend(RequestAtATime):
     """Offline; deterministic. Its requests are plausible, not natural: use a model for real datasets."""
 
     name = "template"
-    model = "template-v1"
+    model = "template-v2"
 
     def __init__(self, dags: dict[str, DagInput]) -> None:
         self.dags = dags

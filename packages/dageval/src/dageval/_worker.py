@@ -171,6 +171,7 @@ def _child(path: str, write_fd: int, limits: dict[str, int], airflow_home: str) 
         result = {
             "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
             "dags": {dag_id: len(dag.tasks) for dag_id, dag in bag.dags.items()},
+            "shapes": {dag_id: _safe_shape(dag) for dag_id, dag in bag.dags.items()},
         }
     except BaseException as e:
         result = {"exception": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]}
@@ -181,6 +182,57 @@ def _child(path: str, write_fd: int, limits: dict[str, int], airflow_home: str) 
         # On a line of its own, last: whatever the file wrote into this pipe before is ignored.
         out.write("\n" + json.dumps(result) + "\n")
     os._exit(0)
+
+
+def _classes(task: object) -> list[str]:
+    """The task's operator class and its bases, by name; a mapped task answers for the class it maps."""
+    cls = getattr(task, "operator_class", None) or type(task)
+    if not isinstance(cls, type):
+        cls = type(task)
+    return [c.__name__ for c in cls.__mro__]
+
+
+def _safe_shape(dag: object) -> dict[str, object]:
+    try:
+        return _shape(dag)
+    except Exception:  # a DAG object that will not be read (a hostile one): it loaded, its shape is unknown
+        return {}
+
+
+def _shape(dag: object) -> dict[str, object]:
+    """What Airflow loaded, for the intent level: the schedule, each task's class, and the features used.
+
+    Read with getattr only: the attributes differ between Airflow 2.9 and 3.1, and a shape that cannot be
+    read leaves a field empty rather than failing a DAG that loaded."""
+    timetable = getattr(dag, "timetable", None)
+    tasks = []
+    for task in getattr(dag, "tasks", []):
+        classes = _classes(task)
+        callbacks = any(getattr(task, name, None) for name in ("on_failure_callback", "on_retry_callback"))
+        tasks.append(
+            {
+                "operator": classes[0],
+                "module": getattr(getattr(task, "operator_class", None) or type(task), "__module__", ""),
+                "bases": classes[1:12],
+                "mapped": bool(getattr(task, "is_mapped", False))
+                or any(c.__name__.endswith("MappedOperator") for c in type(task).__mro__),
+                "retries": int(getattr(task, "retries", 0) or 0),
+                "callbacks": bool(callbacks),
+                "deferrable": bool(getattr(task, "deferrable", False) or getattr(task, "start_trigger_args", None)),
+                "trigger_rule": str(getattr(task, "trigger_rule", "all_success")).split(".")[-1].lower(),
+            }
+        )
+    groups = getattr(dag, "task_group_dict", None) or {}
+    params = getattr(dag, "params", None) or {}
+    dag_callbacks = any(getattr(dag, name, None) for name in ("on_failure_callback", "sla_miss_callback"))
+    return {
+        "schedule": str(getattr(timetable, "summary", "") or ""),
+        "timetable": type(timetable).__name__ if timetable is not None else "",
+        "tasks": tasks,
+        "task_groups": len(groups),
+        "params": sorted(str(k) for k in params),
+        "callbacks": bool(dag_callbacks),
+    }
 
 
 # Loaded once, in the worker itself (trusted code, ours): the first DAG a process loads pays for

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dagcore import AirflowVersion
 from dageval.extract import extract
+from dageval.intent import check_intent
 from dageval.lint import lint_result, ruff_codes
 from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.structure import structure, syntax
@@ -54,6 +55,11 @@ def evaluate(
         report("lint", len(ready), len(ready))
     if level >= Level.IMPORT:
         _import_level(verdicts, report, runtime_root, import_workers, install_providers, limits)
+    if level >= Level.INTENT:
+        for sample, verdict in zip(samples, verdicts, strict=True):
+            if verdict.passed == Level.IMPORT:
+                loaded = verdict.results[-1].loaded
+                verdict.results.append(check_intent(sample.expect, loaded, verdict.code))
     return verdicts
 
 

@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from dagcore import AirflowVersion, ChatClient, ChatError, PromptContract
 from dageval.exceptions import DagevalError, InputError
 from dageval.inputs import row_version
-from dageval.models import Sample
+from dageval.models import Expect, Sample
 
 
 class GenerationError(DagevalError):
@@ -35,6 +35,9 @@ class Prompt(BaseModel):
     messages: list[dict[str, str]] = Field(default_factory=list)
     """A conversation sent as it is, when the prompt set holds no bare request."""
     airflow_version: AirflowVersion | None = None
+    expect: Expect | None = None
+    """What the DAG must show (a benchmark row's `expect`), carried to the sample for the intent level."""
+    tags: list[str] = Field(default_factory=list)
 
     def conversation(self, contract: PromptContract) -> list[dict[str, str]]:
         """What is sent to a model prompted by `contract`."""
@@ -79,9 +82,10 @@ def read_prompts(path: str | Path) -> list[Prompt]:
 
 def _prompt(row: dict[str, Any], default_id: str, where: str) -> Prompt:
     prompt_id = str(row.get("id") or default_id)
+    extra = _benchmark_fields(row, where)
     request = row.get("request")
     if isinstance(request, str) and request.strip():
-        return Prompt(id=prompt_id, request=request.strip(), airflow_version=row_version(row, "", where))
+        return Prompt(id=prompt_id, request=request.strip(), airflow_version=row_version(row, "", where), **extra)
     if "messages" in row:
         messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]]
         while messages and messages[-1]["role"] == "assistant":
@@ -93,7 +97,16 @@ def _prompt(row: dict[str, Any], default_id: str, where: str) -> Prompt:
     if not messages:
         raise InputError(f"{where}: no user message to answer")
     user = "\n".join(m["content"] for m in messages if m["role"] == "user")
-    return Prompt(id=prompt_id, messages=messages, airflow_version=row_version(row, user, where))
+    return Prompt(id=prompt_id, messages=messages, airflow_version=row_version(row, user, where), **extra)
+
+
+def _benchmark_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A benchmark row's `expect` and `tags` (absent from other prompt sets)."""
+    try:
+        expect = Expect.model_validate(row["expect"]) if row.get("expect") else None
+    except ValidationError as e:
+        raise InputError(f"{where}: expect: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from e
+    return {"expect": expect, "tags": [str(t) for t in row.get("tags") or []]}
 
 
 def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int) -> dict[str, Any]:
@@ -114,6 +127,8 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int)
         "airflow_version": str(prompt.airflow_version) if prompt.airflow_version else None,
         "messages": [*messages, {"role": "assistant", "content": answer.text}],
         "finish_reason": answer.finish_reason,
+        "expect": prompt.expect.model_dump(exclude_defaults=True) if prompt.expect else None,
+        "tags": prompt.tags,
     }
 
 
@@ -167,6 +182,8 @@ def generate(
                 completion=row["messages"][-1]["content"],
                 finish_reason=row.get("finish_reason"),
                 airflow_version=prompt.airflow_version,
+                expect=prompt.expect,
+                tags=prompt.tags,
             )
         )
     return samples

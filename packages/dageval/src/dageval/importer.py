@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dageval.models import Level, LevelResult, Limits
+from pydantic import ValidationError
+
+from dageval.models import Level, LevelResult, Limits, LoadedDag
 from dageval.runtime import Runtime, provider_distribution, providers_in
 
 WORKER = Path(__file__).with_name("_worker.py")
@@ -141,7 +143,13 @@ def classify(answer: dict[str, Any], providers: dict[str, bool]) -> LevelResult:
         return fail("no_dag", "Airflow found no DAG in the file")
     if not any(dags.values()):
         return fail("no_tasks", "the DAG has no tasks")
-    return LevelResult(level=Level.IMPORT, ok=True, message=f"{len(dags)} DAG(s), {sum(dags.values())} task(s)")
+    shapes: dict[str, dict[str, object]] = answer.get("shapes") or {}
+    try:
+        loaded = [LoadedDag.model_validate({**shape, "dag_id": dag_id}) for dag_id, shape in shapes.items() if shape]
+    except (ValidationError, TypeError):  # a shape that cannot be read: the file loaded, its intent is unknown
+        loaded = []
+    message = f"{len(dags)} DAG(s), {sum(dags.values())} task(s)"
+    return LevelResult(level=Level.IMPORT, ok=True, message=message, loaded=loaded)
 
 
 class ImportChecker:

@@ -34,6 +34,8 @@ def _from_row(row: dict[str, Any], index: int, where: str) -> Sample:
         prompt_id=prompt_id,
         finish_reason=str(finish) if finish else None,
         airflow_version=row_version(row, prompt, where),
+        expect=row.get("expect") or None,
+        tags=[str(t) for t in row.get("tags") or []],
     )
 
 

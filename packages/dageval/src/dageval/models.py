@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dagcore import AirflowVersion
 
@@ -17,6 +18,8 @@ class Level(IntEnum):
     STRUCTURE = 3
     LINT = 4
     IMPORT = 5
+    INTENT = 6
+    """The loaded DAG shows what the request asked for (a benchmark row's `expect`)."""
 
     @property
     def label(self) -> str:
@@ -33,6 +36,54 @@ class Level(IntEnum):
         raise InputError(f"{what} must be one of {', '.join(lv.label for lv in cls)}, not {name!r}")
 
 
+Feature = Literal[
+    "mapping", "branching", "task_group", "sensor", "deferrable", "params", "retries", "callbacks", "taskflow",
+    "trigger_rule",
+]  # fmt: skip
+
+
+class Expect(BaseModel):
+    """What a request's DAG must show; every field is optional and all given ones must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule: str | None = None
+    """A cron expression or preset (`@daily` equals `0 0 * * *`), `asset` (triggered by assets or datasets),
+    or `none` (only triggered by hand)."""
+    providers: list[str] = Field(default_factory=list)
+    """Provider packages the file must import from: `postgres`, `amazon`, `cncf.kubernetes`, ..."""
+    features: list[Feature] = Field(default_factory=list)
+    min_tasks: int | None = None
+
+
+class LoadedTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    operator: str = ""
+    module: str = ""
+    bases: list[str] = Field(default_factory=list)
+    mapped: bool = False
+    retries: int = 0
+    callbacks: bool = False
+    deferrable: bool = False
+    trigger_rule: str = "all_success"
+
+
+class LoadedDag(BaseModel):
+    """One DAG as Airflow loaded it (reported by the import level's worker)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dag_id: str = ""
+    schedule: str = ""
+    """The timetable's summary: `@daily`, `0 2 * * *`, `None`, `Dataset`/`Asset`, ..."""
+    timetable: str = ""
+    tasks: list[LoadedTask] = Field(default_factory=list)
+    task_groups: int = 0
+    params: list[str] = Field(default_factory=list)
+    callbacks: bool = False
+
+
 class Sample(BaseModel):
     """One generated completion to judge."""
 
@@ -44,6 +95,10 @@ class Sample(BaseModel):
     """`length` means the generator hit its token limit: the code is cut off."""
     airflow_version: AirflowVersion | None = None
     """The Airflow version the sample is judged in (a release, or a series: its newest release)."""
+    expect: Expect | None = None
+    """What the DAG must show (intent level); None: nothing beyond a valid DAG."""
+    tags: list[str] = Field(default_factory=list)
+    """What the request exercises (per-tag rates)."""
 
 
 class LevelResult(BaseModel):
@@ -55,6 +110,8 @@ class LevelResult(BaseModel):
     message: str = ""
     codes: list[str] = Field(default_factory=list)
     """Ruff rule codes found (lint level)."""
+    loaded: list[LoadedDag] = Field(default_factory=list)
+    """The DAGs Airflow loaded (import level), for the intent level."""
 
 
 class Verdict(BaseModel):

@@ -1,0 +1,94 @@
+"""Level 6, intent: what Airflow really loaded against what the request asked for."""
+
+from __future__ import annotations
+
+import pytest
+
+import dageval
+from dageval import Level, Sample
+from dageval.intent import check_intent, imported_providers
+from dageval.models import Expect, LoadedDag, LoadedTask
+
+SENSOR = LoadedTask(operator="S3KeySensor", bases=["BaseSensorOperator", "BaseOperator"], deferrable=True)
+MAPPED = LoadedTask(operator="_PythonDecoratedOperator", bases=["DecoratedOperator"], mapped=True, retries=2)
+DAILY = LoadedDag(dag_id="d", schedule="@daily", timetable="CronTriggerTimetable", tasks=[SENSOR, MAPPED])
+CODE = "from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor\nimport airflow.providers.cncf.kubernetes\n"
+
+
+@pytest.mark.parametrize(
+    ("expect", "category"),
+    [
+        (None, ""),
+        (Expect(), ""),
+        (Expect(schedule="0 0 * * *", features=["sensor", "mapping", "retries", "deferrable", "taskflow"]), ""),
+        (Expect(schedule="@daily", providers=["amazon", "cncf.kubernetes"], min_tasks=2), ""),
+        (Expect(schedule="@hourly"), "intent_schedule"),
+        (Expect(schedule="asset"), "intent_schedule"),
+        (Expect(providers=["snowflake"]), "intent_provider"),
+        (Expect(features=["branching"]), "intent_branching"),
+        (Expect(features=["task_group"]), "intent_task_group"),
+        (Expect(min_tasks=3), "intent_min_tasks"),
+    ],
+)
+def test_each_expectation_against_the_loaded_dag(expect: Expect | None, category: str) -> None:
+    result = check_intent(expect, [DAILY], CODE)
+    assert result.level == Level.INTENT and result.ok is (category == "") and result.category == category
+    if category:
+        assert result.message  # says what was asked and what the DAG does
+
+
+def test_asset_and_manual_schedules() -> None:
+    asset = LoadedDag(schedule="Asset", timetable="AssetTriggeredTimetable", tasks=[SENSOR])
+    manual = LoadedDag(schedule="None", timetable="NullTimetable", tasks=[SENSOR])
+    assert check_intent(Expect(schedule="asset"), [asset], "").ok
+    assert check_intent(Expect(schedule="none"), [manual], "").ok
+    assert not check_intent(Expect(schedule="none"), [asset], "").ok
+    assert check_intent(Expect(schedule="asset"), [], "").category == "intent_unknown"
+
+
+def test_providers_come_from_the_files_imports() -> None:
+    assert imported_providers(CODE) == {"amazon", "amazon.aws", "cncf", "cncf.kubernetes"}
+    assert imported_providers("def broken(:") == set()
+
+
+def test_unknown_expectations_are_refused() -> None:
+    with pytest.raises(ValueError, match="features"):
+        Expect.model_validate({"features": ["teleport"]})
+    with pytest.raises(ValueError, match="extra"):
+        Expect.model_validate({"scheduel": "@daily"})
+
+
+MAPPED_DAILY = """from airflow.sdk import DAG, task
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG(dag_id="orders", schedule="@daily") as dag:
+    @task(retries=2)
+    def double(x: int) -> int:
+        return 2 * x
+
+    EmptyOperator(task_id="start") >> double.expand(x=[1, 2, 3])
+"""
+
+
+def test_intent_level_in_a_real_airflow() -> None:
+    """The worker reports the loaded DAG; the same file meets one request and fails others."""
+    asks = {
+        "meets": Expect(schedule="0 0 * * *", features=["mapping", "retries", "taskflow"], min_tasks=2),
+        "wrong_schedule": Expect(schedule="@hourly"),
+        "no_branch": Expect(features=["branching"]),
+        "nothing_asked": None,
+    }
+    samples = [
+        Sample(id=name, completion=f"```python\n{MAPPED_DAILY}```", airflow_version="3.1.3", expect=expect)
+        for name, expect in asks.items()
+    ]
+    verdicts = {v.sample_id: v for v in dageval.evaluate(samples, level=Level.INTENT, import_workers=1)}
+    imported = verdicts["meets"].results[Level.IMPORT - 1]
+    assert imported.ok and [d.dag_id for d in imported.loaded] == ["orders"]
+    assert {t.operator for t in imported.loaded[0].tasks} >= {"EmptyOperator"}
+    assert verdicts["meets"].passed == Level.INTENT and verdicts["nothing_asked"].passed == Level.INTENT
+    assert verdicts["wrong_schedule"].failure is not None
+    assert verdicts["wrong_schedule"].failure.category == "intent_schedule"
+    assert verdicts["no_branch"].failure is not None and verdicts["no_branch"].failure.category == "intent_branching"
+    summary = dageval.summarize(list(verdicts.values()), Level.INTENT)
+    assert [row.level for row in summary.levels][-1] == "intent"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 
 from dageval.evaluate import evaluate, version_from_prompt
-from dageval.exceptions import DagevalError, InputError
+from dageval.exceptions import DagevalError, GenerationError, InputError, RuntimeUnavailableError
 from dageval.extract import extract
-from dageval.generate import GenerateConfig, GenerationError, Prompt, generate, read_prompts
+from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
 from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.report import markdown, write_report
@@ -29,6 +29,7 @@ __all__ = [
     "Prompt",
     "Runtime",
     "RuntimeInfo",
+    "RuntimeUnavailableError",
     "Sample",
     "Summary",
     "Verdict",

@@ -79,7 +79,8 @@ DEFAULT_VERSION = "3.1.8"
 def exact_version(version: str | None, root: Path | None = None) -> str:
     """The release to judge a sample on: exact as given; for `2.10`, the newest installed 2.10.x runtime,
     else the newest 2.10.x on the package index, else a known release."""
-    from dageval.runtime import RuntimeError_, installed_runtimes, resolve_version
+    from dageval.exceptions import RuntimeUnavailableError
+    from dageval.runtime import installed_runtimes, resolve_version
 
     if not version:
         return DEFAULT_VERSION
@@ -90,7 +91,7 @@ def exact_version(version: str | None, root: Path | None = None) -> str:
         return series[-1]
     try:
         return resolve_version(version)
-    except RuntimeError_:
+    except RuntimeUnavailableError:
         return LATEST_PATCH.get(version, f"{version}.0")
 
 
@@ -102,8 +103,9 @@ def _import_level(
     install_providers: bool,
     limits: Limits | None,
 ) -> None:
+    from dageval.exceptions import RuntimeUnavailableError
     from dageval.importer import ImportChecker
-    from dageval.runtime import Runtime, RuntimeError_
+    from dageval.runtime import Runtime
 
     by_version: dict[str, list[Verdict]] = {}
     exact = {v: exact_version(v, root) for v in {verdict.airflow_version for verdict in verdicts}}
@@ -120,7 +122,7 @@ def _import_level(
             runtime = Runtime(version, root)
             with ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
                 results = checker.check([v.code for v in group], progress=step)
-        except RuntimeError_ as e:
+        except RuntimeUnavailableError as e:
             # One version that cannot be installed (too old for this Python, yanked) must not stop the others.
             unavailable = LevelResult(
                 level=Level.IMPORT, ok=False, category="runtime_unavailable", message=str(e)[:500]

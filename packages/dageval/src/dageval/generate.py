@@ -19,12 +19,8 @@ import httpx
 from pydantic import BaseModel
 
 from dageval.evaluate import version_from_prompt
-from dageval.exceptions import DagevalError, InputError
+from dageval.exceptions import GenerationError, InputError
 from dageval.models import Sample
-
-
-class GenerationError(DagevalError):
-    """The endpoint could not be reached or kept failing."""
 
 
 class Prompt(BaseModel):

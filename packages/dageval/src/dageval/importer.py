@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from dageval.exceptions import RuntimeUnavailableError
 from dageval.models import Level, LevelResult, Limits
 from dageval.runtime import Runtime, provider_distribution, providers_in
 
@@ -56,7 +57,7 @@ class _Worker:
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()
         if not ready.startswith("{"):
-            raise RuntimeError(f"the Airflow worker did not start ({self.python})")
+            raise RuntimeUnavailableError(f"the Airflow worker did not start ({self.python})")
         self.sandbox = json.loads(ready).get("sandbox", [])
         return self
 
@@ -164,6 +165,10 @@ class ImportChecker:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers; a checker kept for a long life (a server's) ends here."""
         for worker in self.workers:
             worker.close()
 
@@ -174,7 +179,7 @@ class ImportChecker:
             if wanted - set(providers):
                 providers = self.runtime.add_providers(wanted)
                 # New packages on disk: workers that imported Airflow earlier must start again.
-                self.__exit__()
+                self.close()
                 self.workers = self._start(len(self.workers))
         results: list[LevelResult | None] = [None] * len(codes)
         with tempfile.TemporaryDirectory(prefix="dageval-files-") as tmp:

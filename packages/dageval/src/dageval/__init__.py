@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 
 from dageval.evaluate import evaluate, version_from_prompt
+from dageval.evaluate import exact_version as resolve_release
 from dageval.exceptions import DagevalError, GenerationError, InputError, RuntimeUnavailableError
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
@@ -13,10 +14,12 @@ from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.report import markdown, write_report
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version
 from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
+from dageval.validator import Check, Validator
 
 __version__ = importlib.metadata.version("dageval")
 
 __all__ = [
+    "Check",
     "Comparison",
     "DagevalError",
     "GenerateConfig",
@@ -32,6 +35,7 @@ __all__ = [
     "RuntimeUnavailableError",
     "Sample",
     "Summary",
+    "Validator",
     "Verdict",
     "__version__",
     "compare",
@@ -44,6 +48,7 @@ __all__ = [
     "pass_at_k",
     "read_prompts",
     "read_samples",
+    "resolve_release",
     "resolve_version",
     "summarize",
     "version_from_prompt",

@@ -50,14 +50,13 @@ NAIVE_IMPORT = (
 
 def import_level(samples: list[dageval.Sample], naive_files: int, workers: int) -> tuple[float, float, float, int, int]:
     """files/s at the import level: dageval's worker pool (steady, and with its start-up) vs a fresh python per file."""
-    from dageval.evaluate import exact_version
     from dageval.importer import ImportChecker
     from dageval.runtime import Runtime, providers_in
 
     ready = [v for v in dageval.evaluate(samples, level=dageval.Level.LINT) if v.passed == dageval.Level.LINT]
     groups: dict[str, list[str]] = {}
     for verdict in ready:
-        groups.setdefault(exact_version(verdict.airflow_version), []).append(verdict.code)
+        groups.setdefault(dageval.resolve_release(verdict.airflow_version), []).append(verdict.code)
     for version, codes in groups.items():  # warm: installs are not what we time
         Runtime(version).ensure()
         Runtime(version).add_providers(providers_in(codes))

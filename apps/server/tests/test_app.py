@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_net_server import AppSettings, DagevalValidator, create_app
-from dageval import Level
+from airflow_net_server import AppSettings, create_app
+from dageval import Level, Validator
 from dagserve import Client
 
 from .scripted import ScriptedModel
@@ -27,20 +27,17 @@ HALLUCINATED = GOOD.replace(
 
 
 @pytest.fixture
-def validator() -> Iterator[DagevalValidator]:
-    checker = DagevalValidator(Level.IMPORT, install_runtimes=True)
-    yield checker
-    checker.close()
+def validator() -> Iterator[Validator]:
+    with Validator(Level.IMPORT, install_runtimes=True) as checker:
+        yield checker
 
 
-def app_with(model: ScriptedModel, validator: DagevalValidator, **settings: Any) -> Any:
+def app_with(model: ScriptedModel, validator: Validator, **settings: Any) -> Any:
     config = AppSettings(endpoint=model.url, **settings)
     return create_app(config, client=Client(model.url), validator=validator)
 
 
-def test_a_hallucinated_import_is_fed_back_and_repaired(
-    serve: Callable[[Any], str], validator: DagevalValidator
-) -> None:
+def test_a_hallucinated_import_is_fed_back_and_repaired(serve: Callable[[Any], str], validator: Validator) -> None:
     model = ScriptedModel([HALLUCINATED, GOOD])
     url = serve(app_with(model, validator))
     answer = httpx.post(
@@ -62,7 +59,7 @@ def test_a_hallucinated_import_is_fed_back_and_repaired(
     model.close()
 
 
-def test_attempts_stop_at_the_limit_and_say_why(serve: Callable[[Any], str], validator: DagevalValidator) -> None:
+def test_attempts_stop_at_the_limit_and_say_why(serve: Callable[[Any], str], validator: Validator) -> None:
     model = ScriptedModel(["I cannot write code today."])
     url = serve(app_with(model, validator, max_attempts=2))
     data = httpx.post(f"{url}/v1/dags", json={"request": "anything at all"}, timeout=60).json()
@@ -72,7 +69,7 @@ def test_attempts_stop_at_the_limit_and_say_why(serve: Callable[[Any], str], val
     model.close()
 
 
-def test_bad_requests_and_a_dead_model_server(serve: Callable[[Any], str], validator: DagevalValidator) -> None:
+def test_bad_requests_and_a_dead_model_server(serve: Callable[[Any], str], validator: Validator) -> None:
     model = ScriptedModel([GOOD])
     url = serve(app_with(model, validator))
     assert httpx.post(f"{url}/v1/dags", json={"request": ""}).status_code == 422
@@ -87,7 +84,7 @@ def test_bad_requests_and_a_dead_model_server(serve: Callable[[Any], str], valid
     assert httpx.get(f"{url}/health").status_code == 200  # the app itself carries on
 
 
-def test_versions_offer_the_installed_runtimes(serve: Callable[[Any], str], validator: DagevalValidator) -> None:
+def test_versions_offer_the_installed_runtimes(serve: Callable[[Any], str], validator: Validator) -> None:
     model = ScriptedModel([GOOD])
     url = serve(app_with(model, validator))
     validator.validate(GOOD.strip("`").removeprefix("python\n"), "3.1.3")  # installs 3.1.3 if missing

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_net_server import AppSettings, DagevalValidator, create_app
-from dageval import Level
+from airflow_net_server import AppSettings, create_app
+from dageval import Level, Validator
 from dagserve import Client
 
 from .scripted import ScriptedModel
@@ -57,7 +57,7 @@ def test_type_a_request_pick_a_version_see_the_dag_and_its_verdict(browser: Any,
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     model = ScriptedModel([HALLUCINATED, GOOD])
-    validator = DagevalValidator(Level.IMPORT, install_runtimes=True)
+    validator = Validator(Level.IMPORT, install_runtimes=True)
     app = create_app(AppSettings(endpoint=model.url), client=Client(model.url), validator=validator)
     url = serve(app)
     browser.get(url)

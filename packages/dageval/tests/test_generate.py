@@ -13,8 +13,8 @@ import pytest
 
 import dageval
 from dagcore import DEFAULT_CONTRACT, PromptContract
-from dageval import GenerateConfig, GenerationError, Level
-from dageval.runtime import Runtime, RuntimeError_, resolve_version
+from dageval import GenerateConfig, GenerationError, Level, RuntimeUnavailableError
+from dageval.runtime import Runtime, resolve_version
 
 GOOD = """from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -156,7 +156,7 @@ def test_bad_prompt_sets_are_refused(tmp_path: Path) -> None:
 
 def test_versions_and_constraints(tmp_path: Path) -> None:
     assert resolve_version("2.10.5") == "2.10.5"
-    with pytest.raises(RuntimeError_, match=r"like 2\.10\.5"):
+    with pytest.raises(RuntimeUnavailableError, match=r"like 2\.10\.5"):
         resolve_version("latest")
     runtime = Runtime("3.1.3", tmp_path, constraints=str(tmp_path / "c.txt"))
     runtime.dir.mkdir(parents=True)
@@ -165,7 +165,7 @@ def test_versions_and_constraints(tmp_path: Path) -> None:
     # Airflow's own pin is dropped: the version asked for is installed beside the constraints.
     assert runtime.constraints_file.read_text() == "pendulum==3.1.0\n"
     missing = Runtime("3.1.3", tmp_path, constraints=str(tmp_path / "nope.txt"))
-    with pytest.raises(RuntimeError_, match="cannot read the constraints"):
+    with pytest.raises(RuntimeUnavailableError, match="cannot read the constraints"):
         missing._fetch_constraints()
 
 

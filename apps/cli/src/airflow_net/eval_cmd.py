@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 import dageval
 from airflow_net._ui import StageBars, console, progress_bars, summary_table
 from dagcore.cli import one_line_errors
+from dageval.cli import runtime_app as dageval_runtime_app
 
 
 class _RunByDefault(TyperGroup):
@@ -139,31 +140,5 @@ def compare(
         console.print(f"report: {page}")
 
 
-runtime_app = typer.Typer(help="The isolated Airflow runtimes of the import level.", no_args_is_help=True)
-app.add_typer(runtime_app, name="runtime")
-
-
-@runtime_app.command("install")
-@one_line_errors
-def runtime_install(
-    versions: Annotated[list[str], typer.Argument(help="3.1.x (newest 3.1), 2.10.5 (exact), ...")],
-    constraints: Annotated[str | None, typer.Option(help="Constraints file or URL (default: Airflow's).")] = None,
-) -> None:
-    """Install Airflow runtimes (uv venvs, cached)."""
-    for spec in versions:
-        version = dageval.resolve_version(spec)
-        with console.status(f"installing Airflow {version}"):
-            info = dageval.Runtime(version, constraints=constraints).ensure()
-        how = f"constraints: {info.constraints}" if info.constraints else "no constraints file could be fetched"
-        console.print(f"Airflow {version}: ready ({how})")
-
-
-@runtime_app.command("list")
-@one_line_errors
-def runtime_list() -> None:
-    """The installed runtimes."""
-    rows: list[tuple[str, object]] = [
-        (info.version, ", ".join(sorted(p for p, ok in info.providers.items() if ok)) or "-")
-        for info in dageval.installed_runtimes()
-    ]
-    console.print(summary_table("Airflow runtimes (version, providers)", rows or [("none", "eval runtime install")]))
+# One set of runtime commands: dageval's own, so `airflow-net eval runtime` and `dageval runtime` cannot drift.
+app.add_typer(dageval_runtime_app, name="runtime")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.syntax import Syntax
@@ -29,23 +31,16 @@ def generate(
     max_tokens: Annotated[int, typer.Option(help="Token limit per answer.")] = 1024,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it."""
-    from airflow_net_server import DagevalValidator
-
     target = dageval.Level.from_label(level, "--level")
     if endpoint:
         client = Client(endpoint, model=model)
     else:
         with console.status("starting the model server (dagserve)"):
             client = Client(start_server(ServeConfig(model=model, port=0)).url)
-    validator = DagevalValidator(target)
-    try:
-        with console.status("writing and checking the DAG"):
-            result = generate_valid_dag(
-                client, validator, request, airflow_version, max_attempts=attempts, max_tokens=max_tokens
-            )
-    finally:
-        validator.close()
-        client.close()
+    with client, dageval.Validator(target) as validator, console.status("writing and checking the DAG"):
+        result = generate_valid_dag(
+            client, validator, request, airflow_version, max_attempts=attempts, max_tokens=max_tokens
+        )
     final = result.final
     if final.generation.code:
         console.print(Syntax(final.generation.code, "python", line_numbers=False))
@@ -77,12 +72,13 @@ def app_cmd(
     model: Annotated[str | None, typer.Option(help="GGUF path or name for the local dagserve.")] = None,
     attempts: Annotated[int, typer.Option(help="Generations per request, repairs included.")] = 3,
     install_runtimes: Annotated[bool, typer.Option(help="Install missing Airflow runtimes on first use.")] = False,
-) -> None:
+) -> NoReturn:
     """The web app: generate -> validate -> repair, with a page at http://127.0.0.1:PORT/."""
-    from airflow_net_server.__main__ import main
-
-    args = ["--port", str(port), "--max-attempts", str(attempts)]
-    args += ["--endpoint", endpoint] if endpoint else []
-    args += ["--model", model] if model else []
-    args += ["--install-runtimes"] if install_runtimes else []
-    main(args)
+    # The app is another app: it runs as its own program (`airflow-net-server`), never imported. Exec, not a
+    # child process, so Ctrl-C and the exit code are the server's own.
+    command = [sys.executable, "-m", "airflow_net_server", "--port", str(port), "--max-attempts", str(attempts)]
+    command += ["--endpoint", endpoint] if endpoint else []
+    command += ["--model", model] if model else []
+    command += ["--install-runtimes"] if install_runtimes else []
+    sys.stdout.flush()
+    os.execv(sys.executable, command)

@@ -4,6 +4,5 @@ from __future__ import annotations
 
 from airflow_net_server.app import AttemptOut, DagRequest, DagResponse, create_app
 from airflow_net_server.settings import AppSettings
-from airflow_net_server.validator import DagevalValidator
 
-__all__ = ["AppSettings", "AttemptOut", "DagRequest", "DagResponse", "DagevalValidator", "create_app"]
+__all__ = ["AppSettings", "AttemptOut", "DagRequest", "DagResponse", "create_app"]

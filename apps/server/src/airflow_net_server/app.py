@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
@@ -16,7 +16,6 @@ from pygments.lexers import PythonLexer
 import dageval
 from airflow_net_server.page import PAGE
 from airflow_net_server.settings import AppSettings
-from airflow_net_server.validator import DagevalValidator
 from dagserve import Client, ClientError, Validator, generate_valid_dag
 
 
@@ -62,12 +61,11 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state["client"] = client or _client(settings)
-        state["validator"] = validator or DagevalValidator(
-            level, runtime_root=settings.runtime_root, install_runtimes=settings.install_runtimes
-        )
-        yield
-        if validator is None:
-            state["validator"].close()  # type: ignore[attr-defined]
+        with ExitStack() as owned:  # a validator made here is closed here; one passed in belongs to the caller
+            state["validator"] = validator or owned.enter_context(
+                dageval.Validator(level, runtime_root=settings.runtime_root, install_runtimes=settings.install_runtimes)
+            )
+            yield
 
     app = FastAPI(title="airflow-net", lifespan=lifespan)
     formatter = HtmlFormatter(cssclass="code", nowrap=False)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import importlib.metadata
 
 from dageval.evaluate import evaluate
-from dageval.exceptions import DagevalError, InputError
+from dageval.evaluate import exact_version as resolve_release
+from dageval.exceptions import DagevalError, GenerationError, InputError, RuntimeUnavailableError
 from dageval.extract import extract
-from dageval.generate import GenerateConfig, GenerationError, Prompt, generate, read_prompts
+from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
 from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.report import markdown, write_report
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version
 from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
+from dageval.validator import Check, Validator
 
 __version__ = importlib.metadata.version("dageval")
 
 __all__ = [
+    "Check",
     "Comparison",
     "DagevalError",
     "GenerateConfig",
@@ -29,8 +32,10 @@ __all__ = [
     "Prompt",
     "Runtime",
     "RuntimeInfo",
+    "RuntimeUnavailableError",
     "Sample",
     "Summary",
+    "Validator",
     "Verdict",
     "__version__",
     "compare",
@@ -43,6 +48,7 @@ __all__ = [
     "pass_at_k",
     "read_prompts",
     "read_samples",
+    "resolve_release",
     "resolve_version",
     "summarize",
     "write_report",

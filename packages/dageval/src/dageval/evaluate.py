@@ -90,8 +90,9 @@ def _import_level(
     install_providers: bool,
     limits: Limits | None,
 ) -> None:
+    from dageval.exceptions import RuntimeUnavailableError
     from dageval.importer import ImportChecker
-    from dageval.runtime import Runtime, RuntimeError_
+    from dageval.runtime import Runtime
 
     by_version: dict[str, list[Verdict]] = {}
     unresolved: dict[AirflowVersion | None, str] = {}
@@ -99,7 +100,7 @@ def _import_level(
     for asked in {verdict.airflow_version for verdict in verdicts if verdict.passed == Level.LINT}:
         try:
             exact[asked] = exact_version(asked, root)
-        except RuntimeError_ as e:
+        except RuntimeUnavailableError as e:
             unresolved[asked] = f"no runtime for Airflow {asked or DEFAULT_SERIES.series}: {e}"
     for verdict in verdicts:
         if verdict.passed != Level.LINT:
@@ -121,7 +122,7 @@ def _import_level(
             runtime = Runtime(version, root)
             with ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
                 results = checker.check([v.code for v in group], progress=step)
-        except RuntimeError_ as e:
+        except RuntimeUnavailableError as e:
             # One version that cannot be installed (too old for this Python, yanked) must not stop the others.
             unavailable = LevelResult(
                 level=Level.IMPORT, ok=False, category="runtime_unavailable", message=str(e)[:500]

@@ -11,3 +11,11 @@ class DagevalError(AirflowNetError):
 
 class InputError(DagevalError):
     """Samples cannot be read: a missing file, a line that is neither chat nor prompt/completion."""
+
+
+class RuntimeUnavailableError(DagevalError):
+    """An Airflow runtime cannot be created, a package cannot be installed into it, or its workers do not start."""
+
+
+class GenerationError(DagevalError):
+    """The endpoint could not be reached or kept failing."""

@@ -18,13 +18,9 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from dagcore import AirflowVersion, ChatClient, ChatError, PromptContract
-from dageval.exceptions import DagevalError, InputError
+from dageval.exceptions import GenerationError, InputError
 from dageval.inputs import row_version
 from dageval.models import Expect, Sample
-
-
-class GenerationError(DagevalError):
-    """The endpoint could not be reached or kept failing."""
 
 
 class Prompt(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dageval.exceptions import RuntimeUnavailableError
 from dageval.models import Level, LevelResult, Limits, LoadedDag
 from dageval.runtime import Runtime, provider_distribution, providers_in
 
@@ -58,7 +59,7 @@ class _Worker:
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()
         if not ready.startswith("{"):
-            raise RuntimeError(f"the Airflow worker did not start ({self.python})")
+            raise RuntimeUnavailableError(f"the Airflow worker did not start ({self.python})")
         self.sandbox = json.loads(ready).get("sandbox", [])
         return self
 
@@ -172,6 +173,10 @@ class ImportChecker:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers; a checker kept for a long life (a server's) ends here."""
         for worker in self.workers:
             worker.close()
 
@@ -182,7 +187,7 @@ class ImportChecker:
             if wanted - set(providers):
                 providers = self.runtime.add_providers(wanted)
                 # New packages on disk: workers that imported Airflow earlier must start again.
-                self.__exit__()
+                self.close()
                 self.workers = self._start(len(self.workers))
         results: list[LevelResult | None] = [None] * len(codes)
         with tempfile.TemporaryDirectory(prefix="dageval-files-") as tmp:

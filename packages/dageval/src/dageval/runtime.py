@@ -21,15 +21,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from dageval.exceptions import DagevalError
+from dageval.exceptions import RuntimeUnavailableError
 
 _PROVIDER = re.compile(r"^\s*(?:from|import)\s+airflow\.providers\.([a-z0-9_]+(?:\.[a-z0-9_]+)?)", re.MULTILINE)
 # Providers whose package name has two levels (airflow.providers.apache.spark -> apache-spark).
 _TWO_LEVEL = {"apache", "microsoft", "common", "cncf", "dbt", "atlassian"}
-
-
-class RuntimeError_(DagevalError):
-    """A runtime cannot be created or a package cannot be installed into it."""
 
 
 CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-{version}/constraints-{python}.txt"
@@ -57,7 +53,7 @@ def resolve_version(spec: str) -> str:
         return spec
     series = re.fullmatch(r"(\d+\.\d+)(?:\.[x*])?", spec)
     if not series:
-        raise RuntimeError_(f"an Airflow version is like 2.10.5, 3.1 or 3.1.x, not {spec!r}")
+        raise RuntimeUnavailableError(f"an Airflow version is like 2.10.5, 3.1 or 3.1.x, not {spec!r}")
     done = subprocess.run(
         [_uv(), "pip", "compile", "-", "--no-deps", "--no-header", "-q", "--python-version", _python()],
         input=f"apache-airflow=={series.group(1)}.*\n",
@@ -67,7 +63,9 @@ def resolve_version(spec: str) -> str:
     )
     found = re.search(r"apache-airflow==(\d+\.\d+\.\d+)", done.stdout)
     if done.returncode != 0 or not found:
-        raise RuntimeError_(f"no Apache Airflow {series.group(1)}.x found on the index: {done.stderr.strip()[-300:]}")
+        raise RuntimeUnavailableError(
+            f"no Apache Airflow {series.group(1)}.x found on the index: {done.stderr.strip()[-300:]}"
+        )
     return found.group(1)
 
 
@@ -89,7 +87,7 @@ def _uv() -> str:
 
         return str(find_uv_bin())
     except ImportError as e:
-        raise RuntimeError_("the Airflow runtimes are made with uv: `pip install uv`") from e
+        raise RuntimeUnavailableError("the Airflow runtimes are made with uv: `pip install uv`") from e
 
 
 def provider_distribution(module: str) -> str:
@@ -108,7 +106,7 @@ class Runtime:
 
     def __init__(self, version: str, root: Path | None = None, constraints: str | None = None) -> None:
         if not re.fullmatch(r"\d+\.\d+\.\d+", version):
-            raise RuntimeError_(f"give an exact Airflow version like 2.10.5 or 3.1.3, not {version!r}")
+            raise RuntimeUnavailableError(f"give an exact Airflow version like 2.10.5 or 3.1.3, not {version!r}")
         self.version = version
         self.constraints_source = constraints
         self.dir = (root or default_root()) / f"airflow-{version}"
@@ -145,7 +143,7 @@ class Runtime:
                     text = response.read().decode()
         except (OSError, ValueError) as e:
             if self.constraints_source:
-                raise RuntimeError_(f"cannot read the constraints {source}: {e}") from e
+                raise RuntimeUnavailableError(f"cannot read the constraints {source}: {e}") from e
             return None  # offline or not published: install without, and the runtime says so
         # Airflow's own pin in its constraints would fight the exact version asked for.
         lines = [line for line in text.splitlines() if not line.lower().startswith("apache-airflow==")]
@@ -200,11 +198,13 @@ class Runtime:
             check=False,
         )
         if made.returncode != 0:
-            raise RuntimeError_(f"cannot create the runtime venv {self.dir}: {made.stderr.strip()[-300:]}")
+            raise RuntimeUnavailableError(f"cannot create the runtime venv {self.dir}: {made.stderr.strip()[-300:]}")
         constraints = self._fetch_constraints()
         done = self._install()
         if done.returncode != 0:
-            raise RuntimeError_(f"cannot install apache-airflow=={self.version}: {done.stderr.strip()[-500:]}")
+            raise RuntimeUnavailableError(
+                f"cannot install apache-airflow=={self.version}: {done.stderr.strip()[-500:]}"
+            )
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         if self.major < 3:
             self._migrate()  # Airflow 2's DagBag reads the metadata DB (a local SQLite file here)
@@ -219,7 +219,9 @@ class Runtime:
             [str(self.python), "-m", "airflow", "db", "migrate"], capture_output=True, text=True, env=env, check=False
         )
         if done.returncode != 0:
-            raise RuntimeError_(f"`airflow db migrate` failed for Airflow {self.version}: {done.stderr.strip()[-500:]}")
+            raise RuntimeUnavailableError(
+                f"`airflow db migrate` failed for Airflow {self.version}: {done.stderr.strip()[-500:]}"
+            )
 
     def add_providers(self, distributions: Iterable[str]) -> dict[str, bool]:
         """Install the providers not tried yet; remember which do not exist (or cannot fit this version)."""

@@ -17,7 +17,14 @@ from dagserve.exceptions import (
     ServerError,
 )
 from dagserve.resolve import default_model, models_dir, resolve_model
-from dagserve.validate import Attempt, RepairResult, ValidationResult, Validator, generate_valid_dag
+from dagserve.validate import (
+    Attempt,
+    RepairResult,
+    ValidationOutcome,
+    ValidationResult,
+    Validator,
+    generate_valid_dag,
+)
 
 __version__ = importlib.metadata.version("dagserve")
 
@@ -37,6 +44,7 @@ __all__ = [
     "ServerStatus",
     "Timings",
     "Usage",
+    "ValidationOutcome",
     "ValidationResult",
     "Validator",
     "__version__",

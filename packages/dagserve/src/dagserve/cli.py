@@ -6,14 +6,14 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from dagcore.cli import fail, one_line_errors
 from dagserve.config import DEFAULT_HOST, DEFAULT_PORT, ServeConfig, cpu_threads
 from dagserve.daemon import ServerInfo, clear_state, server_status, start_server, stop_server, write_state
-from dagserve.exceptions import DagserveError
 
 app = typer.Typer(
     name="dagserve",
@@ -25,6 +25,7 @@ app = typer.Typer(
 
 
 @app.command("serve")
+@one_line_errors
 def serve_cmd(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="GGUF path or name in $DAGSERVE_MODELS (default: SmolLM2-135M).")
@@ -68,24 +69,21 @@ def serve_cmd(
         from dagserve.server import serve  # loads llama.cpp: only when serving
 
         serve(config, on_listening=_announce(config, state_dir))
-    except DagserveError as e:
-        _fail(str(e))
     finally:
         if state_dir is not None:
             clear_state(os.getpid())
 
 
 @app.command("stop")
+@one_line_errors
 def stop_cmd() -> None:
     """Stop the background server."""
-    try:
-        info = stop_server()
-    except DagserveError as e:
-        _fail(str(e))
+    info = stop_server()
     typer.echo("dagserve: no server recorded" if info is None else f"dagserve: stopped pid {info.pid} ({info.url})")
 
 
 @app.command("status")
+@one_line_errors
 def status_cmd() -> None:
     """Is a background server running? Exit 0 if so, 1 for a stale pid file, 3 when none is recorded."""
     status = server_status()
@@ -103,8 +101,8 @@ def status_cmd() -> None:
 def _config(**fields: object) -> ServeConfig:
     try:
         return ServeConfig.model_validate(fields)
-    except ValidationError as e:
-        _fail("; ".join(f"--{'-'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()))
+    except ValidationError as e:  # named as the options are, which one_line_errors cannot know
+        raise fail("; ".join(f"--{'-'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())) from None
 
 
 def _announce(config: ServeConfig, state_dir: Path | None) -> Callable[[int, Path], None]:
@@ -124,11 +122,6 @@ def _announce(config: ServeConfig, state_dir: Path | None) -> Callable[[int, Pat
         typer.echo(f"dagserve: serving {model.name} on http://{config.host}:{port} ({config.parallel} slots)", err=True)
 
     return on_listening
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"dagserve: error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def main() -> None:

@@ -25,11 +25,30 @@ class ValidationResult(BaseModel):
     details: dict[str, Any] = {}
 
 
+class ValidationOutcome(Protocol):
+    """What a validator returns: any object with these attributes (a `ValidationResult`, dageval's `Check`).
+
+    Matched by shape, so a validator's package need not import dagserve; `generate_valid_dag` copies it into a
+    `ValidationResult`.
+    """
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def level(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
 @runtime_checkable
 class Validator(Protocol):
     """Anything that judges a DAG file for a target Airflow version (apps/server plugs dageval in here)."""
 
-    def validate(self, code: str, airflow_version: str | None) -> ValidationResult: ...
+    def validate(self, code: str, airflow_version: str | None) -> ValidationOutcome: ...
 
 
 class Attempt(BaseModel):
@@ -81,7 +100,8 @@ def generate_valid_dag(
                 ok=False, level="extract", category="no_code", message="the answer holds no Python code"
             )
         else:
-            verdict = validator.validate(generation.code, airflow_version)
+            outcome = validator.validate(generation.code, airflow_version)
+            verdict = ValidationResult.model_validate(outcome, from_attributes=True)
         attempts.append(
             Attempt(number=number, generation=generation, verdict=verdict, validate_s=time.perf_counter() - start)
         )

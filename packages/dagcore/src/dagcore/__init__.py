@@ -13,12 +13,14 @@ from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, VersionError
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
+from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, repair_loop
 from dagcore.version import AirflowVersion, series
 
 __version__ = importlib.metadata.version("dagcore")
 
 __all__ = [
     "DEFAULT_CONTRACT",
+    "FEEDBACK",
     "METADATA_PREFIX",
     "RETRY_STATUSES",
     "AirflowNetError",
@@ -27,7 +29,12 @@ __all__ = [
     "ChatError",
     "ChatResponse",
     "DagcoreError",
+    "Judge",
+    "Judgement",
+    "JudgementLike",
     "PromptContract",
+    "Repair",
+    "Turn",
     "Usage",
     "VersionError",
     "__version__",
@@ -35,6 +42,7 @@ __all__ = [
     "fenced_blocks",
     "imported_modules",
     "is_test_internal",
+    "repair_loop",
     "series",
     "test_internal_imports",
 ]

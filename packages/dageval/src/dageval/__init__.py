@@ -11,6 +11,7 @@ from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
 from dageval.models import Level, LevelResult, Limits, Sample, Verdict
+from dageval.repairs import RepairRow, repair_table
 from dageval.report import markdown, write_report
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version
 from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
@@ -30,6 +31,7 @@ __all__ = [
     "LevelSummary",
     "Limits",
     "Prompt",
+    "RepairRow",
     "Runtime",
     "RuntimeInfo",
     "RuntimeUnavailableError",
@@ -48,6 +50,7 @@ __all__ = [
     "pass_at_k",
     "read_prompts",
     "read_samples",
+    "repair_table",
     "resolve_release",
     "resolve_version",
     "summarize",

@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from dagcore import AirflowVersion, ChatClient, ChatError, PromptContract
+from dagcore import AirflowVersion, ChatClient, ChatError, Judge, PromptContract, repair_loop
 from dageval.exceptions import GenerationError, InputError
 from dageval.inputs import row_version
-from dageval.models import Expect, Sample
+from dageval.models import Expect, RepairStep, Sample
+from dageval.repairs import steps_of
 
 
 class Prompt(BaseModel):
@@ -56,6 +57,8 @@ class GenerateConfig(BaseModel):
     retries: int = 3
     extra: dict[str, Any] = {}
     """More request fields, sent as they are (e.g. `repeat_penalty` for llama.cpp-based servers)."""
+    repairs: int = 0
+    """Run the generate-validate-repair loop with up to this many repairs per sample (needs a judge)."""
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
@@ -105,13 +108,29 @@ def _benchmark_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
     return {"expect": expect, "tags": [str(t) for t in row.get("tags") or []]}
 
 
-def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int) -> dict[str, Any]:
+def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int, judge: Judge | None) -> dict[str, Any]:
     temperature = config.temperature if config.temperature is not None else (0.8 if config.n > 1 else 0.0)
     messages = prompt.conversation(client.contract())
+    steps: list[RepairStep] = []
     try:
-        answer = client.chat(
-            messages, max_tokens=config.max_tokens, temperature=temperature, seed=index, extra=config.extra
-        )
+        if judge is not None and config.repairs > 0:
+            repair = repair_loop(
+                client,
+                judge,
+                prompt.request or "",
+                prompt.airflow_version,
+                max_attempts=config.repairs + 1,
+                max_tokens=config.max_tokens,
+                temperature=temperature,
+                seed=index,
+                extra=config.extra,
+                messages=messages,
+            )
+            answer, steps = repair.turns[0].answer, steps_of(repair.turns)
+        else:
+            answer = client.chat(
+                messages, max_tokens=config.max_tokens, temperature=temperature, seed=index, extra=config.extra
+            )
     except ChatError as e:
         if e.status is not None and e.status < 500 and e.status not in (408, 409, 429):
             raise GenerationError(f"{config.endpoint} refused the request: {e}") from e
@@ -125,6 +144,7 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int)
         "finish_reason": answer.finish_reason,
         "expect": prompt.expect.model_dump(exclude_defaults=True) if prompt.expect else None,
         "tags": prompt.tags,
+        "repairs": [step.model_dump() for step in steps],
     }
 
 
@@ -133,8 +153,14 @@ def generate(
     config: GenerateConfig,
     out_file: Path,
     progress: Callable[[int, int], None] | None = None,
+    judge: Judge | None = None,
 ) -> list[Sample]:
-    """n completions per prompt into `out_file` (JSONL, appended as they come); the samples, in order."""
+    """n completions per prompt into `out_file` (JSONL, appended as they come); the samples, in order.
+
+    With `config.repairs` > 0, each sample runs the repair loop with `judge` (e.g. a `dageval.Validator`), and
+    the sample keeps every answer (`Sample.repairs`); its completion is the first, single-shot answer."""
+    if config.repairs > 0 and judge is None:
+        raise InputError("repairs need a judge: pass a dageval.Validator")
     done: dict[str, dict[str, Any]] = {}
     if out_file.is_file():
         for line in out_file.read_text(encoding="utf-8").splitlines():
@@ -157,7 +183,7 @@ def generate(
 
         def one(item: tuple[Prompt, int]) -> None:
             nonlocal count
-            row = _ask(client, config, *item)
+            row = _ask(client, config, *item, judge)
             with lock:
                 handle.write(json.dumps(row) + "\n")
                 handle.flush()
@@ -180,6 +206,7 @@ def generate(
                 airflow_version=prompt.airflow_version,
                 expect=prompt.expect,
                 tags=prompt.tags,
+                repairs=[RepairStep.model_validate(step) for step in row.get("repairs") or []],
             )
         )
     return samples

@@ -84,6 +84,17 @@ class LoadedDag(BaseModel):
     callbacks: bool = False
 
 
+class RepairStep(BaseModel):
+    """One answer of the repair loop: how far the judge let it get."""
+
+    completion: str
+    finish_reason: str | None = None
+    passed: list[str] = Field(default_factory=list)
+    """The levels it passed in a row (`extract`, `syntax`, ...)."""
+    category: str | None = None
+    """Why it failed, when it did."""
+
+
 class Sample(BaseModel):
     """One generated completion to judge."""
 
@@ -99,6 +110,9 @@ class Sample(BaseModel):
     """What the DAG must show (intent level); None: nothing beyond a valid DAG."""
     tags: list[str] = Field(default_factory=list)
     """What the request exercises (per-tag rates)."""
+    repairs: list[RepairStep] = Field(default_factory=list)
+    """With `--repairs N`: each answer of the generate-validate-repair loop and how far it got; the sample's
+    own completion is the first answer (single-shot)."""
 
 
 class LevelResult(BaseModel):

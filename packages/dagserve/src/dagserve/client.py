@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dagcore import AirflowVersion, ChatClient, ChatError, PromptContract, Usage, extract_code
+from dagcore import AirflowVersion, ChatClient, ChatError, ChatResponse, PromptContract, Usage, extract_code
 from dagserve.config import DEFAULT_HOST, DEFAULT_PORT
 from dagserve.exceptions import ClientError
 
@@ -42,6 +42,22 @@ class Generation(BaseModel):
     messages: list[dict[str, str]]
     """The conversation that was sent."""
 
+    @classmethod
+    def of(cls, answer: ChatResponse, messages: list[dict[str, str]]) -> Generation:
+        return cls(
+            code=extract_code(answer.text),
+            completion=answer.text,
+            finish_reason=answer.finish_reason,
+            usage=answer.usage,
+            timings=Timings(
+                total_s=answer.seconds,
+                ttft_ms=answer.server_timings.get("ttft_ms"),
+                tokens_per_s=answer.server_timings.get("predicted_per_second"),
+            ),
+            model=answer.model,
+            messages=messages,
+        )
+
 
 class Client:
     """`Client("http://127.0.0.1:8765")`; the base URL may end in `/v1` or not."""
@@ -58,15 +74,20 @@ class Client:
         self._chat = ChatClient(base_url, api_key=api_key, model=model, timeout=timeout, retries=retries)
         self.base_url = self._chat.base_url
 
+    @property
+    def chat_client(self) -> ChatClient:
+        """The OpenAI-compatible client underneath (dagcore's), for loops that speak to it directly."""
+        return self._chat
+
     def health(self) -> dict[str, Any]:
-        return dict(self._call(self._chat.request, "GET", "/health"))
+        return dict(self.call(self._chat.request, "GET", "/health"))
 
     def models(self) -> list[dict[str, Any]]:
-        return list(self._call(self._chat.models))
+        return list(self.call(self._chat.models))
 
     def contract(self) -> PromptContract:
         """The prompt contract the served model was trained with (the default for models without one)."""
-        contract: PromptContract = self._call(self._chat.contract)
+        contract: PromptContract = self.call(self._chat.contract)
         return contract
 
     def chat(
@@ -79,22 +100,10 @@ class Client:
         stop: list[str] | None = None,
     ) -> Generation:
         """One chat completion (not streamed), with the code extracted from the answer."""
-        answer = self._call(
+        answer = self.call(
             self._chat.chat, messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop
         )
-        return Generation(
-            code=extract_code(answer.text),
-            completion=answer.text,
-            finish_reason=answer.finish_reason,
-            usage=answer.usage,
-            timings=Timings(
-                total_s=answer.seconds,
-                ttft_ms=answer.server_timings.get("ttft_ms"),
-                tokens_per_s=answer.server_timings.get("predicted_per_second"),
-            ),
-            model=answer.model,
-            messages=messages,
-        )
+        return Generation.of(answer, messages)
 
     def generate_dag(
         self,
@@ -110,7 +119,8 @@ class Client:
         return self.chat(messages, max_tokens=max_tokens, temperature=temperature, seed=seed)
 
     @staticmethod
-    def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run `func`, turning dagcore's `ChatError` into dagserve's `ClientError`."""
         try:
             return func(*args, **kwargs)
         except ChatError as e:

@@ -1,54 +1,33 @@
-"""Generate, validate, repair: a validator is plugged in through a protocol, so dagserve need not know dageval."""
+"""Generate, validate, repair, for dagserve's typed client: dagcore's one loop, with dagserve's result types.
+
+A validator is plugged in by shape (dagcore's `Judge`): dageval's `Validator` fits without either package
+importing the other.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Any, Protocol, runtime_checkable
-
 from pydantic import BaseModel
 
+from dagcore import AirflowVersion
+from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, repair_loop
 from dagserve.client import Client, Generation
 
-FEEDBACK = "The code failed validation: {problem}\n\nReturn the full corrected file."
+__all__ = [
+    "FEEDBACK",
+    "Attempt",
+    "RepairResult",
+    "ValidationOutcome",
+    "ValidationResult",
+    "Validator",
+    "generate_valid_dag",
+]
 
-
-class ValidationResult(BaseModel):
-    """A validator's verdict on one file."""
-
-    ok: bool
-    level: str | None = None
-    """The last level reached (e.g. `syntax`, `import`), as the validator names its levels."""
-    category: str | None = None
-    """Why it failed, as a short machine-readable name (e.g. `hallucinated_module`)."""
-    message: str = ""
-    """What failed, in words the model can act on."""
-    details: dict[str, Any] = {}
-
-
-class ValidationOutcome(Protocol):
-    """What a validator returns: any object with these attributes (a `ValidationResult`, dageval's `Check`).
-
-    Matched by shape, so a validator's package need not import dagserve; `generate_valid_dag` copies it into a
-    `ValidationResult`.
-    """
-
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def level(self) -> str | None: ...
-    @property
-    def category(self) -> str | None: ...
-    @property
-    def message(self) -> str: ...
-    @property
-    def details(self) -> dict[str, Any]: ...
-
-
-@runtime_checkable
-class Validator(Protocol):
-    """Anything that judges a DAG file for a target Airflow version (apps/server plugs dageval in here)."""
-
-    def validate(self, code: str, airflow_version: str | None) -> ValidationOutcome: ...
+ValidationResult = Judgement
+"""A validator's verdict on one file (dagcore's `Judgement`)."""
+ValidationOutcome = JudgementLike
+"""What a validator returns: any object with `ok`, `level`, `category`, `message`, `details`."""
+Validator = Judge
+"""Anything with `validate(code, airflow_version)` (apps/server and `airflow-net generate` plug dageval in)."""
 
 
 class Attempt(BaseModel):
@@ -80,7 +59,7 @@ def generate_valid_dag(
     client: Client,
     validator: Validator,
     request: str,
-    airflow_version: str | None = None,
+    airflow_version: AirflowVersion | str | None = None,
     *,
     max_attempts: int = 3,
     max_tokens: int = 1024,
@@ -88,32 +67,25 @@ def generate_valid_dag(
     seed: int | None = None,
 ) -> RepairResult:
     """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again."""
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
-    messages = client.contract().messages(request, airflow_version)
-    attempts: list[Attempt] = []
-    for number in range(1, max_attempts + 1):
-        generation = client.chat(list(messages), max_tokens=max_tokens, temperature=temperature, seed=seed)
-        start = time.perf_counter()
-        if generation.code is None:
-            verdict = ValidationResult(
-                ok=False, level="extract", category="no_code", message="the answer holds no Python code"
+    repair = client.call(
+        repair_loop,
+        client.chat_client,
+        validator,
+        request,
+        airflow_version,
+        max_attempts=max_attempts,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+    )
+    return RepairResult(
+        attempts=[
+            Attempt(
+                number=turn.number,
+                generation=Generation.of(turn.answer, turn.messages),
+                verdict=turn.verdict,
+                validate_s=turn.validate_s,
             )
-        else:
-            outcome = validator.validate(generation.code, airflow_version)
-            verdict = ValidationResult.model_validate(outcome, from_attributes=True)
-        attempts.append(
-            Attempt(number=number, generation=generation, verdict=verdict, validate_s=time.perf_counter() - start)
-        )
-        if verdict.ok:
-            break
-        messages += [
-            {"role": "assistant", "content": generation.completion},
-            {"role": "user", "content": FEEDBACK.format(problem=_problem(verdict))},
+            for turn in repair.turns
         ]
-    return RepairResult(attempts=attempts)
-
-
-def _problem(verdict: ValidationResult) -> str:
-    where = "/".join(part for part in (verdict.level, verdict.category) if part)
-    return f"[{where}] {verdict.message}" if where else verdict.message or "it was rejected"
+    )

@@ -1,0 +1,142 @@
+"""Generate, validate, repair: the one loop that `airflow-net generate`, the app and the evaluator run.
+
+A judge is plugged in by shape (`Judge`): dageval's `Validator` fits, and so does anything with a `validate`
+method, so neither the server nor the judge needs the other installed. The loop asks the served model through
+its own prompt contract, judges the code of each answer, and while the judge rejects it, shows the model why and
+asks for the whole file again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from dagcore.chat import ChatClient, ChatResponse
+from dagcore.code import extract_code
+from dagcore.version import AirflowVersion
+
+FEEDBACK = "The code failed validation: {problem}\n\nReturn the full corrected file."
+
+
+class JudgementLike(Protocol):
+    """What a judge says of one file: any object with these attributes (dageval's `Check`, `Judgement` below)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def level(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Anything that judges a DAG file for a target Airflow version."""
+
+    def validate(self, code: str, airflow_version: AirflowVersion | None) -> JudgementLike: ...
+
+
+class Judgement(BaseModel):
+    """A judge's verdict on one file, copied from whatever the judge returned."""
+
+    ok: bool
+    level: str | None = None
+    """The last level reached (e.g. `syntax`, `import`), as the judge names its levels."""
+    category: str | None = None
+    """Why it failed, as a short machine-readable name (e.g. `hallucinated_module`)."""
+    message: str = ""
+    """What failed, in words the model can act on."""
+    details: dict[str, Any] = {}
+    """The judge's own extra facts (dageval: `levels`, each level run, and `imported`)."""
+
+
+class Turn(BaseModel):
+    """One answer of the model and the judge's verdict on it."""
+
+    number: int
+    """1 for the first answer; 2 for the answer after the first repair request; ..."""
+    answer: ChatResponse
+    code: str | None
+    """The code of the answer (`extract_code`); None when it holds none."""
+    verdict: Judgement
+    validate_s: float
+    messages: list[dict[str, str]]
+    """The conversation the model answered."""
+
+
+class Repair(BaseModel):
+    """Every turn, in order; the last one is the result."""
+
+    turns: list[Turn]
+
+    @property
+    def ok(self) -> bool:
+        return self.turns[-1].verdict.ok
+
+    @property
+    def final(self) -> Turn:
+        return self.turns[-1]
+
+
+NO_CODE = Judgement(ok=False, level="extract", category="no_code", message="the answer holds no Python code")
+
+
+def repair_loop(
+    client: ChatClient,
+    judge: Judge,
+    request: str,
+    airflow_version: AirflowVersion | str | None = None,
+    *,
+    max_attempts: int = 3,
+    max_tokens: int = 1024,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
+    messages: list[dict[str, str]] | None = None,
+) -> Repair:
+    """Ask for a DAG, then, while the judge rejects it, feed the verdict back; at most `max_attempts` answers.
+
+    The request is stated through the served model's own contract, unless `messages` gives the conversation."""
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    version = AirflowVersion.of(airflow_version)
+    messages = list(messages) if messages else client.contract().messages(request, version)
+    turns: list[Turn] = []
+    for number in range(1, max_attempts + 1):
+        sent = list(messages)
+        answer = client.chat(sent, max_tokens=max_tokens, temperature=temperature, seed=seed, extra=extra)
+        code = extract_code(answer.text)
+        start = time.perf_counter()
+        if code is None:
+            verdict = NO_CODE
+        else:
+            verdict = Judgement.model_validate(judge.validate(code, version), from_attributes=True)
+        turns.append(
+            Turn(
+                number=number,
+                answer=answer,
+                code=code,
+                verdict=verdict,
+                validate_s=time.perf_counter() - start,
+                messages=sent,
+            )
+        )
+        if verdict.ok:
+            break
+        messages += [
+            {"role": "assistant", "content": answer.text},
+            {"role": "user", "content": FEEDBACK.format(problem=problem(verdict))},
+        ]
+    return Repair(turns=turns)
+
+
+def problem(verdict: Judgement) -> str:
+    """A verdict as the model is told it: `[import/hallucinated_module] No module named ...`."""
+    where = "/".join(part for part in (verdict.level, verdict.category) if part)
+    return f"[{where}] {verdict.message}" if where else verdict.message or "it was rejected"

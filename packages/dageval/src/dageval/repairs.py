@@ -1,0 +1,59 @@
+"""The repair loop as a metric: validity after 0, 1, ..., N repairs, per level.
+
+A user of `airflow-net generate` or the app gets "valid after at most N repairs"; this measures exactly that,
+with the same loop (dagcore's `repair_loop`) and the same judge (`dageval.Validator`). After k repairs a sample
+counts at a level when the answer it had then (its (k+1)-th, or its last if the loop stopped earlier because
+an answer was valid) passed that level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from dagcore import Turn
+from dageval.models import Level, RepairStep, Sample
+
+
+class RepairRow(BaseModel):
+    """Validity after `repairs` repairs, per level label."""
+
+    repairs: int
+    rates: dict[str, float]
+    samples: int
+
+
+def steps_of(turns: Sequence[Turn]) -> list[RepairStep]:
+    """dagcore `Turn`s -> what a sample keeps of them (the judge's `details.levels`, as dageval writes them)."""
+    steps = []
+    for turn in turns:
+        verdict, answer = turn.verdict, turn.answer
+        passed: list[str] = []
+        for row in verdict.details.get("levels", []):
+            if not row.get("ok"):
+                break
+            passed.append(str(row["level"]))
+        steps.append(
+            RepairStep(
+                completion=answer.text,
+                finish_reason=answer.finish_reason,
+                passed=passed,
+                category=None if verdict.ok else verdict.category,
+            )
+        )
+    return steps
+
+
+def repair_table(samples: Sequence[Sample], max_repairs: int, deepest: Level = Level.IMPORT) -> list[RepairRow]:
+    """One row per number of repairs (0..max_repairs) over the samples that ran the loop."""
+    looped = [s for s in samples if s.repairs]
+    labels = [level.label for level in Level if level <= deepest]
+    rows = []
+    for k in range(max_repairs + 1):
+        rates: dict[str, float] = {}
+        for label in labels:
+            ok = sum(label in s.repairs[min(k, len(s.repairs) - 1)].passed for s in looped)
+            rates[label] = ok / len(looped) if looped else 0.0
+        rows.append(RepairRow(repairs=k, rates=rates, samples=len(looped)))
+    return rows

@@ -13,12 +13,14 @@ from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, VersionError
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
+from dagcore.manifest import MANIFEST, Manifest, finished, identity, read_manifest, stamp, write_manifest
 from dagcore.version import AirflowVersion, series
 
 __version__ = importlib.metadata.version("dagcore")
 
 __all__ = [
     "DEFAULT_CONTRACT",
+    "MANIFEST",
     "METADATA_PREFIX",
     "RETRY_STATUSES",
     "AirflowNetError",
@@ -27,14 +29,20 @@ __all__ = [
     "ChatError",
     "ChatResponse",
     "DagcoreError",
+    "Manifest",
     "PromptContract",
     "Usage",
     "VersionError",
     "__version__",
     "extract_code",
     "fenced_blocks",
+    "finished",
+    "identity",
     "imported_modules",
     "is_test_internal",
+    "read_manifest",
     "series",
+    "stamp",
     "test_internal_imports",
+    "write_manifest",
 ]

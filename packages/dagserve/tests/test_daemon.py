@@ -71,3 +71,20 @@ def test_a_failed_start_says_why(tmp_path: Path) -> None:
     assert "could not load" in result.stderr
     missing = _dagserve(tmp_path, "serve", "--model", "no-such-model")
     assert missing.returncode == 1 and "no model 'no-such-model'" in missing.stderr
+
+
+def test_state_dir_is_a_parameter(tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two callers keep two servers apart by folder, without touching the environment."""
+    from dagserve import ServeConfig, server_status, start_server, stop_server
+
+    monkeypatch.setenv("DAGSERVE_HOME", str(tmp_path / "default"))
+    state = tmp_path / "private"
+    info = start_server(ServeConfig(model=str(tiny_gguf), port=0, ctx=256, threads=1), state_dir=state)
+    try:
+        assert json.loads((state / "server.json").read_text())["pid"] == info.pid
+        assert server_status(state_dir=state).state == "running" and server_status().state == "stopped"
+        assert os.environ["DAGSERVE_HOME"] == str(tmp_path / "default")
+    finally:
+        stopped = stop_server(state_dir=state)
+    assert stopped is not None and stopped.pid == info.pid
+    assert not (state / "server.json").exists() and not (tmp_path / "default").exists()

@@ -15,15 +15,16 @@ from dagcore.cli import one_line_errors
 _STAGES = {"list": "listing refs", "read": "reading files", "parse": "parsing and cleaning"}
 
 
-def _source(
+def build_source(
     paths: list[Path],
     pypi: list[str],
     cache: Path,
-    kind: str | None,
-    label: str | None,
-    airflow_version: str | None,
-    sdist: bool,
+    kind: str | None = None,
+    label: str | None = None,
+    airflow_version: str | None = None,
+    sdist: bool = False,
 ) -> dagmine.Source:
+    """The dagmine source that paths (a git repo, wheels/sdists, a folder) or PyPI requirements name."""
     if pypi:
         fetched = dagmine.fetch_distributions(pypi, cache, sdist=sdist)
         return dagmine.DistributionSource(*fetched, *paths)
@@ -109,7 +110,7 @@ def mine(
     """Find every Airflow DAG file in a source, clean it, and tag it with its Airflow versions."""
     if kind not in (None, "git", "dist", "folder"):
         raise dagmine.SourceError(f"--kind must be git, dist or folder, not {kind!r}")
-    source = _source(sources or [], pypi or [], cache, kind, label, airflow_version, sdist)
+    source = build_source(sources or [], pypi or [], cache, kind, label, airflow_version, sdist)
     config = dagmine.MineConfig(max_bytes=max_bytes, clean=clean, recover=recover, jobs=jobs)
     with progress_bars() as progress:
         summary = dagmine.mine_to_dir(
@@ -124,4 +125,4 @@ def mine(
     _summary(summary, per_ref)
 
 
-__all__ = ["mine"]
+__all__ = ["build_source", "mine"]

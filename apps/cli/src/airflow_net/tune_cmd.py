@@ -20,11 +20,14 @@ def train(
         list[str] | None, typer.Option("--set", help="Override a field: --set max_steps=20 (repeatable).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint of the run folder.")] = False,
+    force: Annotated[bool, typer.Option(help="Train again even if the run folder holds this exact run.")] = False,
 ) -> None:
     """Fine-tune with LoRA/QLoRA (Unsloth on CUDA, TRL + PEFT elsewhere) on dagdata's dataset."""
     settings = dagtune.load_config(config, override)
     console.print(f"training {settings.base_model} -> {settings.output_dir} (backend {settings.backend})")
-    result = dagtune.train(settings, resume=resume)
+    result = dagtune.train(settings, resume=resume, force=force)
+    if result.skipped:
+        console.print("unchanged: the run folder holds this exact run (--force trains again)")
     table = Table(title="dagtune train", show_header=False)
     for name, value in [
         ("backend", result.backend),
@@ -42,9 +45,14 @@ def export(
     run: Annotated[Path, typer.Argument(help="The run folder of `airflow-net train`.")] = Path("out/train"),
     quant: Annotated[str, typer.Option(help="q4_k_m, q8_0, q5_k_m, q4_0 or f16.")] = "q4_k_m",
     verify_tokens: Annotated[int, typer.Option(help="Greedy tokens compared with PyTorch per prompt.")] = 16,
+    force: Annotated[bool, typer.Option(help="Export again even if the output is up to date.")] = False,
 ) -> None:
-    """Merge the adapter, write GGUF (f16 and quantised) with no network, verify it, write a model card."""
-    result = dagtune.export(run, quant=quant, verify_tokens=verify_tokens)
+    """Merge the adapter, write GGUF (f16 and quantised) with no network, verify it, write a model card.
+
+    The GGUF carries the prompt contract the run was trained with, so dagserve prompts it the same way."""
+    result = dagtune.export(run, quant=quant, verify_tokens=verify_tokens, force=force)
+    if result.skipped:
+        console.print("unchanged: this export of this run is already there (--force exports again)")
     table = Table(title="dagtune export", show_header=False)
     rows = [
         ("f16 GGUF", f"{result.f16} {result.f16_types}"),

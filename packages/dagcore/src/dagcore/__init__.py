@@ -13,6 +13,7 @@ from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, VersionError
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
+from dagcore.manifest import MANIFEST, Manifest, finished, identity, read_manifest, stamp, write_manifest
 from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, repair_loop
 from dagcore.version import AirflowVersion, series
 
@@ -21,6 +22,7 @@ __version__ = importlib.metadata.version("dagcore")
 __all__ = [
     "DEFAULT_CONTRACT",
     "FEEDBACK",
+    "MANIFEST",
     "METADATA_PREFIX",
     "RETRY_STATUSES",
     "AirflowNetError",
@@ -32,6 +34,7 @@ __all__ = [
     "Judge",
     "Judgement",
     "JudgementLike",
+    "Manifest",
     "PromptContract",
     "Repair",
     "Turn",
@@ -40,9 +43,14 @@ __all__ = [
     "__version__",
     "extract_code",
     "fenced_blocks",
+    "finished",
+    "identity",
     "imported_modules",
     "is_test_internal",
+    "read_manifest",
     "repair_loop",
     "series",
+    "stamp",
     "test_internal_imports",
+    "write_manifest",
 ]

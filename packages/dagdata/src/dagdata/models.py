@@ -75,3 +75,12 @@ class DatasetSummary(BaseModel):
     max_cross_split_similarity: float
     """Largest estimated Jaccard between a test DAG and a train DAG (0 when no candidate pair exists)."""
     longest: int
+
+    @property
+    def test_file(self) -> Path:
+        """The held-out split as JSONL: each row's `request` and `airflow_version`, and its messages."""
+        return self.out_dir / "test.jsonl"
+
+    @property
+    def train_file(self) -> Path:
+        return self.out_dir / "train.jsonl"

@@ -25,14 +25,14 @@ CHATML_TEMPLATE = (
 
 
 def dataset_contract(dataset_dir: str | Path) -> PromptContract:
-    """The prompt contract a dataset folder (the output of `build_dataset`) was built with."""
+    """The prompt contract a dataset folder (the output of `build_dataset`) was built with; the default for a
+    dataset made elsewhere (no dagdata manifest), as for a model that carries none."""
     manifest = Path(dataset_dir) / "manifest.json"
+    if not manifest.is_file():
+        return DEFAULT_CONTRACT
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-        return PromptContract.model_validate(data["contract"])
-    except FileNotFoundError as e:
-        raise InputError(
-            f"{manifest} does not exist: is {dataset_dir} a dataset built by `airflow-net dataset`?"
-        ) from e
+        found = data["contract"] if "contract" in data else data["config"]["contract"]
+        return PromptContract.model_validate(found)
     except (ValueError, KeyError, TypeError, ValidationError) as e:
-        raise InputError(f"{manifest}: no readable prompt contract ({e}); rebuild the dataset") from e
+        raise InputError(f"{manifest} holds no valid prompt contract ({e}): rebuild the dataset") from e

@@ -7,6 +7,7 @@ import importlib.metadata
 from dageval.evaluate import evaluate
 from dageval.evaluate import exact_version as resolve_release
 from dageval.exceptions import DagevalError, GenerationError, InputError, RuntimeUnavailableError
+from dageval.experiment import Experiment, JudgeConfig, JudgedModel, Serve, compare_models, judge_model, run_experiment
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
@@ -23,9 +24,12 @@ __all__ = [
     "Check",
     "Comparison",
     "DagevalError",
+    "Experiment",
     "GenerateConfig",
     "GenerationError",
     "InputError",
+    "JudgeConfig",
+    "JudgedModel",
     "Level",
     "LevelResult",
     "LevelSummary",
@@ -36,15 +40,18 @@ __all__ = [
     "RuntimeInfo",
     "RuntimeUnavailableError",
     "Sample",
+    "Serve",
     "Summary",
     "Validator",
     "Verdict",
     "__version__",
     "compare",
+    "compare_models",
     "evaluate",
     "extract",
     "generate",
     "installed_runtimes",
+    "judge_model",
     "markdown",
     "mcnemar_exact",
     "pass_at_k",
@@ -53,6 +60,7 @@ __all__ = [
     "repair_table",
     "resolve_release",
     "resolve_version",
+    "run_experiment",
     "summarize",
     "write_report",
 ]

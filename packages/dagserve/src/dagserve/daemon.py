@@ -1,8 +1,8 @@
 """A server in the background: start it detached, find it again, stop it.
 
 The detached process records itself in `<state dir>/server.json` once its port is open (pid, port, model) and
-removes the file when it exits; `server.log` next to it keeps its output. The state dir is `$DAGSERVE_HOME`,
-else `~/.cache/dagserve`.
+removes the file when it exits; `server.log` next to it keeps its output. The state dir is the `state_dir` a
+call is given, else `$DAGSERVE_HOME`, else `~/.cache/dagserve`: one state dir, one server.
 """
 
 from __future__ import annotations
@@ -59,13 +59,18 @@ class ServerStatus(BaseModel):
 
 
 def state_dir() -> Path:
+    """The default state dir: `$DAGSERVE_HOME`, else `~/.cache/dagserve`."""
     env = os.environ.get("DAGSERVE_HOME")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "dagserve"
 
 
-def write_state(info: ServerInfo) -> Path:
+def _folder(given: Path | None) -> Path:
+    return Path(given).expanduser() if given is not None else state_dir()
+
+
+def write_state(info: ServerInfo, state_dir: Path | None = None) -> Path:
     """Called by the detached server once it listens; atomic, so readers never see half a file."""
-    folder = state_dir()
+    folder = _folder(state_dir)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{STATE_FILE}.{os.getpid()}"
     tmp.write_text(info.model_dump_json(indent=2))
@@ -73,15 +78,16 @@ def write_state(info: ServerInfo) -> Path:
     return folder / STATE_FILE
 
 
-def clear_state(pid: int) -> None:
+def clear_state(pid: int, state_dir: Path | None = None) -> None:
     """Remove the record if it is still this process's own."""
-    info = _read_state()
+    folder = _folder(state_dir)
+    info = _read_state(folder)
     if info is not None and info.pid == pid:
-        (state_dir() / STATE_FILE).unlink(missing_ok=True)
+        (folder / STATE_FILE).unlink(missing_ok=True)
 
 
-def server_status() -> ServerStatus:
-    info = _read_state()
+def server_status(state_dir: Path | None = None) -> ServerStatus:
+    info = _read_state(_folder(state_dir))
     if info is None:
         return ServerStatus(state="stopped")
     if not _alive(info.pid):
@@ -89,14 +95,17 @@ def server_status() -> ServerStatus:
     return ServerStatus(state="running", info=info, healthy=_healthy(info))
 
 
-def start_server(config: ServeConfig | None = None, *, timeout: float = 180.0) -> ServerInfo:
-    """Start a detached server and wait until it answers /health.
+def start_server(
+    config: ServeConfig | None = None, *, timeout: float = 180.0, state_dir: Path | None = None
+) -> ServerInfo:
+    """Start a detached server recorded in `state_dir` and wait until it answers /health.
 
-    A server already running for the same model file is reused; one for another model is an error.
+    A server already running there for the same model file is reused; one for another model is an error.
     """
     config = config or ServeConfig()
     model = str(resolve_model(config.model))
-    status = server_status()
+    folder = _folder(state_dir)
+    status = server_status(folder)
     if status.state == "running" and status.info is not None:
         if status.info.model == model:
             return status.info
@@ -105,8 +114,7 @@ def start_server(config: ServeConfig | None = None, *, timeout: float = 180.0) -
             "stop it first (`dagserve stop`)"
         )
     if status.state == "stale":
-        (state_dir() / STATE_FILE).unlink(missing_ok=True)
-    folder = state_dir()
+        (folder / STATE_FILE).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / LOG_FILE
     args = [sys.executable, "-m", "dagserve", "serve", "--model", model, "--state-dir", str(folder)]
@@ -126,7 +134,7 @@ def start_server(config: ServeConfig | None = None, *, timeout: float = 180.0) -
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerError(f"the server exited with code {proc.returncode} while starting:\n{_tail(log)}")
-        info = _read_state()
+        info = _read_state(folder)
         if info is not None and info.pid == proc.pid and _healthy(info):
             return info
         time.sleep(0.1)
@@ -135,12 +143,14 @@ def start_server(config: ServeConfig | None = None, *, timeout: float = 180.0) -
     raise ServerError(f"the server did not answer /health within {timeout:.0f} s:\n{_tail(log)}")
 
 
-def stop_server(*, timeout: float = 15.0) -> ServerInfo | None:
-    """Stop the detached server (SIGTERM, then SIGKILL after `timeout`) and remove its record.
+def stop_server(*, timeout: float = 15.0, state_dir: Path | None = None) -> ServerInfo | None:
+    """Stop the detached server recorded in `state_dir` (SIGTERM, then SIGKILL after `timeout`) and remove its
+    record.
 
     Returns what was stopped, or None when nothing was recorded. A stale record is just removed.
     """
-    info = _read_state()
+    folder = _folder(state_dir)
+    info = _read_state(folder)
     if info is None:
         return None
     if _alive(info.pid) and _is_dagserve(info.pid):
@@ -152,13 +162,13 @@ def stop_server(*, timeout: float = 15.0) -> ServerInfo | None:
             os.kill(info.pid, signal.SIGKILL)
             while _alive(info.pid):
                 time.sleep(0.05)
-    (state_dir() / STATE_FILE).unlink(missing_ok=True)
+    (folder / STATE_FILE).unlink(missing_ok=True)
     return info
 
 
-def _read_state() -> ServerInfo | None:
+def _read_state(folder: Path) -> ServerInfo | None:
     try:
-        return ServerInfo.model_validate_json((state_dir() / STATE_FILE).read_text())
+        return ServerInfo.model_validate_json((folder / STATE_FILE).read_text())
     except (FileNotFoundError, ValidationError, json.JSONDecodeError):
         return None
 

@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from dagdata import CHATML_TEMPLATE
+from dagtune._extras import require_export
 from dagtune.exceptions import ConfigError
 
 
 def is_gguf(name: str) -> bool:
-    return name.endswith(".gguf") and Path(name).is_file()
+    if name.endswith(".gguf") and Path(name).is_file():
+        require_export("reading a GGUF base model", ("gguf",))  # transformers reads GGUF through `gguf`
+        return True
+    return False
 
 
 def load_tokenizer(name: str) -> Any:

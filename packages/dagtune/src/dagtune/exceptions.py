@@ -13,5 +13,11 @@ class ConfigError(DagtuneError):
     """A training or export setting is wrong, or needs hardware/extras this machine lacks."""
 
 
+class MissingExtraError(ConfigError, ImportError):
+    """An optional part of dagtune is not installed; the message names the command that installs it.
+
+    Also an ImportError, so code that guards an optional import the usual way catches it."""
+
+
 class ExportError(DagtuneError):
     """Merging, converting or quantising failed, or the export does not match the model."""

@@ -9,10 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dagdata import DEFAULT_CONTRACT, PromptContract
+from dagcore import finished, stamp, write_manifest
+from dagdata import PromptContract
+from dagtune._extras import require_export
 from dagtune._isolate import isolated
 from dagtune._load import load_model, load_tokenizer
 from dagtune.config import TrainConfig
+from dagtune.contract import run_contract
 from dagtune.exceptions import ExportError
 from dagtune.gguf_export import convert, tensor_types
 from dagtune.quantize import QuantReport, quantize
@@ -42,6 +45,15 @@ class ExportResult(BaseModel):
     f16_agreement: Agreement
     quant_agreement: Agreement | None
     card: Path
+    contract: PromptContract
+    """The prompt contract written into the GGUF metadata (`airflow_net.prompt.*`)."""
+    skipped: bool = False
+    """True when the output folder already held this exact export: nothing was done."""
+
+    @property
+    def gguf(self) -> Path:
+        """The file to serve: the quantised GGUF, or the f16 one when no quantisation was asked for."""
+        return self.quantized.path if self.quantized is not None else self.f16
 
 
 def merge(run_dir: Path, out: Path | None = None) -> Path:
@@ -126,6 +138,7 @@ def _agreement(reference: list[list[int]], other: list[list[int]]) -> Agreement:
 
 def tokenizer_identity(folder: Path, gguf_path: Path, texts: list[str]) -> bool:
     """Does llama.cpp split text into the same token ids as the Hugging Face tokenizer?"""
+    require_export()
     tokenizer = load_tokenizer(str(folder))
     theirs = [list(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
     return isolated(_llama_tokenize, gguf_path, texts) == theirs
@@ -149,17 +162,30 @@ IDENTITY_TEXTS = [
 def export(
     run_dir: str | Path,
     *,
+    out_dir: str | Path | None = None,
     quant: str = "q4_k_m",
     verify_tokens: int = 16,
-    contract: PromptContract = DEFAULT_CONTRACT,
+    contract: PromptContract | None = None,
+    force: bool = False,
 ) -> ExportResult:
-    """run_dir/merged, run_dir/gguf/model-f16.gguf and model-<quant>.gguf, export.json, README.md."""
+    """Into `out_dir` (default run_dir/gguf): model-f16.gguf, model-<quant>.gguf, export.json, README.md, and last
+    manifest.json; the merged checkpoint goes to run_dir/merged (out_dir/merged when `out_dir` is given).
+
+    The GGUF carries the prompt contract the run trained with (`contract` overrides it). A no-op when `out_dir`
+    holds a finished export of the same run and settings (unless `force`)."""
+    require_export()
     run = Path(run_dir)
-    merged = merge(run)
-    gguf_dir = run / "gguf"
-    gguf_dir.mkdir(exist_ok=True)
+    out = Path(out_dir) if out_dir is not None else run / "gguf"
+    contract = contract or run_contract(run)
+    settings = {"quant": quant, "verify_tokens": verify_tokens, "contract": contract.model_dump()}
+    expected = stamp("export", "dagtune", {"run": run}, settings)
+    if not force and (done := finished(out, expected)) is not None:
+        return ExportResult.model_validate({**done.result, "skipped": True})
+    merged = merge(run, out / "merged" if out_dir is not None else None)
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(out, expected)  # unfinished until the end: a killed export is done again
     metadata = contract.metadata()
-    f16 = convert(merged, gguf_dir / "model-f16.gguf", metadata=metadata, name="airflow-net")
+    f16 = convert(merged, out / "model-f16.gguf", metadata=metadata, name="airflow-net")
     identical = tokenizer_identity(merged, f16, IDENTITY_TEXTS)
     reference, tokenizer = _greedy_torch(merged, PROMPTS, verify_tokens, contract)
     prompt_ids = [
@@ -173,7 +199,7 @@ def export(
     report = None
     quant_agreement = None
     if quant != "f16":
-        report = quantize(f16, gguf_dir / f"model-{quant}.gguf", quant)
+        report = quantize(f16, out / f"model-{quant}.gguf", quant)
         quant_agreement = _agreement(reference, _greedy_gguf(report.path, prompt_ids, verify_tokens))
     result = ExportResult(
         merged_dir=merged,
@@ -183,10 +209,12 @@ def export(
         tokenizer_identical=identical,
         f16_agreement=f16_agreement,
         quant_agreement=quant_agreement,
-        card=gguf_dir / "README.md",
+        card=out / "README.md",
+        contract=contract,
     )
-    (gguf_dir / "export.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    (out / "export.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     result.card.write_text(model_card(run, result), encoding="utf-8")
+    write_manifest(out, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
     return result
 
 

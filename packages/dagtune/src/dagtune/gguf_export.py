@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dagtune._extras import require_export
 from dagtune.exceptions import ExportError
 
 _ARCHES = {"LlamaForCausalLM": "LLAMA", "Qwen2ForCausalLM": "QWEN2"}
@@ -106,6 +107,7 @@ def convert(
     folder: str | Path, out: str | Path, *, metadata: dict[str, str] | None = None, name: str | None = None
 ) -> Path:
     """Write an f16 GGUF (1-D tensors stay f32) of the model in `folder`; return its path."""
+    require_export()
     import gguf
 
     src = Path(folder)
@@ -213,6 +215,7 @@ def _chat_template(folder: Path) -> str | None:
 
 def tensor_types(path: str | Path) -> dict[str, int]:
     """How many tensors of each type the GGUF really holds (llama.cpp may fall back from k-quants)."""
+    require_export()
     from gguf import GGUFReader
 
     reader = GGUFReader(str(path))
@@ -225,6 +228,7 @@ def tensor_types(path: str | Path) -> dict[str, int]:
 
 def read_metadata(path: str | Path, prefix: str = "") -> dict[str, str]:
     """String metadata of a GGUF (optionally only keys starting with `prefix`)."""
+    require_export()
     from gguf import GGUFReader, GGUFValueType
 
     reader = GGUFReader(str(path))

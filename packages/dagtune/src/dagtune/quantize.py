@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from dagtune._extras import require_export
 from dagtune._isolate import isolated
 from dagtune.exceptions import ExportError
 from dagtune.gguf_export import tensor_types
@@ -40,6 +41,7 @@ def _llama_quantize(source: str, target: str, ftype_name: str, threads: int) -> 
 
 
 def quantize(src: str | Path, dest: str | Path, quant: str = "q4_k_m", *, threads: int = 0) -> QuantReport:
+    require_export()
     if quant not in QUANTS:
         raise ExportError(f"unknown quantisation {quant!r}: choose from {', '.join(QUANTS)}")
     source, target = Path(src), Path(dest)

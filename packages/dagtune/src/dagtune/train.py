@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from dagcore import Manifest, finished, read_manifest, stamp, write_manifest
+from dagdata import PromptContract
+from dagtune._extras import UNSLOTH_INSTALL
 from dagtune._load import load_model, load_tokenizer
 from dagtune.config import TrainConfig
+from dagtune.contract import CONTRACT_FILE, dataset_contract
 from dagtune.exceptions import ConfigError
 
 METRICS = "metrics.jsonl"
@@ -26,6 +31,12 @@ class TrainResult(BaseModel):
     eval_loss: float | None
     first_loss: float | None
     last_loss: float | None
+    loss_plot: Path | None = None
+    """`loss.png` in the run folder, when anything was logged."""
+    contract: PromptContract
+    """The prompt contract of the data trained on; `export` writes it into the GGUF."""
+    skipped: bool = False
+    """True when the run folder already held this exact run: nothing was trained."""
 
 
 def resolve_backend(config: TrainConfig) -> str:
@@ -36,7 +47,7 @@ def resolve_backend(config: TrainConfig) -> str:
         if not cuda:
             raise ConfigError("the unsloth backend needs a CUDA GPU: use --backend hf (TRL + PEFT) here")
         if importlib.util.find_spec("unsloth") is None:
-            raise ConfigError("install Unsloth to train with it: `pip install unsloth` (CUDA only)")
+            raise ConfigError(f"install Unsloth to train with it: `{UNSLOTH_INSTALL}` (CUDA only)")
         return "unsloth"
     if config.backend == "auto":
         return "unsloth" if cuda and importlib.util.find_spec("unsloth") is not None else "hf"
@@ -188,9 +199,36 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
     return trainer, backend
 
 
-def train(config: TrainConfig, *, resume: bool = False, callbacks: list[Any] | None = None) -> TrainResult:
-    """Train into `config.output_dir`: config.json, metrics.jsonl, checkpoints/, adapter/, loss.png, result.json."""
+def _stamp(config: TrainConfig) -> Manifest:
+    """Paths are left out of the config: the data and the base model count by their identity, not where they lie."""
+    settings = config.model_dump(mode="json", exclude={"output_dir", "dataset", "base_model"})
+    return stamp("train", "dagtune", {"dataset": config.dataset, "base_model": config.base_model}, settings)
+
+
+def resumable(config: TrainConfig) -> bool:
+    """The run folder holds a checkpoint of an unfinished run of this very config, data and base model."""
+    started = read_manifest(config.output_dir)
+    return (
+        started is not None
+        and not started.complete
+        and started.fingerprint == _stamp(config).fingerprint
+        and last_checkpoint(config.output_dir / "checkpoints") is not None
+    )
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, force: bool = False, callbacks: list[Any] | None = None
+) -> TrainResult:
+    """Train into `config.output_dir`: config.json, contract.json, metrics.jsonl, checkpoints/, adapter/, loss.png,
+    result.json, and last manifest.json. A no-op when the folder holds a finished run of the same config, data and
+    base model (unless `force`)."""
     run = config.output_dir
+    expected = _stamp(config)
+    if not force and (done := finished(run, expected)) is not None:
+        # Paths as they are now: the folder may have moved since.
+        plot = run / "loss.png"
+        here = {"run_dir": run, "adapter_dir": run / "adapter", "loss_plot": plot if plot.is_file() else None}
+        return TrainResult.model_validate({**done.result, **here, "skipped": True})
     saved = run / "config.json"
     if resume and saved.is_file():
         previous = TrainConfig.model_validate_json(saved.read_text(encoding="utf-8"))
@@ -198,10 +236,15 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: list[Any] | N
             exclude={"max_steps", "output_dir"}
         ):
             raise ConfigError(f"--resume with a config that differs from {saved}: resume with the same config")
+    contract = dataset_contract(config.dataset)
     run.mkdir(parents=True, exist_ok=True)
-    saved.write_text(config.model_dump_json(indent=2), encoding="utf-8")
     if not resume:
+        # Checkpoints of another run would be taken for this one's by a later resume.
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
         (run / METRICS).unlink(missing_ok=True)
+    write_manifest(run, expected)  # unfinished: marks the checkpoints as this run's
+    saved.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    (run / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2), encoding="utf-8")
     trainer, backend = build_trainer(config, callbacks=callbacks)
     checkpoint = last_checkpoint(run / "checkpoints") if resume else None
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -221,9 +264,11 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: list[Any] | N
         eval_loss=eval_loss,
         first_loss=losses[0] if losses else None,
         last_loss=losses[-1] if losses else None,
+        loss_plot=plot_loss(run),
+        contract=contract,
     )
-    (run / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
-    plot_loss(run)
+    (run / "result.json").write_text(result.model_dump_json(indent=2, exclude={"skipped"}), encoding="utf-8")
+    write_manifest(run, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
     return result
 
 

@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from airflow_net._ui import console
+from airflow_net.pipeline import stages
 from airflow_net.pipeline.config import PipelineConfig, load_pipeline_config
+from airflow_net.pipeline.report import Inputs, PipelineReport, write_pipeline_report
 from airflow_net.pipeline.runner import Runner
-from airflow_net.pipeline.stages import build_stages
 from dagcore.cli import one_line_errors
 
-__all__ = ["PipelineConfig", "load_pipeline_config", "pipeline", "run_pipeline"]
+__all__ = ["STAGES", "PipelineConfig", "load_pipeline_config", "pipeline", "run_pipeline"]
+
+STAGES = ["mine", "instruct", "base", "dataset", "train", "export", "eval", "report"]
+
+
+def _run(config: PipelineConfig, run: Runner) -> PipelineReport:
+    """Each stage gets the typed results of the stages it reads; `run` stops after `until`."""
+    mined = run("mine", partial(stages.mine, config))
+    instructed = run("instruct", partial(stages.instruct, config, mined))
+    models = run("base", partial(stages.base, config))
+    data = run("dataset", partial(stages.dataset, config, mined, instructed, models))
+    trained = run("train", partial(stages.train, config, data, models))
+    exported = run("export", partial(stages.export, config, trained))
+    judged = run("eval", partial(stages.evaluate, config, data, models, exported))
+    inputs = Inputs(
+        mine=mined, instruct=instructed, base=models, dataset=data, train=trained, export=exported, eval=judged
+    )
+    return run("report", lambda folder, report: write_pipeline_report(config, inputs, run.times, folder))
 
 
 def run_pipeline(config: PipelineConfig, *, until: str | None = None) -> Runner:
-    """Run (or skip) each stage up to `until`; the runner holds each stage's record and status."""
-    stages = build_stages(config)
-    names = [s.name for s in stages]
-    if until is not None and until not in names:
-        raise typer.BadParameter(f"--until must be one of {', '.join(names)}")
-    if until is not None:
-        stages = stages[: names.index(until) + 1]
+    """Run (or find current) each stage up to `until`; the runner holds each stage's result and status."""
+    if until is not None and until not in STAGES:
+        raise typer.BadParameter(f"--until must be one of {', '.join(STAGES)}")
+    names = STAGES[: STAGES.index(until) + 1] if until is not None else STAGES
     config.out.mkdir(parents=True, exist_ok=True)
     (config.out / "pipeline.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
-    runner = Runner(config.out, stages)
-    runner.run()
+    with Runner(config.out, names, until=until) as runner:
+        _run(config, runner)
     return runner
 
 
@@ -41,6 +57,6 @@ def pipeline(
     settings = load_pipeline_config(config)
     if out is not None:
         settings = settings.model_copy(update={"out": out})
-    report = run_pipeline(settings, until=until).records.get("report")
-    if report is not None:
-        console.print(f"report: {report.summary.get('report')}")
+    report = run_pipeline(settings, until=until).results.get("report")
+    if isinstance(report, PipelineReport):
+        console.print(f"report: {report.page}")

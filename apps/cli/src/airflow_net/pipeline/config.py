@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dagdata import PromptContract
 from dageval import InputError
 
 
@@ -45,6 +46,9 @@ class DatasetSection(_Section):
     test_fraction: float = 0.1
     near_dup_threshold: float = 0.85
     seed: int = 0
+    contract: PromptContract = Field(default_factory=PromptContract)
+    """How a request becomes a conversation (system prompt, user template). It travels from here into the dataset,
+    the tuned model's GGUF and, for a fair comparison, the base model's GGUF too."""
 
 
 class TrainSection(_Section):

@@ -1,138 +1,129 @@
-"""Stages run in order; a stage whose inputs and config are unchanged is skipped.
+"""Stages run in order; each is a library call that decides for itself whether there is work to do.
 
-Each stage's key is a hash of its config and of the keys of the stages it reads from. It is
-written to `<out>/<stage>/stage.json` only when the stage finishes, so a killed run starts the
-unfinished stage again, and that stage's own library resumes what it had done (instruction store,
-training checkpoints, generated completions).
+Every library writes a manifest with its output and returns a typed result whose `skipped` says it found that
+output current (same inputs, config and package version). The runner only shows what they report, with the
+time each stage took when it last did work (`stages.json`, read for display and for the report, never to decide
+anything). A killed run is run again: each library resumes what it had done (instruction store, training
+checkpoints, generated completions).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from airflow_net._ui import console
 
 Report = Callable[[str, int, int], None]
+TIMES = "stages.json"
 
 
-class StageRecord(BaseModel):
-    name: str
-    key: str
+class StageResult(Protocol):
+    @property
+    def skipped(self) -> bool: ...
+
+
+R = TypeVar("R", bound=StageResult)
+
+
+class StageTime(BaseModel):
     seconds: float
+    """How long the stage took the last time it did work."""
     finished_at: float
-    summary: dict[str, Any] = {}
 
 
-@dataclass
-class Stage:
-    name: str
-    config: Any
-    deps: list[str]
-    run: Callable[[Path, Report], dict[str, Any]]
-    """Does the work into its folder; returns a small summary for the report."""
-    folder: Path = field(default=Path())
+_TIMES = TypeAdapter(dict[str, StageTime])
 
 
-def stage_key(name: str, config: Any, dep_keys: list[str]) -> str:
-    blob = json.dumps({"name": name, "config": config, "deps": dep_keys}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _claim(folder: Path, key: str) -> None:
-    """Partial outputs of an interrupted run with the same key are kept (the stage resumes from them);
-    outputs made under another config are removed first, so nothing stale is resumed."""
-    marker = folder / ".key"
-    if folder.is_dir() and (not marker.is_file() or marker.read_text().strip() != key):
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(key)
-
-
-def read_record(folder: Path) -> StageRecord | None:
-    path = folder / "stage.json"
-    try:
-        return StageRecord.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+class Finished(Exception):
+    """The last stage asked for (`until`) is done."""
 
 
 class Runner:
     """Runs stages with a live view: one line per stage (status, time) and the current stage's progress."""
 
-    def __init__(self, out: Path, stages: list[Stage]) -> None:
+    def __init__(self, out: Path, names: list[str], until: str | None = None) -> None:
         self.out = out
-        self.stages = stages
-        self.records: dict[str, StageRecord] = {}
-        self.status: dict[str, str] = {s.name: "waiting" for s in stages}
+        self.until = until
+        self.status: dict[str, str] = dict.fromkeys(names, "waiting")
+        self.results: dict[str, Any] = {}
+        """Each stage's typed result, by name."""
+        self.times = read_times(out)
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        )
+        self._live = Live(self._view(), console=console, refresh_per_second=4)
 
-    def _table(self) -> Table:
+    def _view(self) -> Group:
         table = Table(title="airflow-net pipeline", show_header=True, header_style="bold")
         table.add_column("stage")
         table.add_column("status")
         table.add_column("seconds", justify="right")
-        for stage in self.stages:
-            record = self.records.get(stage.name)
-            table.add_row(stage.name, self.status[stage.name], f"{record.seconds:,.1f}" if record else "")
-        return table
+        for name, status in self.status.items():
+            spent = self.times.get(name)
+            table.add_row(name, status, f"{spent.seconds:,.1f}" if spent else "")
+        return Group(table, self._progress)
 
-    def run(self, only: set[str] | None = None) -> dict[str, StageRecord]:
-        progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        )
-        keys: dict[str, str] = {}
-        with Live(Group(self._table(), progress), console=console, refresh_per_second=4) as live:
-            for stage in self.stages:
-                stage.folder = self.out / stage.name
-                keys[stage.name] = stage_key(stage.name, stage.config, [keys[d] for d in stage.deps])
-                previous = read_record(stage.folder)
-                if previous is not None and previous.key == keys[stage.name]:
-                    self.records[stage.name] = previous
-                    self.status[stage.name] = "skipped (unchanged)"
-                    live.update(Group(self._table(), progress))
-                    continue
-                if only is not None and stage.name not in only:
-                    self.status[stage.name] = "not asked for"
-                    continue
-                self.status[stage.name] = "[bold]running[/]"
-                live.update(Group(self._table(), progress))
-                tasks: dict[str, Any] = {}
+    def __enter__(self) -> Runner:
+        from transformers.utils import logging as hf_logging
 
-                def report(
-                    label: str, done: int, total: int, stage: Stage = stage, tasks: dict[str, Any] = tasks
-                ) -> None:
-                    if label not in tasks:
-                        tasks[label] = progress.add_task(f"{stage.name}: {label}", total=total or None)
-                    progress.update(tasks[label], completed=done, total=total or None)
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the live view shows progress
+        self._live.start()
+        return self
 
-                start = time.monotonic()
-                _claim(stage.folder, keys[stage.name])
-                summary = stage.run(stage.folder, report)
-                record = StageRecord(
-                    name=stage.name,
-                    key=keys[stage.name],
-                    seconds=time.monotonic() - start,
-                    finished_at=time.time(),
-                    summary=summary,
-                )
-                tmp = stage.folder / ".stage.json.tmp"
-                tmp.write_text(record.model_dump_json(indent=2), encoding="utf-8")
-                tmp.replace(stage.folder / "stage.json")
-                self.records[stage.name] = record
-                self.status[stage.name] = "[green]done[/]"
-                for task in tasks.values():
-                    progress.remove_task(task)
-                live.update(Group(self._table(), progress))
-        return self.records
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> bool:
+        self._live.update(self._view())
+        self._live.stop()
+        return kind is Finished
+
+    def __call__(self, name: str, work: Callable[[Path, Report], R]) -> R:
+        """Run `work` into `<out>/<name>`; after the `until` stage, leave the `with` block."""
+        self.status[name] = "[bold]running[/]"
+        self._live.update(self._view())
+        tasks: dict[str, TaskID] = {}
+
+        def report(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = self._progress.add_task(f"{name}: {label}", total=total or None)
+            self._progress.update(tasks[label], completed=done, total=total or None)
+
+        start = time.monotonic()
+        result = work(self.out / name, report)
+        self.results[name] = result
+        if result.skipped:
+            self.status[name] = "skipped (unchanged)"
+        else:
+            self.status[name] = "[green]done[/]"
+            self.times[name] = StageTime(seconds=time.monotonic() - start, finished_at=time.time())
+            write_times(self.out, self.times)
+        for task in tasks.values():
+            self._progress.remove_task(task)
+        self._live.update(self._view())
+        if name == self.until:
+            raise Finished
+        return result
+
+
+def read_times(out: Path) -> dict[str, StageTime]:
+    try:
+        return _TIMES.validate_json((out / TIMES).read_bytes())
+    except (OSError, ValidationError):
+        return {}
+
+
+def write_times(out: Path, times: dict[str, StageTime]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{TIMES}.tmp"
+    tmp.write_bytes(_TIMES.dump_json(times, indent=2))
+    tmp.replace(out / TIMES)

@@ -1,0 +1,202 @@
+"""A base-vs-tuned experiment: each model answers the same held-out prompts and is judged into its own folder, then
+the two are compared prompt by prompt.
+
+dageval starts no server. The caller passes `serve`, which makes a model file answer on an OpenAI-compatible
+endpoint while its context lasts (the airflow-net pipeline uses dagserve). Each step writes a `manifest.json`
+last: run again with the same model files, prompts and settings, it returns what it found without serving,
+generating or judging; a killed run keeps the completions it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from dagcore import finished, read_manifest, stamp, write_manifest
+from dageval.evaluate import evaluate
+from dageval.generate import GenerateConfig, generate, read_prompts
+from dageval.models import Level, Verdict
+from dageval.report import write_report
+from dageval.stats import Comparison, Summary, compare, summarize
+
+Serve = Callable[[Path], AbstractContextManager[str]]
+"""Given a model file, a context in which an OpenAI-compatible base URL (ending in /v1) answers with that model."""
+Progress = Callable[[str, int, int], None]
+
+
+class JudgeConfig(BaseModel):
+    """How a model is asked and judged: the same for both models of an experiment."""
+
+    level: Level = Level.IMPORT
+    """The deepest level judged."""
+    max_prompts: int = 0
+    """Judge the first N prompts; 0 means all."""
+    n: int = 1
+    """Samples per prompt."""
+    max_tokens: int = 1024
+    temperature: float | None = None
+    """Default 0 (greedy) for n == 1 and 0.8 for n > 1."""
+    concurrency: int = 4
+    """Requests in flight at once."""
+    extra: dict[str, Any] = {}
+    """More request fields for the server (e.g. `repeat_penalty`)."""
+    import_workers: int = 2
+    install_providers: bool = True
+
+
+class JudgedModel(BaseModel):
+    """One model's answers and verdicts, in its folder."""
+
+    name: str
+    folder: Path
+    model: Path
+    """The model file that answered."""
+    prompts: int
+    samples_per_prompt: int
+    summary: Summary
+    completions: Path
+    verdicts: Path
+    report: Path
+    skipped: bool = False
+    """True when the folder already held this judgement: nothing was served, generated or judged."""
+
+    def read_verdicts(self) -> list[Verdict]:
+        lines = self.verdicts.read_text(encoding="utf-8").splitlines()
+        return [Verdict.model_validate_json(line) for line in lines if line.strip()]
+
+    @property
+    def categories(self) -> dict[str, int]:
+        """Failures by category at the deepest level (each sample under the level where it failed)."""
+        return dict(self.summary.levels[-1].categories) if self.summary.levels else {}
+
+
+class Experiment(BaseModel):
+    """Base and tuned, paired by sample at every level up to the deepest judged."""
+
+    folder: Path
+    base: JudgedModel
+    tuned: JudgedModel
+    comparisons: list[Comparison]
+    comparison_file: Path
+    report: Path
+    skipped: bool = False
+    """True when nothing was done: both judgements and the comparison were found current."""
+
+
+def judge_model(
+    name: str,
+    model: Path,
+    prompts_file: Path,
+    folder: Path,
+    config: JudgeConfig,
+    *,
+    serve: Serve,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> JudgedModel:
+    """`model` served by `serve` answers the prompts of `prompts_file`; completions.jsonl, verdicts.jsonl,
+    summary.json, report.md/html and manifest.json go to `folder`."""
+    report: Progress = progress or (lambda stage, done, total: None)
+    expected = stamp("judge", "dageval", {"model": model, "prompts": prompts_file}, config.model_dump(mode="json"))
+    if not force and (done := finished(folder, expected)) is not None:
+        return JudgedModel.model_validate({**done.result, "skipped": True})
+    started = read_manifest(folder)
+    completions = folder / "completions.jsonl"
+    if started is None or started.fingerprint != expected.fingerprint or force:
+        completions.unlink(missing_ok=True)  # another model's answers, or asked otherwise: never resumed
+    write_manifest(folder, expected)
+    prompts = read_prompts(prompts_file)
+    if config.max_prompts:
+        prompts = prompts[: config.max_prompts]
+    with serve(model) as endpoint:
+        settings = GenerateConfig(
+            endpoint=endpoint,
+            n=config.n,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            concurrency=config.concurrency,
+            extra=config.extra,
+        )
+        samples = generate(prompts, settings, completions, progress=lambda d, t: report("generating", d, t))
+    verdicts = evaluate(
+        samples,
+        level=config.level,
+        progress=report,
+        import_workers=config.import_workers,
+        install_providers=config.install_providers,
+    )
+    summary = summarize(verdicts, config.level)
+    verdicts_file = folder / "verdicts.jsonl"
+    verdicts_file.write_text("".join(v.model_dump_json() + "\n" for v in verdicts), encoding="utf-8")
+    (folder / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    page = write_report(folder, summary, title=f"{name} model")
+    result = JudgedModel(
+        name=name,
+        folder=folder,
+        model=model,
+        prompts=len(prompts),
+        samples_per_prompt=config.n,
+        summary=summary,
+        completions=completions,
+        verdicts=verdicts_file,
+        report=page,
+    )
+    write_manifest(folder, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
+    return result
+
+
+def compare_models(
+    base: JudgedModel, tuned: JudgedModel, folder: Path, level: Level, *, force: bool = False
+) -> Experiment:
+    """Pair the two judgements by sample: comparison.json, report.md/html (plots included) and manifest.json."""
+    expected = stamp("compare", "dageval", {"base": base.folder, "tuned": tuned.folder}, {"level": int(level)})
+    nothing_new = base.skipped and tuned.skipped
+    if not force and (done := finished(folder, expected)) is not None:
+        return Experiment.model_validate({**done.result, "base": base, "tuned": tuned, "skipped": nothing_new})
+    base_verdicts, tuned_verdicts = base.read_verdicts(), tuned.read_verdicts()
+    comparisons = [compare(base_verdicts, tuned_verdicts, lv) for lv in Level if lv <= level]
+    comparison_file = folder / "comparison.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    comparison_file.write_text(_json_list(comparisons), encoding="utf-8")
+    page = write_report(folder, summarize(tuned_verdicts, level), comparisons, title="base vs tuned")
+    result = Experiment(
+        folder=folder,
+        base=base,
+        tuned=tuned,
+        comparisons=comparisons,
+        comparison_file=comparison_file,
+        report=page,
+    )
+    write_manifest(folder, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
+    return result
+
+
+def run_experiment(
+    base: Path,
+    tuned: Path,
+    prompts_file: Path,
+    folder: Path,
+    config: JudgeConfig,
+    *,
+    serve: Serve,
+    progress: Progress | None = None,
+) -> Experiment:
+    """Judge `base` into folder/base and `tuned` into folder/tuned on the same prompts, then compare them."""
+    report: Progress = progress or (lambda stage, done, total: None)
+
+    def labelled(name: str) -> Progress:
+        return lambda stage, done, total: report(f"{name}: {stage}", done, total)
+
+    judged = [
+        judge_model(name, model, prompts_file, folder / name, config, serve=serve, progress=labelled(name))
+        for name, model in (("base", base), ("tuned", tuned))
+    ]
+    return compare_models(judged[0], judged[1], folder, config.level)
+
+
+def _json_list(models: Sequence[BaseModel]) -> str:
+    return "[\n" + ",\n".join(m.model_dump_json(indent=2) for m in models) + "\n]\n"

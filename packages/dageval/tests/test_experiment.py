@@ -1,0 +1,82 @@
+"""The base-vs-tuned experiment over real HTTP: two "models" (local endpoints) judged into their folders, compared,
+and found current the second time without being served again."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dageval
+from dageval import JudgeConfig, Level
+
+GOOD = """from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG(dag_id="d{n}", schedule=None):
+    EmptyOperator(task_id="a")
+"""
+
+
+@contextmanager
+def _endpoint(good: bool) -> Iterator[str]:
+    """An OpenAI-compatible chat endpoint that always answers a DAG (good) or a broken file."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            code = GOOD.format(n=len(body["messages"][-1]["content"])) if good else "def broken(:\n"
+            message = {"role": "assistant", "content": f"```python\n{code}```"}
+            data = json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def test_two_models_judged_compared_then_found_current(tmp_path: Path) -> None:
+    prompts = tmp_path / "test.jsonl"
+    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"DAG {'x' * i}"}]} for i in range(4)]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base, tuned = tmp_path / "base.gguf", tmp_path / "tuned.gguf"
+    base.write_bytes(b"base weights")
+    tuned.write_bytes(b"tuned weights")
+    served: list[str] = []
+
+    def serve(model: Path) -> AbstractContextManager[str]:
+        served.append(model.name)
+        return _endpoint(good=model == tuned)
+
+    config = JudgeConfig(level=Level.STRUCTURE, max_prompts=3)
+    out = tmp_path / "eval"
+    first = dageval.run_experiment(base, tuned, prompts, out, config, serve=serve)
+    assert not first.skipped and served == ["base.gguf", "tuned.gguf"]
+    assert first.base.prompts == 3 and len(first.tuned.read_verdicts()) == 3
+    assert [c.level for c in first.comparisons] == ["extract", "syntax", "structure"]
+    assert first.comparisons[-1].base_rate == 0.0 and first.comparisons[-1].tuned_rate == 1.0
+    assert json.loads(first.comparison_file.read_text())[1]["tuned_only"] == 3
+    assert first.base.categories == {"syntax_error": 3}
+    for name in ("base", "tuned"):
+        assert {"completions.jsonl", "verdicts.jsonl", "summary.json", "report.md", "manifest.json"} <= {
+            p.name for p in (out / name).iterdir()
+        }
+    again = dageval.run_experiment(base, tuned, prompts, out, config, serve=serve)
+    assert again.skipped and served == ["base.gguf", "tuned.gguf"]  # nothing served the second time
+    tuned.write_bytes(b"tuned again")
+    third = dageval.run_experiment(base, tuned, prompts, out, config, serve=serve)
+    assert not third.skipped and third.base.skipped and not third.tuned.skipped
+    assert served == ["base.gguf", "tuned.gguf", "tuned.gguf"]  # only the changed model answered again

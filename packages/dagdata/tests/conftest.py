@@ -93,7 +93,7 @@ def make_dag(
     operators: list[str] | None = None,
 ) -> DagRecord:
     """A minimal valid DagRecord: one occurrence of `code` at `path` in the ref named after `version`."""
-    ref = version or "main"
+    ref = str(version) if version else "main"
     return DagRecord(
         id=hashlib.sha256(code.encode()).hexdigest()[:16],
         code=code,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -41,17 +42,19 @@ def _level(name: str) -> dageval.Level:
 @one_line_errors
 def run(
     samples: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
-            help="JSONL of completions (chat or prompt/completion) or a .py folder; with --endpoint, a prompt set "
-            "such as the dataset's test.jsonl."
+            help="JSONL of completions (chat or prompt/completion) or a .py folder; with --endpoint, a prompt set: "
+            "request rows {id, request, airflow_version, tags, expect}, the dataset's test.jsonl, or none for the "
+            "bundled request benchmark."
         ),
-    ],
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/eval"),
     airflow: Annotated[str | None, typer.Option(help="Airflow version for samples that do not name one.")] = None,
     level: Annotated[
-        str, typer.Option(help="Highest level: extract, syntax, structure, lint, import (a real Airflow).")
-    ] = "import",
+        str,
+        typer.Option(help="Highest level: extract, syntax, structure, lint, import (a real Airflow), intent."),
+    ] = "intent",
     workers: Annotated[int, typer.Option(help="Airflow worker processes (import level).")] = 2,
     providers: Annotated[bool, typer.Option(help="Install the providers the files import (import level).")] = True,
     endpoint: Annotated[
@@ -62,10 +65,17 @@ def run(
     temperature: Annotated[float | None, typer.Option(help="Default: 0 for n=1, 0.8 for n>1.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Token limit per completion.")] = 1024,
     concurrency: Annotated[int, typer.Option(help="Requests in flight to --endpoint.")] = 4,
+    repairs: Annotated[
+        int, typer.Option(help="With --endpoint: run generate-validate-repair with up to N repairs per sample.")
+    ] = 0,
 ) -> None:
     """Write verdicts.jsonl and summary.json (and completions.jsonl when generating)."""
     target = _level(level)
-    with progress_bars() as progress:
+    if samples is None and not endpoint:
+        raise dageval.InputError("give SAMPLES to judge, or --endpoint to generate for the request benchmark")
+    source = samples or dageval.benchmark_file()
+    judge = dageval.Validator(min(target, dageval.Level.IMPORT)) if endpoint and repairs else None
+    with progress_bars() as progress, judge or contextlib.nullcontext():
         if endpoint:
             config = dageval.GenerateConfig(
                 endpoint=endpoint,
@@ -75,16 +85,18 @@ def run(
                 max_tokens=max_tokens,
                 concurrency=concurrency,
                 api_key=os.environ.get("OPENAI_API_KEY"),
+                repairs=repairs,
             )
             bar = progress.add_task("generating", total=None)
             items = dageval.generate(
-                dageval.read_prompts(samples),
+                dageval.read_prompts(source),
                 config,
                 out / "completions.jsonl",
                 progress=lambda done, total: progress.update(bar, completed=done, total=total),
+                judge=judge,
             )
         else:
-            items = dageval.read_samples(samples)
+            items = dageval.read_samples(source)
         verdicts = dageval.evaluate(
             items,
             level=target,
@@ -97,12 +109,17 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdicts.jsonl").write_text("".join(v.model_dump_json() + "\n" for v in verdicts), encoding="utf-8")
     (out / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
-    page = dageval.write_report(out, summary, title=f"dageval: {samples.name}")
+    page = dageval.write_report(out, summary, title=f"dageval: {source.name}")
     rows: list[tuple[str, object]] = [("samples", summary.samples)]
     for row in summary.levels:
         top = ", ".join(f"{k}={v}" for k, v in list(row.categories.items())[:3])
         rows.append((f"{row.level} passed", f"{row.passed:,} ({row.rate:.0%})" + (f"  [{top}]" if top else "")))
     console.print(summary_table("dageval", rows))
+    if repairs and endpoint:
+        table = dageval.repair_table(items, repairs, min(target, dageval.Level.IMPORT))
+        (out / "repairs.json").write_text(json.dumps([r.model_dump() for r in table], indent=2), encoding="utf-8")
+        rates = [(f"after {r.repairs} repair(s)", "  ".join(f"{k} {v:.0%}" for k, v in r.rates.items())) for r in table]
+        console.print(summary_table("validity after repairs", rates))
     console.print(f"report: {page}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from dageval.benchmark import BENCHMARK, benchmark_file
 from dageval.evaluate import evaluate
 from dageval.evaluate import exact_version as resolve_release
 from dageval.exceptions import DagevalError, GenerationError, InputError, RuntimeUnavailableError
@@ -21,6 +22,7 @@ from dageval.validator import Check, Validator
 __version__ = importlib.metadata.version("dageval")
 
 __all__ = [
+    "BENCHMARK",
     "Check",
     "Comparison",
     "DagevalError",
@@ -45,6 +47,7 @@ __all__ = [
     "Validator",
     "Verdict",
     "__version__",
+    "benchmark_file",
     "compare",
     "compare_models",
     "evaluate",

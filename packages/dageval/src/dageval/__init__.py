@@ -7,7 +7,13 @@ import importlib.metadata
 from dageval.benchmark import BENCHMARK, benchmark_file
 from dageval.evaluate import evaluate
 from dageval.evaluate import exact_version as resolve_release
-from dageval.exceptions import DagevalError, GenerationError, InputError, RuntimeUnavailableError
+from dageval.exceptions import (
+    DagevalError,
+    GenerationError,
+    InputError,
+    RuntimeBrokenError,
+    RuntimeUnavailableError,
+)
 from dageval.experiment import Experiment, JudgeConfig, JudgedModel, Serve, compare_models, judge_model, run_experiment
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
@@ -39,6 +45,7 @@ __all__ = [
     "Prompt",
     "RepairRow",
     "Runtime",
+    "RuntimeBrokenError",
     "RuntimeInfo",
     "RuntimeUnavailableError",
     "Sample",

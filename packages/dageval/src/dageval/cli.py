@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from dagcore.cli import one_line_errors
-from dageval.runtime import Runtime, installed_runtimes, resolve_version
+from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, provider_distribution, resolve_version
 
 app = typer.Typer(
     name="dageval",
@@ -36,15 +36,35 @@ def install(
     constraints: Annotated[
         str | None, typer.Option(help="A constraints file or URL (default: Airflow's published one).")
     ] = None,
+    providers: Annotated[
+        list[str] | None,
+        typer.Option("--provider", help="Also install this provider, checked like the rest (repeatable): google."),
+    ] = None,
     root: Root = None,
 ) -> None:
-    """Install Airflow versions (uv venvs, cached)."""
+    """Install Airflow versions (uv venvs, cached), checked before use."""
     for spec in versions:
         version = resolve_version(spec)
         typer.echo(f"Airflow {version}: installing (uv, cached under {root or 'the default cache'})")
-        info = Runtime(version, root, constraints=constraints).ensure()
-        how = f"constraints from {info.constraints}" if info.constraints else "no constraints file could be fetched"
-        typer.echo(f"Airflow {version}: ready at {info.python.parent.parent} ({how})")
+        runtime = Runtime(version, root, constraints=constraints)
+        info = runtime.ensure()
+        if providers:
+            found = runtime.add_providers(provider_distribution(p.replace("-", ".")) for p in providers)
+            info = runtime.ensure()
+            missing = sorted(d for d, ok in found.items() if not ok)
+            if missing:
+                typer.echo(f"Airflow {version}: not installable for this release: {', '.join(missing)}")
+        typer.echo(f"Airflow {version}: ready at {info.python.parent.parent} ({_how(info)})")
+        for distribution, why in sorted(info.broken_providers.items()):
+            typer.echo(f"Airflow {version}: {distribution} is broken here (files that need it are not judged): {why}")
+
+
+def _how(info: RuntimeInfo) -> str:
+    if info.constraints:
+        return f"constraints from {info.constraints}"
+    if info.exclude_newer:
+        return f"no constraints file could be fetched: resolved as of the release, --exclude-newer {info.exclude_newer}"
+    return "no constraints file could be fetched, and the index gave no release date: resolved as of today"
 
 
 @runtime_app.command("list")

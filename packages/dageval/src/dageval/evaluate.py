@@ -90,7 +90,7 @@ def _import_level(
     install_providers: bool,
     limits: Limits | None,
 ) -> None:
-    from dageval.exceptions import RuntimeUnavailableError
+    from dageval.exceptions import RuntimeBrokenError, RuntimeUnavailableError
     from dageval.importer import ImportChecker
     from dageval.runtime import Runtime
 
@@ -124,9 +124,8 @@ def _import_level(
                 results = checker.check([v.code for v in group], progress=step)
         except RuntimeUnavailableError as e:
             # One version that cannot be installed (too old for this Python, yanked) must not stop the others.
-            unavailable = LevelResult(
-                level=Level.IMPORT, ok=False, category="runtime_unavailable", message=str(e)[:500]
-            )
+            category = "runtime_broken" if isinstance(e, RuntimeBrokenError) else "runtime_unavailable"
+            unavailable = LevelResult(level=Level.IMPORT, ok=False, category=category, message=str(e)[:500])
             results = [unavailable] * len(group)
         for verdict, result in zip(group, results, strict=True):
             verdict.results.append(result)

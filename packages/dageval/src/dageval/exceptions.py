@@ -19,3 +19,8 @@ class RuntimeUnavailableError(DagevalError):
 
 class GenerationError(DagevalError):
     """The endpoint could not be reached or kept failing."""
+
+
+class RuntimeBrokenError(RuntimeUnavailableError):
+    """A runtime was made but its environment does not hold together (`uv pip check`, or Airflow or a provider
+    does not import): the environment's failure, never the judged file's."""

@@ -1,5 +1,7 @@
-"""A base-vs-tuned experiment: each model answers the same held-out prompts and is judged into its own folder, then
-the two are compared prompt by prompt.
+"""A base-vs-tuned experiment: each model answers the same prompts and is judged into its own folder, then the two
+are compared prompt by prompt, per level and per tag, single-shot; with repairs, each model's validity after
+0..N repairs too. `run_experiments` does this for several prompt sets (the request benchmark and a held-out split),
+serving each model once for all of them.
 
 dageval starts no server. The caller passes `serve`, which makes a model file answer on an OpenAI-compatible
 endpoint while its context lasts (the airflow-net pipeline uses dagserve). Each step writes a `manifest.json`
@@ -10,18 +12,22 @@ generating or judging; a killed run keeps the completions it had.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dagcore import finished, read_manifest, stamp, write_manifest
 from dageval.evaluate import evaluate
+from dageval.exceptions import InputError
 from dageval.generate import GenerateConfig, generate, read_prompts
-from dageval.models import Level, Verdict
+from dageval.inputs import read_samples
+from dageval.models import Level, Sample, Verdict
+from dageval.repairs import RepairRow, repair_table
 from dageval.report import write_report
-from dageval.stats import Comparison, Summary, compare, summarize
+from dageval.stats import Comparison, Summary, TagRate, compare, summarize, tag_rates
+from dageval.validator import Validator
 
 Serve = Callable[[Path], AbstractContextManager[str]]
 """Given a model file, a context in which an OpenAI-compatible base URL (ending in /v1) answers with that model."""
@@ -46,6 +52,9 @@ class JudgeConfig(BaseModel):
     """More request fields for the server (e.g. `repeat_penalty`)."""
     import_workers: int = 2
     install_providers: bool = True
+    repairs: int = 0
+    """Also run the generate-validate-repair loop with up to N repairs per prompt, judged by a `Validator` of
+    `level` (at most import); the verdicts stay single-shot, `JudgedModel.repairs` gives validity after 0..N."""
 
 
 class JudgedModel(BaseModel):
@@ -61,12 +70,18 @@ class JudgedModel(BaseModel):
     completions: Path
     verdicts: Path
     report: Path
+    repairs: list[RepairRow] = []
+    """Validity per level (at most import) after 0..N repairs; empty when the config asked for none."""
     skipped: bool = False
     """True when the folder already held this judgement: nothing was served, generated or judged."""
 
     def read_verdicts(self) -> list[Verdict]:
         lines = self.verdicts.read_text(encoding="utf-8").splitlines()
         return [Verdict.model_validate_json(line) for line in lines if line.strip()]
+
+    def read_samples(self) -> list[Sample]:
+        """The answered samples (completion, tags, expect), read back from the completions."""
+        return read_samples(self.completions)
 
     @property
     def categories(self) -> dict[str, int]:
@@ -82,6 +97,8 @@ class Experiment(BaseModel):
     tuned: JudgedModel
     comparisons: list[Comparison]
     comparison_file: Path
+    tags: list[TagRate] = []
+    """Per tag at the deepest level, the most frequent first; empty for a prompt set without tags."""
     report: Path
     skipped: bool = False
     """True when nothing was done: both judgements and the comparison were found current."""
@@ -112,16 +129,23 @@ def judge_model(
     prompts = read_prompts(prompts_file)
     if config.max_prompts:
         prompts = prompts[: config.max_prompts]
-    with serve(model) as endpoint:
+    deepest_repaired = min(config.level, Level.IMPORT)  # the Validator judges no intent
+    with ExitStack() as stack:
         settings = GenerateConfig(
-            endpoint=endpoint,
+            endpoint=stack.enter_context(serve(model)),
             n=config.n,
             max_tokens=config.max_tokens,
             temperature=config.temperature,
             concurrency=config.concurrency,
             extra=config.extra,
+            repairs=config.repairs,
         )
-        samples = generate(prompts, settings, completions, progress=lambda d, t: report("generating", d, t))
+        judge = None
+        if config.repairs:
+            # Installs runtimes as `evaluate` does: otherwise an answer that lints counts as valid at import.
+            validator = Validator(deepest_repaired, install_runtimes=True, install_providers=config.install_providers)
+            judge = stack.enter_context(validator)
+        samples = generate(prompts, settings, completions, lambda d, t: report("generating", d, t), judge)
     verdicts = evaluate(
         samples,
         level=config.level,
@@ -133,7 +157,8 @@ def judge_model(
     verdicts_file = folder / "verdicts.jsonl"
     verdicts_file.write_text("".join(v.model_dump_json() + "\n" for v in verdicts), encoding="utf-8")
     (folder / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
-    page = write_report(folder, summary, title=f"{name} model")
+    repairs = repair_table(samples, config.repairs, deepest_repaired) if config.repairs else []
+    page = write_report(folder, summary, title=f"{name} model", repairs={name: repairs})
     result = JudgedModel(
         name=name,
         folder=folder,
@@ -144,6 +169,7 @@ def judge_model(
         completions=completions,
         verdicts=verdicts_file,
         report=page,
+        repairs=repairs,
     )
     write_manifest(folder, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
     return result
@@ -162,17 +188,36 @@ def compare_models(
     comparison_file = folder / "comparison.json"
     folder.mkdir(parents=True, exist_ok=True)
     comparison_file.write_text(_json_list(comparisons), encoding="utf-8")
-    page = write_report(folder, summarize(tuned_verdicts, level), comparisons, title="base vs tuned")
+    tags = tag_rates(base_verdicts, tuned_verdicts, base.read_samples(), level)
+    page = write_report(
+        folder,
+        summarize(tuned_verdicts, level),
+        comparisons,
+        title="base vs tuned",
+        repairs={"base": base.repairs, "tuned": tuned.repairs},
+        tags=tags,
+    )
     result = Experiment(
         folder=folder,
         base=base,
         tuned=tuned,
         comparisons=comparisons,
         comparison_file=comparison_file,
+        tags=tags,
         report=page,
     )
     write_manifest(folder, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
     return result
+
+
+class PromptSet(BaseModel):
+    """One prompt set of an experiment, asked and judged alike for both models."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    """Its subfolder of the experiment's folder (e.g. `benchmark`, `heldout`)."""
+    prompts: Path
+    """A JSONL prompt set: the request benchmark (`benchmark_file()`), a dataset's test.jsonl, ..."""
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
 def run_experiment(
@@ -186,16 +231,62 @@ def run_experiment(
     progress: Progress | None = None,
 ) -> Experiment:
     """Judge `base` into folder/base and `tuned` into folder/tuned on the same prompts, then compare them."""
+    return _run(base, tuned, [(folder, prompts_file, config, "")], serve, progress)[0]
+
+
+def run_experiments(
+    base: Path,
+    tuned: Path,
+    sets: Sequence[PromptSet],
+    folder: Path,
+    *,
+    serve: Serve,
+    progress: Progress | None = None,
+) -> list[Experiment]:
+    """`run_experiment` for each prompt set, into folder/<set name>; each model is served once for all the sets
+    (and not at all when all its judgements are current). One experiment per set, in order."""
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise InputError(f"prompt sets need distinct names, not {names}")
+    return _run(base, tuned, [(folder / s.name, s.prompts, s.judge, f"{s.name} ") for s in sets], serve, progress)
+
+
+def _run(
+    base: Path,
+    tuned: Path,
+    sets: Sequence[tuple[Path, Path, JudgeConfig, str]],
+    serve: Serve,
+    progress: Progress | None,
+) -> list[Experiment]:
     report: Progress = progress or (lambda stage, done, total: None)
 
-    def labelled(name: str) -> Progress:
-        return lambda stage, done, total: report(f"{name}: {stage}", done, total)
+    def labelled(label: str) -> Progress:
+        return lambda stage, done, total: report(f"{label}: {stage}", done, total)
 
-    judged = [
-        judge_model(name, model, prompts_file, folder / name, config, serve=serve, progress=labelled(name))
-        for name, model in (("base", base), ("tuned", tuned))
+    judged: dict[str, list[JudgedModel]] = {}
+    for name, model in (("base", base), ("tuned", tuned)):
+        with ExitStack() as stack:
+            once = _served_once(serve, stack)
+            judged[name] = [
+                judge_model(name, model, prompts, where / name, config, serve=once, progress=labelled(label + name))
+                for where, prompts, config, label in sets
+            ]
+    return [
+        compare_models(b, t, where, config.level)
+        for (where, _, config, _), b, t in zip(sets, judged["base"], judged["tuned"], strict=True)
     ]
-    return compare_models(judged[0], judged[1], folder, config.level)
+
+
+def _served_once(serve: Serve, stack: ExitStack) -> Serve:
+    """`serve`, entered on first use and kept open by `stack`: one server for all of a model's prompt sets."""
+    endpoints: dict[Path, str] = {}
+
+    def once(model: Path) -> AbstractContextManager[str]:
+        if model not in endpoints:
+            endpoints[model] = stack.enter_context(serve(model))
+        return nullcontext(endpoints[model])
+
+    return once
 
 
 def _json_list(models: Sequence[BaseModel]) -> str:

@@ -190,6 +190,12 @@ class ImportChecker:
                 self.close()
                 self.workers = self._start(len(self.workers))
         results: list[LevelResult | None] = [None] * len(codes)
+        broken = self.runtime.ensure().broken_providers
+        for i, code in enumerate(codes):
+            needs = sorted(providers_in([code]) & set(broken))
+            if needs:  # the environment's failure, not the file's: never counted against the model
+                why = f"{needs[0]} broke the Airflow {self.runtime.version} environment: {broken[needs[0]]}"
+                results[i] = LevelResult(level=Level.IMPORT, ok=False, category="runtime_broken", message=why[:500])
         with tempfile.TemporaryDirectory(prefix="dageval-files-") as tmp:
             Path(tmp).chmod(0o755)  # the sandboxed loader runs as an unprivileged user: it must read them
             paths = []
@@ -216,5 +222,5 @@ class ImportChecker:
                         progress(done, len(codes))
 
             with ThreadPoolExecutor(max_workers=len(self.workers)) as pool:
-                list(pool.map(run, range(len(codes))))
+                list(pool.map(run, [i for i in range(len(codes)) if results[i] is None]))
         return [r for r in results if r is not None]

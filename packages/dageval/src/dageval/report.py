@@ -1,12 +1,14 @@
-"""Reports in Markdown and HTML, with plots: validity per level, failure categories, base vs tuned."""
+"""Reports in Markdown and HTML, with plots: validity per level, failure categories, base vs tuned, validity after
+repairs and per tag."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dageval.stats import Comparison, Summary
+from dageval.repairs import RepairRow
+from dageval.stats import Comparison, Summary, TagRate
 
 
 def _plots(out: Path, summary: Summary, comparisons: Sequence[Comparison] = ()) -> list[str]:
@@ -54,7 +56,37 @@ def _plots(out: Path, summary: Summary, comparisons: Sequence[Comparison] = ()) 
     return written
 
 
-def markdown(summary: Summary, comparisons: Sequence[Comparison] = (), title: str = "dageval report") -> str:
+def repair_lines(rows: Sequence[RepairRow]) -> list[str]:
+    """A repair table (`repair_table`) as Markdown: one row per number of repairs, one column per level."""
+    if not rows:
+        return []
+    labels = list(rows[0].rates)
+    lines = ["| repairs | " + " | ".join(labels) + " |", "|---:|" + "---:|" * len(labels)]
+    for row in rows:
+        lines.append(f"| {row.repairs} | " + " | ".join(f"{row.rates[label]:.1%}" for label in labels) + " |")
+    return lines
+
+
+def tag_lines(tags: Sequence[TagRate]) -> list[str]:
+    """Per-tag rates (`tag_rates`) as Markdown, in their order (the most frequent tags first)."""
+    if not tags:
+        return []
+    lines = ["| tag | n | base | tuned | tuned - base |", "|---|---:|---:|---:|---:|"]
+    for row in tags:
+        diff = row.tuned_rate - row.base_rate
+        lines.append(f"| {row.tag} | {row.n} | {row.base_rate:.1%} | {row.tuned_rate:.1%} | {diff:+.1%} |")
+    return lines
+
+
+def markdown(
+    summary: Summary,
+    comparisons: Sequence[Comparison] = (),
+    title: str = "dageval report",
+    *,
+    repairs: Mapping[str, Sequence[RepairRow]] | None = None,
+    tags: Sequence[TagRate] = (),
+) -> str:
+    """`repairs`: a repair table per model name; `tags`: per-tag rates at the deepest level of `comparisons`."""
     lines = [
         f"# {title}",
         "",
@@ -92,6 +124,12 @@ def markdown(summary: Summary, comparisons: Sequence[Comparison] = (), title: st
                 f"[{c.ci_low:+.1%}, {c.ci_high:+.1%}] | {c.mcnemar_p:.3g} |"
             )
         lines += ["", "![comparison](plots/comparison.png)", ""]
+    for name, rows in (repairs or {}).items():
+        if rows:
+            lines += [f"## {name}: validity after repairs", "", *repair_lines(rows), ""]
+    if tags:
+        deepest = comparisons[-1].level if comparisons else "the deepest level"
+        lines += [f"## Per tag, at {deepest}", "", *tag_lines(tags), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -137,13 +175,19 @@ def html_page(md: str, title: str) -> str:
 
 
 def write_report(
-    out: str | Path, summary: Summary, comparisons: Sequence[Comparison] = (), title: str = "dageval report"
+    out: str | Path,
+    summary: Summary,
+    comparisons: Sequence[Comparison] = (),
+    title: str = "dageval report",
+    *,
+    repairs: Mapping[str, Sequence[RepairRow]] | None = None,
+    tags: Sequence[TagRate] = (),
 ) -> Path:
     """report.md, report.html and plots/*.png in `out`; returns the HTML path."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     _plots(folder, summary, comparisons)
-    md = markdown(summary, comparisons, title)
+    md = markdown(summary, comparisons, title, repairs=repairs, tags=tags)
     (folder / "report.md").write_text(md, encoding="utf-8")
     page = folder / "report.html"
     page.write_text(html_page(md, title), encoding="utf-8")

@@ -1,9 +1,12 @@
 """Airflow runtimes: one isolated virtualenv per Airflow version, made with uv, cached and reused.
 
 Airflow is never a dependency of dageval. A runtime is installed with Airflow's own constraints file
-for that version and Python when it can be fetched (or one given), else without and says so. It also
-gets the provider distributions that the files under test import (when they exist on PyPI), within
-the same constraints, so that a DAG is judged on its own code and not on what happens to be installed.
+for that version and Python when it can be fetched (or one given); else it is resolved as of the release
+(uv's `--exclude-newer` at the release's upload time on the index), and the runtime says which. It also
+gets the provider distributions that the files under test import (when they exist on PyPI), within the
+same constraints or the same date, so that a DAG is judged on its own code and not on what happens to be
+installed. Before use, the environment is checked (`uv pip check`, Airflow and each provider import): one
+that does not hold together is `runtime_broken`, the environment's failure, never the file's.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from dageval.exceptions import RuntimeUnavailableError
+from dageval._asof import exclude_newer
+from dageval.exceptions import RuntimeBrokenError, RuntimeUnavailableError
 
 _PROVIDER = re.compile(r"^\s*(?:from|import)\s+airflow\.providers\.([a-z0-9_]+(?:\.[a-z0-9_]+)?)", re.MULTILINE)
 # Providers whose package name has two levels (airflow.providers.apache.spark -> apache-spark).
@@ -39,11 +43,19 @@ class RuntimeInfo(BaseModel):
     """Provider distribution -> whether it exists (and is installed)."""
     constraints: str | None = None
     """Where the constraints came from, or None when installed without (none could be fetched)."""
+    exclude_newer: str | None = None
+    """Without constraints: the date the environment was resolved as of (the release's upload, plus a day)."""
+    broken_providers: dict[str, str] = {}
+    """Providers installed but failing the environment check, with why: files that need them are not judged."""
 
 
 class _State(BaseModel):
     providers: dict[str, bool] = {}
     constraints: str | None = None
+    exclude_newer: str | None = None
+    broken: str | None = None
+    """Why the environment failed its check; a broken runtime is kept (and reported) until removed."""
+    broken_providers: dict[str, str] = {}
 
 
 def resolve_version(spec: str) -> str:
@@ -95,6 +107,14 @@ def provider_distribution(module: str) -> str:
     parts = module.split(".")
     name = parts[:2] if parts[0] in _TWO_LEVEL and len(parts) > 1 else parts[:1]
     return "apache-airflow-providers-" + "-".join(name).replace("_", "-")
+
+
+def provider_module(distribution: str) -> str:
+    """`apache-airflow-providers-cncf-kubernetes` -> `airflow.providers.cncf.kubernetes`."""
+    parts = distribution.removeprefix("apache-airflow-providers-").split("-")
+    if parts[0] in _TWO_LEVEL and len(parts) > 1:
+        return "airflow.providers." + parts[0] + "." + "_".join(parts[1:])
+    return "airflow.providers." + "_".join(parts)
 
 
 def providers_in(codes: Iterable[str]) -> set[str]:
@@ -150,8 +170,9 @@ class Runtime:
         self.constraints_file.write_text("\n".join(lines) + "\n")
         return source
 
-    def _install(self, *packages: str) -> subprocess.CompletedProcess[str]:
+    def _install(self, *packages: str, as_of: str | None = None) -> subprocess.CompletedProcess[str]:
         pins = ["-c", str(self.constraints_file)] if self.constraints_file.is_file() else []
+        pins += ["--exclude-newer", as_of] if as_of and not pins else []
         return subprocess.run(
             [
                 _uv(),
@@ -181,12 +202,19 @@ class Runtime:
                 if not self.installed:
                     self._create()
         state = self._state()
+        if state.broken:
+            raise RuntimeBrokenError(
+                f"the Airflow {self.version} runtime is broken ({state.broken}); "
+                f"`dageval runtime remove {self.version}` and install it again"
+            )
         return RuntimeInfo(
             version=self.version,
             python=self.python,
             airflow_home=self.airflow_home,
             providers=state.providers,
             constraints=state.constraints,
+            exclude_newer=state.exclude_newer,
+            broken_providers=state.broken_providers,
         )
 
     def _create(self) -> None:
@@ -200,15 +228,23 @@ class Runtime:
         if made.returncode != 0:
             raise RuntimeUnavailableError(f"cannot create the runtime venv {self.dir}: {made.stderr.strip()[-300:]}")
         constraints = self._fetch_constraints()
-        done = self._install()
+        as_of = None
+        if constraints is None:
+            try:
+                as_of = exclude_newer("apache-airflow", self.version)
+            except RuntimeUnavailableError:
+                as_of = None  # an index without upload times: today's resolve, and the runtime says so
+        done = self._install(as_of=as_of)
         if done.returncode != 0:
             raise RuntimeUnavailableError(
                 f"cannot install apache-airflow=={self.version}: {done.stderr.strip()[-500:]}"
             )
         self.airflow_home.mkdir(parents=True, exist_ok=True)
-        if self.major < 3:
+        state = _State(constraints=constraints, exclude_newer=as_of)
+        state.broken = self.check_environment(["airflow"])
+        if state.broken is None and self.major < 3:
             self._migrate()  # Airflow 2's DagBag reads the metadata DB (a local SQLite file here)
-        self._save(_State(constraints=constraints))  # written last: its presence means "ready"
+        self._save(state)  # written last: its presence means "made" (and, unless broken, ready)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -223,11 +259,33 @@ class Runtime:
                 f"`airflow db migrate` failed for Airflow {self.version}: {done.stderr.strip()[-500:]}"
             )
 
+    def check_environment(self, modules: Iterable[str]) -> str | None:
+        """None when the environment holds together (`uv pip check`, and each module imports); else why not."""
+        checked = subprocess.run(
+            [_uv(), "pip", "check", "--python", str(self.python)], capture_output=True, text=True, check=False
+        )
+        if checked.returncode != 0:
+            return f"uv pip check: {(checked.stdout + checked.stderr).strip()[-400:]}"
+        env = {**os.environ, "AIRFLOW_HOME": str(self.airflow_home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+        imported = subprocess.run(
+            [str(self.python), "-c", code, *modules], capture_output=True, text=True, env=env, check=False
+        )
+        if imported.returncode != 0:
+            last = imported.stderr.strip().splitlines()[-1:] or ["no output"]
+            return f"import failed: {last[0][-400:]}"
+        return None
+
     def add_providers(self, distributions: Iterable[str]) -> dict[str, bool]:
-        """Install the providers not tried yet; remember which do not exist (or cannot fit this version)."""
+        """Install the providers not tried yet; remember which do not exist (or cannot fit this version), and
+        which installed but broke the environment check."""
         state = self._state()
         for distribution in sorted(set(distributions) - set(state.providers)):
-            state.providers[distribution] = self._install(distribution).returncode == 0
+            state.providers[distribution] = self._install(distribution, as_of=state.exclude_newer).returncode == 0
+            if state.providers[distribution]:
+                why = self.check_environment([provider_module(distribution)])
+                if why is not None:
+                    state.broken_providers[distribution] = why
         self._save(state)
         return state.providers
 
@@ -239,5 +297,8 @@ def installed_runtimes(root: Path | None = None) -> list[RuntimeInfo]:
     for folder in base.glob("airflow-*") if base.is_dir() else []:
         version = folder.name.removeprefix("airflow-")
         if re.fullmatch(r"\d+\.\d+\.\d+", version) and (folder / "dageval-runtime.json").is_file():
-            found.append(Runtime(version, base).ensure())
+            try:
+                found.append(Runtime(version, base).ensure())
+            except RuntimeBrokenError:
+                continue  # made but broken: not a runtime to judge on (`dageval runtime list` says why)
     return sorted(found, key=lambda info: tuple(int(x) for x in info.version.split(".")))

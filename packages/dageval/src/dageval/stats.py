@@ -1,4 +1,5 @@
-"""Summaries per level, pass@k, and paired base-vs-tuned comparisons with a bootstrap CI and McNemar's test."""
+"""Summaries per level, pass@k, and paired base-vs-tuned comparisons with a bootstrap CI and McNemar's test,
+overall and per tag."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from dageval.models import Level, Verdict
+from dageval.models import Level, Sample, Verdict
 
 
 class LevelSummary(BaseModel):
@@ -126,3 +127,37 @@ def mcnemar_exact(b: int, c: int) -> float:
     k = min(b, c)
     tail: float = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+class TagRate(BaseModel):
+    """Base and tuned validity on the samples of one tag (what a benchmark request exercises), paired by sample."""
+
+    tag: str
+    n: int
+    """Samples with this tag judged for both models."""
+    base_rate: float
+    tuned_rate: float
+
+
+def tag_rates(
+    base: Sequence[Verdict], tuned: Sequence[Verdict], samples: Sequence[Sample], level: Level
+) -> list[TagRate]:
+    """Validity at `level` per tag of `samples` (either model's: both answered the same rows), the most
+    frequent tags first. A sample counts under each of its tags; untagged samples under none."""
+    tags = {sample.id: sample.tags for sample in samples}
+    tuned_by_id = {v.sample_id: v for v in tuned}
+    pairs: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for b in base:
+        if (t := tuned_by_id.get(b.sample_id)) is not None:
+            for tag in tags.get(b.sample_id, ()):
+                pairs[tag].append((b.ok_at(level), t.ok_at(level)))
+    rows = [
+        TagRate(
+            tag=tag,
+            n=len(found),
+            base_rate=sum(b for b, _ in found) / len(found),
+            tuned_rate=sum(t for _, t in found) / len(found),
+        )
+        for tag, found in pairs.items()
+    ]
+    return sorted(rows, key=lambda row: (-row.n, row.tag))

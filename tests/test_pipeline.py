@@ -1,5 +1,6 @@
 """The whole pipeline on a tiny scale: a local git repo with release tags, the template backend, a tiny
-Qwen2 made here, two training steps, real GGUF export and serving, real evaluation, the report.
+Qwen2 made here, two training steps, real GGUF export and serving, real evaluation of both prompt sets (a few
+benchmark requests and the held-out split, with one repair), the report and its README block.
 A second run skips every stage. The run uses a prompt contract of its own, which must reach the dataset, both
 GGUFs, the server and the prompts the models are judged on."""
 
@@ -14,10 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+import dageval
 import dagserve
 import dagtune
 from airflow_net.pipeline import PipelineConfig, run_pipeline
+from airflow_net.pipeline.readme import read_block, write_block
 from airflow_net.pipeline.runner import Runner
+from dagcore import AirflowVersion
 from dagdata import DEFAULT_CONTRACT, PromptContract
 from dagtune.testing import make_tiny_model
 
@@ -91,6 +95,13 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+BENCHMARK_PROMPTS, REPAIRS = 4, 1
+README = (
+    "# tiny\n\nProse the writer keeps.\n\n"
+    "<!-- results:tiny:start -->\nold numbers\n<!-- results:tiny:end -->\n\nMore.\n"
+)
+
+
 def tiny_config(source: Path, base: Path, out: Path, **dataset: Any) -> PipelineConfig:
     return PipelineConfig.model_validate(
         {
@@ -115,7 +126,15 @@ def tiny_config(source: Path, base: Path, out: Path, **dataset: Any) -> Pipeline
                 },
             },
             "export": {"quant": "q8_0", "verify_tokens": 4},
-            "eval": {"level": "import", "max_prompts": 3, "max_tokens": 24, "parallel": 2, "ctx": 1024, "workers": 1},
+            "eval": {
+                "benchmark": {"max_prompts": BENCHMARK_PROMPTS},
+                "heldout": {"level": "import", "max_prompts": 3},
+                "repairs": REPAIRS,
+                "max_tokens": 24,
+                "parallel": 2,
+                "ctx": 1024,
+                "workers": 1,
+            },
         }
     )
 
@@ -125,7 +144,10 @@ def first_run(source: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     """One whole run, shared: with a contract that is not the default, set in the config's dataset section."""
     tmp = tmp_path_factory.mktemp("pipeline")
     base = make_tiny_model(tmp / "tiny-base", [*DAGS_2.values(), *DAGS_3.values()])
+    readme = tmp / "README.md"  # never the repository's: the stage writes only the file the config names
+    readme.write_text(README)
     config = tiny_config(source, base, tmp / "run", contract=CONTRACT.model_dump())
+    config = config.model_copy(update={"readme": readme})
     return config, run_pipeline(config)
 
 
@@ -141,18 +163,38 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     train = first.results["train"]
     assert train.steps == 2 and train.first_loss is not None
     assert (out / "export" / "model-q8_0.gguf").is_file() and (out / "export" / "README.md").is_file()
+    evaluation = first.results["eval"]
     for model in ("base", "tuned"):
-        verdicts = (out / "eval" / model / "verdicts.jsonl").read_text().splitlines()
-        assert len(verdicts) == first.results["eval"].base.prompts > 0
-        assert (out / "eval" / model / "completions.jsonl").is_file()
-    comparison = json.loads((out / "eval" / "comparison.json").read_text())
-    assert [row["level"] for row in comparison] == ["extract", "syntax", "structure", "lint", "import"]
+        verdicts = (out / "eval" / "heldout" / model / "verdicts.jsonl").read_text().splitlines()
+        assert len(verdicts) == evaluation.heldout.base.prompts > 0
+        assert (out / "eval" / "heldout" / model / "completions.jsonl").is_file()
+        benchmark = (out / "eval" / "benchmark" / model / "verdicts.jsonl").read_text().splitlines()
+        assert len(benchmark) == evaluation.benchmark.base.prompts == BENCHMARK_PROMPTS
+    levels = ["extract", "syntax", "structure", "lint", "import"]
+    comparison = json.loads((out / "eval" / "heldout" / "comparison.json").read_text())
+    assert [row["level"] for row in comparison] == levels
+    comparison = json.loads((out / "eval" / "benchmark" / "comparison.json").read_text())
+    assert [row["level"] for row in comparison] == [*levels, "intent"]
+    for experiment in (evaluation.benchmark, evaluation.heldout):  # validity after 0..N repairs, per model
+        for judged in (experiment.base, experiment.tuned):
+            assert [row.repairs for row in judged.repairs] == list(range(REPAIRS + 1)), judged.folder
+            assert list(judged.repairs[0].rates) == levels  # the loop's judge stops at import
+    assert evaluation.benchmark.tags and evaluation.heldout.tags == []
+    assert sum(t.n for t in evaluation.benchmark.tags) >= BENCHMARK_PROMPTS
     report = (out / "report" / "report.md").read_text()
     assert "## Base vs tuned" in report and "| import |" in report and "train conversations" in report
+    assert "## Request benchmark" in report and "## Held-out split" in report and "| intent |" in report
+    assert "Validity after repairs, tuned:" in report and "Per tag, at intent:" in report
     assert (out / "results" / "report.html").is_file() and (out / "results" / "plots" / "loss.png").is_file()
+    readme = config.readme.read_text() if config.readme else ""
+    assert readme.startswith("# tiny\n\nProse the writer keeps.\n\n<!-- results:tiny:start -->\n")
+    assert readme.endswith("\n<!-- results:tiny:end -->\n\nMore.\n") and "old numbers" not in readme
+    assert "Pipeline `tiny`, judged on " in readme and "**Request benchmark**" in readme
+    assert "| intent |" in readme and "| tuned after 1 repair |" in readme
 
     again = run_pipeline(config)
     assert all(status.startswith("skipped") for status in again.status.values()), again.status
+    assert config.readme is not None and config.readme.read_text() == readme
 
 
 def test_a_config_change_reruns_that_stage_and_what_follows(source: Path, tmp_path: Path) -> None:
@@ -186,12 +228,35 @@ def test_a_contract_set_in_the_config_reaches_the_ggufs_the_server_and_the_eval(
     assert PromptContract.model_validate(contract) == CONTRACT
 
     user = re.compile(r"Airflow (\d+\.\d+|latest), please: \S")
+    benchmark = [json.loads(line) for line in dageval.benchmark_file().read_text().splitlines()]
     for model in ("base", "tuned"):
-        rows = [
-            json.loads(line) for line in (config.out / "eval" / model / "completions.jsonl").read_text().splitlines()
-        ]
-        assert rows
-        for row in rows:
-            system, request = row["messages"][0], row["messages"][1]
-            assert system == {"role": "system", "content": CONTRACT.system}
-            assert request["role"] == "user" and user.match(request["content"]), request
+        for prompt_set in ("heldout", "benchmark"):
+            completions = config.out / "eval" / prompt_set / model / "completions.jsonl"
+            rows = [json.loads(line) for line in completions.read_text().splitlines()]
+            assert rows
+            for row in rows:
+                system, request = row["messages"][0], row["messages"][1]
+                assert system == {"role": "system", "content": CONTRACT.system}
+                assert request["role"] == "user" and user.match(request["content"]), request
+        asked = {row["prompt_id"]: row["messages"][:2] for row in rows}  # the benchmark's, in the contract's words
+        assert asked == {
+            b["id"]: CONTRACT.messages(b["request"], AirflowVersion(b["airflow_version"]))
+            for b in benchmark[:BENCHMARK_PROMPTS]
+        }
+
+
+def test_the_readme_writer_replaces_only_its_block(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    before = "# title\r\n\r\nkept <!-- results:other:start -->x<!-- results:other:end -->\r\n"
+    readme.write_bytes(f"{before}<!-- results:tiny:start -->\nold\n<!-- results:tiny:end -->\r\ntail\r\n".encode())
+    assert write_block(readme, "tiny", "| a | b |\n|---|---|\n")
+    expected = f"{before}<!-- results:tiny:start -->\n| a | b |\n|---|---|\n<!-- results:tiny:end -->\r\ntail\r\n"
+    assert readme.read_bytes().decode() == expected  # bytes outside the block as they were, CRLF included
+    assert read_block(readme, "tiny") == "| a | b |\n|---|---|"
+    assert not write_block(readme, "tiny", "| a | b |\n|---|---|") and readme.read_bytes().decode() == expected
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]  # no temporary file left behind
+    with pytest.raises(dageval.InputError, match="no <!-- results:missing:start -->"):
+        write_block(readme, "missing", "x")
+    readme.write_text(expected + "<!-- results:tiny:start -->\n<!-- results:tiny:end -->\n")
+    with pytest.raises(dageval.InputError, match="more than one"):
+        write_block(readme, "tiny", "x")

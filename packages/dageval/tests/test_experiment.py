@@ -80,3 +80,44 @@ def test_two_models_judged_compared_then_found_current(tmp_path: Path) -> None:
     third = dageval.run_experiment(base, tuned, prompts, out, config, serve=serve)
     assert not third.skipped and third.base.skipped and not third.tuned.skipped
     assert served == ["base.gguf", "tuned.gguf", "tuned.gguf"]  # only the changed model answered again
+
+
+def test_two_prompt_sets_one_server_per_model_with_repairs_and_tags(tmp_path: Path) -> None:
+    requests = tmp_path / "requests.jsonl"
+    tags = [["cron", "bash"], ["cron"], ["python"]]
+    rows = [{"id": f"q{i}", "request": f"DAG {i}", "airflow_version": "3.1", "tags": t} for i, t in enumerate(tags)]
+    requests.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    heldout = tmp_path / "test.jsonl"
+    heldout.write_text(json.dumps({"id": "h0", "request": "another DAG", "airflow_version": "2.10"}) + "\n")
+    base, tuned = tmp_path / "base.gguf", tmp_path / "tuned.gguf"
+    base.write_bytes(b"base weights")
+    tuned.write_bytes(b"tuned weights")
+    served: list[str] = []
+
+    def serve(model: Path) -> AbstractContextManager[str]:
+        served.append(model.name)
+        return _endpoint(good=model == tuned)
+
+    judge = JudgeConfig(level=Level.STRUCTURE, repairs=1)
+    sets = [
+        dageval.PromptSet(name="benchmark", prompts=requests, judge=judge),
+        dageval.PromptSet(name="heldout", prompts=heldout, judge=judge.model_copy(update={"max_prompts": 1})),
+    ]
+    out = tmp_path / "eval"
+    bench, held = dageval.run_experiments(base, tuned, sets, out, serve=serve)
+    assert served == ["base.gguf", "tuned.gguf"]  # one server per model for both sets
+    assert bench.folder == out / "benchmark" and held.base.folder == out / "heldout" / "base"
+    assert bench.base.prompts == 3 and held.tuned.prompts == 1
+    assert [row.repairs for row in bench.base.repairs] == [0, 1]  # N + 1 rows
+    assert bench.base.repairs[1].rates["structure"] == 0.0 and bench.tuned.repairs[0].rates["structure"] == 1.0
+    assert [(t.tag, t.n, t.base_rate, t.tuned_rate) for t in bench.tags] == [
+        ("cron", 2, 0.0, 1.0),
+        ("bash", 1, 0.0, 1.0),
+        ("python", 1, 0.0, 1.0),
+    ]
+    assert held.tags == []  # an untagged set has no per-tag table
+    report = (out / "benchmark" / "report.md").read_text()
+    assert "## base: validity after repairs" in report and "| cron | 2 | 0.0% | 100.0% |" in report
+    again = dageval.run_experiments(base, tuned, sets, out, serve=serve)
+    assert all(e.skipped for e in again) and served == ["base.gguf", "tuned.gguf"]
+    assert again[0].tags == bench.tags and again[0].base.repairs == bench.base.repairs

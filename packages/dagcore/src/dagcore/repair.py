@@ -85,6 +85,13 @@ class Repair(BaseModel):
 
 
 NO_CODE = Judgement(ok=False, level="extract", category="no_code", message="the answer holds no Python code")
+# The judge's own rule (dageval's extract level): an answer cut at the token limit is not a file to judge.
+TRUNCATED = Judgement(
+    ok=False,
+    level="extract",
+    category="truncated",
+    message="the answer stopped at the token limit before the file ended: write a shorter, complete file",
+)
 
 
 def repair_loop(
@@ -115,6 +122,8 @@ def repair_loop(
         start = time.perf_counter()
         if code is None:
             verdict = NO_CODE
+        elif answer.finish_reason == "length":
+            verdict = TRUNCATED
         else:
             verdict = Judgement.model_validate(judge.validate(code, version), from_attributes=True)
         turns.append(

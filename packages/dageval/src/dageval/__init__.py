@@ -14,7 +14,17 @@ from dageval.exceptions import (
     RuntimeBrokenError,
     RuntimeUnavailableError,
 )
-from dageval.experiment import Experiment, JudgeConfig, JudgedModel, Serve, compare_models, judge_model, run_experiment
+from dageval.experiment import (
+    Experiment,
+    JudgeConfig,
+    JudgedModel,
+    PromptSet,
+    Serve,
+    compare_models,
+    judge_model,
+    run_experiment,
+    run_experiments,
+)
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
@@ -22,7 +32,17 @@ from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.repairs import RepairRow, repair_table
 from dageval.report import markdown, write_report
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version
-from dageval.stats import Comparison, LevelSummary, Summary, compare, mcnemar_exact, pass_at_k, summarize
+from dageval.stats import (
+    Comparison,
+    LevelSummary,
+    Summary,
+    TagRate,
+    compare,
+    mcnemar_exact,
+    pass_at_k,
+    summarize,
+    tag_rates,
+)
 from dageval.validator import Check, Validator
 
 __version__ = importlib.metadata.version("dageval")
@@ -43,6 +63,7 @@ __all__ = [
     "LevelSummary",
     "Limits",
     "Prompt",
+    "PromptSet",
     "RepairRow",
     "Runtime",
     "RuntimeBrokenError",
@@ -51,6 +72,7 @@ __all__ = [
     "Sample",
     "Serve",
     "Summary",
+    "TagRate",
     "Validator",
     "Verdict",
     "__version__",
@@ -71,6 +93,8 @@ __all__ = [
     "resolve_release",
     "resolve_version",
     "run_experiment",
+    "run_experiments",
     "summarize",
+    "tag_rates",
     "write_report",
 ]

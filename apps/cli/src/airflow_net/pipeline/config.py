@@ -62,10 +62,26 @@ class ExportSection(_Section):
     verify_tokens: int = 8
 
 
-class EvalSection(_Section):
+class PromptSetSection(_Section):
     level: str = "import"
-    max_prompts: int = 60
-    """Held-out prompts judged (the first N of the test split); 0 means all."""
+    """The deepest level judged."""
+    max_prompts: int = 0
+    """Judge the first N prompts; 0 means all."""
+
+
+class BenchmarkSection(PromptSetSection):
+    level: str = "intent"
+    file: Path | None = None
+    """A prompt set of `{id, request, airflow_version, tags, expect}` rows; None: dageval's bundled benchmark."""
+
+
+class EvalSection(_Section):
+    benchmark: BenchmarkSection = Field(default_factory=BenchmarkSection)
+    """Requests as data engineers write them, each with what its DAG must show: judged up to intent."""
+    heldout: PromptSetSection = Field(default_factory=lambda: PromptSetSection(max_prompts=60))
+    """The dataset's held-out split: requests like the training data's, judged up to a real import."""
+    repairs: int = 0
+    """Also measure validity after up to N repairs (the generate-validate-repair loop of `airflow-net generate`)."""
     n: int = 1
     max_tokens: int = 1024
     temperature: float | None = None
@@ -83,6 +99,9 @@ class PipelineConfig(_Section):
     out: Path = Path("out/pipeline")
     results: Path | None = None
     """Where the report is copied (e.g. docs/results/laptop); None keeps it in `out/report` only."""
+    readme: Path | None = None
+    """A README whose `<!-- results:NAME:start -->` ... `<!-- results:NAME:end -->` block the report stage rewrites
+    with the headline (NAME is `name`); None leaves every README alone."""
     mine: MineSection = Field(default_factory=MineSection)
     instruct: InstructSection = Field(default_factory=InstructSection)
     base: BaseSection = Field(default_factory=BaseSection)

@@ -1,12 +1,16 @@
-"""The pipeline's report: data counts, the training curve, base vs tuned per level with 95% CIs.
+"""The pipeline's report: the headline, data counts, the training curve, and for each prompt set base vs tuned per
+level with 95% CIs, after repairs and per tag.
 
 It is written from the stages' typed results. Like every stage it has a manifest: the identities of the stage
-folders it reports on, so an unchanged pipeline leaves it as it is.
+folders it reports on, so an unchanged pipeline leaves it as it is. With `readme` set it also rewrites that
+README's results block with the headline.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -16,11 +20,13 @@ import dageval
 import daginstruct
 import dagmine
 import dagtune
+from airflow_net.pipeline import readme
 from airflow_net.pipeline.config import PipelineConfig
+from airflow_net.pipeline.headline import comparison_table, describe, headline
 from airflow_net.pipeline.runner import StageTime
-from airflow_net.pipeline.stages import BaseModels
+from airflow_net.pipeline.stages import BaseModels, Evaluation
 from dagcore import finished, stamp, write_manifest
-from dageval.report import html_page
+from dageval.report import html_page, repair_lines, tag_lines
 
 
 class PipelineReport(BaseModel):
@@ -38,29 +44,28 @@ class Inputs(BaseModel):
     dataset: dagdata.DatasetSummary
     train: dagtune.TrainResult
     export: dagtune.ExportResult
-    eval: dageval.Experiment
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+    eval: Evaluation
 
 
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def headline(comparisons: list[dageval.Comparison]) -> list[str]:
-    """The base-vs-tuned table, as Markdown lines (also written to README.md)."""
-    lines = [
-        "| level | base | tuned | difference (tuned - base) | 95% CI | McNemar p |",
-        "|---|---:|---:|---:|---|---:|",
-    ]
-    for row in comparisons:
-        lines.append(
-            f"| {row.level} | {_pct(row.base_rate)} | {_pct(row.tuned_rate)} | {100 * row.difference:+.1f} pts | "
-            f"[{100 * row.ci_low:+.1f}, {100 * row.ci_high:+.1f}] | {row.mcnemar_p:.3g} |"
-        )
-    return lines
+def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) -> str:
+    """The run in a sentence: when the models were judged, which model, on what data."""
+    judged = times.get("eval")  # the time the eval stage last did work: a skipped rerun keeps its date
+    day = datetime.fromtimestamp(judged.finished_at, UTC) if judged else datetime.now(UTC)
+    train, dataset = inputs.train, inputs.dataset
+    text = (
+        f"Pipeline `{config.name}`, judged on {day:%Y-%m-%d}: {Path(inputs.base.hf.source).name} fine-tuned with "
+        f"LoRA for {train.steps} steps (train loss {_num(train.first_loss)} -> {_num(train.last_loss)}) on "
+        f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs; base and tuned as "
+        f"{config.base.quant} / {config.export.quant} GGUFs, {config.eval.max_tokens} tokens per answer."
+    )
+    if config.results is not None and config.readme is not None:
+        link = Path(os.path.relpath(config.results / "report.md", config.readme.parent)).as_posix()
+        text += f" Full report: [{link}]({link})."
+    return text
 
 
 def _data(inputs: Inputs) -> list[str]:
@@ -93,26 +98,37 @@ def _training(inputs: Inputs, plots: Path) -> list[str]:
     return lines
 
 
-def _evaluation(config: PipelineConfig, experiment: dageval.Experiment, plots: Path) -> list[str]:
+def _evaluation(config: PipelineConfig, evaluation: Evaluation, plots: Path) -> list[str]:
     lines = [
         "## Base vs tuned",
         "",
-        f"{experiment.base.prompts} held-out prompts, {experiment.base.samples_per_prompt} sample(s) each; "
-        f"both models quantised alike ({config.base.quant} / {config.export.quant}), prompted by the same contract "
-        "and served by dagserve; validity per level as judged by dageval (the import level loads each file in a "
-        "real Airflow of the version its prompt asks for). Differences are paired by prompt; the CI is a paired "
-        "bootstrap.",
-        "",
-        *headline(experiment.comparisons),
+        f"Both models quantised alike ({config.base.quant} / {config.export.quant}), prompted by the same contract "
+        "and served by dagserve; validity per level as judged by dageval (import loads each file in a real Airflow "
+        "of the version its prompt asks for; intent checks that the loaded DAG shows what the request asked for). "
+        "Differences are paired by prompt; the CI is a paired bootstrap. After repairs: the answer each model had "
+        "after up to N rounds of the generate-validate-repair loop of `airflow-net generate`.",
         "",
     ]
+    for title, experiment in evaluation.sets().items():
+        lines += _prompt_set(title, experiment, plots)
+    return lines
+
+
+def _prompt_set(title: str, experiment: dageval.Experiment, plots: Path) -> list[str]:
+    name = experiment.folder.name
+    lines = [f"## {title}", "", describe(experiment), "", *comparison_table(experiment), ""]
     for plot in (experiment.folder / "plots").glob("*.png"):
-        shutil.copyfile(plot, plots / f"eval-{plot.name}")
-    if (plots / "eval-comparison.png").is_file():
-        lines += ["![base vs tuned](plots/eval-comparison.png)", ""]
+        shutil.copyfile(plot, plots / f"{name}-{plot.name}")
+    if (plots / f"{name}-comparison.png").is_file():
+        lines += [f"![base vs tuned, {title.lower()}](plots/{name}-comparison.png)", ""]
+    for judged in (experiment.base, experiment.tuned):
+        if judged.repairs:
+            lines += [f"Validity after repairs, {judged.name}:", "", *repair_lines(judged.repairs), ""]
+    if experiment.tags:
+        lines += [f"Per tag, at {experiment.comparisons[-1].level}:", "", *tag_lines(experiment.tags), ""]
     base, tuned = experiment.base.categories, experiment.tuned.categories
     names = sorted(set(base) | set(tuned), key=lambda n: -base.get(n, 0))
-    lines += ["## Why samples failed", "", "| category | base | tuned |", "|---|---:|---:|"]
+    lines += ["Why samples failed:", "", "| category | base | tuned |", "|---|---:|---:|"]
     lines += [f"| {n} | {base.get(n, 0)} | {tuned.get(n, 0)} |" for n in names]
     return [*lines, ""]
 
@@ -120,20 +136,24 @@ def _evaluation(config: PipelineConfig, experiment: dageval.Experiment, plots: P
 def write_pipeline_report(
     config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime], folder: Path
 ) -> PipelineReport:
-    """report.md, report.html and plots/ in `folder`, copied to `config.results` when set."""
+    """report.md, report.html and plots/ in `folder`, copied to `config.results` when set; the headline into
+    `config.readme`'s results block when set."""
     stages = {name: getattr(inputs, name) for name in Inputs.model_fields}
     folders = {"mine": inputs.mine.out_dir, "instruct": inputs.instruct.out_dir, "base": inputs.base.gguf.gguf.parent}
     folders |= {"dataset": inputs.dataset.out_dir, "train": inputs.train.run_dir, "export": inputs.export.gguf.parent}
-    folders |= {"eval": inputs.eval.folder}
-    settings = {"name": config.name, "results": str(config.results), "quants": [config.base.quant, config.export.quant]}
-    expected = stamp("report", "airflow-net", folders, settings)
+    folders |= {f"eval/{e.folder.name}": e.folder for e in inputs.eval.sets().values()}
+    settings = {"name": config.name, "results": str(config.results), "readme": str(config.readme)}
+    expected = stamp("report", "airflow-net", folders, settings | {"quants": [config.base.quant, config.export.quant]})
     page = folder / "report.html"
+    about = _about(config, inputs, times)
+    top = headline(inputs.eval, about)
     copied = config.results is None or (config.results / "report.html").is_file()
-    if finished(folder, expected) is not None and page.is_file() and copied:
+    written = config.readme is None or readme.read_block(config.readme, config.name) == "\n".join(top).strip("\n")
+    if finished(folder, expected) is not None and page.is_file() and copied and written:
         return PipelineReport(page=page, skipped=True)
     plots = folder / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    lines = [f"# airflow-net pipeline: {config.name}", "", *_data(inputs), *_training(inputs, plots)]
+    lines = [f"# airflow-net pipeline: {config.name}", "", about, "", *_data(inputs), *_training(inputs, plots)]
     lines += _evaluation(config, inputs.eval, plots)
     lines += ["## Time", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {name} | {times[name].seconds:,.0f} |" for name in stages if name in times]
@@ -142,5 +162,7 @@ def write_pipeline_report(
     page.write_text(html_page(md, f"airflow-net pipeline: {config.name}"), encoding="utf-8")
     if config.results is not None:
         shutil.copytree(folder, config.results, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*manifest.json*"))
+    if config.readme is not None:
+        readme.write_block(config.readme, config.name, "\n".join(top))
     write_manifest(folder, expected.model_copy(update={"complete": True}))
     return PipelineReport(page=page)

@@ -19,7 +19,7 @@ import dagmine
 import dagserve
 import dagtune
 from airflow_net.mine_cmd import build_source
-from airflow_net.pipeline.config import EvalSection, PipelineConfig
+from airflow_net.pipeline.config import EvalSection, PipelineConfig, PromptSetSection
 from airflow_net.pipeline.runner import Report
 
 
@@ -102,6 +102,21 @@ def export(config: PipelineConfig, trained: dagtune.TrainResult, folder: Path, r
     return result
 
 
+class Evaluation(BaseModel):
+    """Base vs tuned on the request benchmark and on the dataset's held-out split."""
+
+    benchmark: dageval.Experiment
+    heldout: dageval.Experiment
+
+    @property
+    def skipped(self) -> bool:
+        return self.benchmark.skipped and self.heldout.skipped
+
+    def sets(self) -> dict[str, dageval.Experiment]:
+        """Each prompt set's experiment, by title, the benchmark first."""
+        return {"Request benchmark": self.benchmark, "Held-out split": self.heldout}
+
+
 def evaluate(
     config: PipelineConfig,
     data: dagdata.DatasetSummary,
@@ -109,24 +124,34 @@ def evaluate(
     exported: dagtune.ExportResult,
     folder: Path,
     report: Report,
-) -> dageval.Experiment:
+) -> Evaluation:
     if models.gguf.contract != exported.contract:
         raise dageval.InputError("the base and tuned GGUFs carry different prompt contracts: not a fair comparison")
     section = config.eval
-    judge = dageval.JudgeConfig(
-        level=dageval.Level.from_label(section.level, "eval.level"),
-        max_prompts=section.max_prompts,
-        n=section.n,
-        max_tokens=section.max_tokens,
-        temperature=section.temperature,
-        concurrency=section.parallel,
-        extra=section.sampling,
-        import_workers=section.workers,
-        install_providers=section.install_providers,
-    )
+
+    def judged(part: PromptSetSection, where: str) -> dageval.JudgeConfig:
+        return dageval.JudgeConfig(
+            level=dageval.Level.from_label(part.level, f"eval.{where}.level"),
+            max_prompts=part.max_prompts,
+            n=section.n,
+            max_tokens=section.max_tokens,
+            temperature=section.temperature,
+            concurrency=section.parallel,
+            extra=section.sampling,
+            import_workers=section.workers,
+            install_providers=section.install_providers,
+            repairs=section.repairs,
+        )
+
+    # Both sets hold bare requests, each stated through the served model's own contract.
+    benchmark = section.benchmark.file or dageval.benchmark_file()
+    sets = [
+        dageval.PromptSet(name="benchmark", prompts=benchmark, judge=judged(section.benchmark, "benchmark")),
+        dageval.PromptSet(name="heldout", prompts=data.test_file, judge=judged(section.heldout, "heldout")),
+    ]
     serve = partial(_served, section, state=folder / "server")
-    prompts = data.test_file  # dagdata's held-out split: bare requests, stated by each model's own contract
-    return dageval.run_experiment(models.gguf.gguf, exported.gguf, prompts, folder, judge, serve=serve, progress=report)
+    found = dageval.run_experiments(models.gguf.gguf, exported.gguf, sets, folder, serve=serve, progress=report)
+    return Evaluation(benchmark=found[0], heldout=found[1])
 
 
 @contextmanager

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import dageval
+from dagcore.testing import ScriptedModel
 from dageval import GenerateConfig, Level, Prompt
 
 GOOD = """```python
@@ -24,63 +22,33 @@ with DAG(dag_id="fixed", schedule=None):
 BROKEN = "```python\nfrom airflow.sdk import DAG\nwith DAG(dag_id='x' schedule=None):\n    pass\n```"
 
 
-class FixesOnSecondTry:
-    """Answers BROKEN to a fresh request and GOOD once the conversation holds the judge's feedback."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, payload: object) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._send(404, {"error": {"message": "no contract here"}})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.bodies.append(body)
-                repaired = any("failed validation" in m["content"] for m in body["messages"])
-                answer = GOOD if repaired else BROKEN
-                choice = {"message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
-                self._send(200, {"model": "m", "choices": [choice], "usage": {}})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+def fixes_on_second_try(body: dict[str, Any]) -> str:
+    """BROKEN to a fresh request, GOOD once the conversation holds the judge's feedback."""
+    return GOOD if any("failed validation" in m["content"] for m in body["messages"]) else BROKEN
 
 
 @pytest.fixture
-def model() -> Iterator[FixesOnSecondTry]:
-    server = FixesOnSecondTry()
+def model() -> Iterator[ScriptedModel]:
+    server = ScriptedModel(fixes_on_second_try)
     yield server
-    server.server.shutdown()
+    server.close()
 
 
-def test_valid_after_one_repair_not_before(model: FixesOnSecondTry, tmp_path: Path) -> None:
+def test_valid_after_one_repair_not_before(model: ScriptedModel, tmp_path: Path) -> None:
     prompts = [Prompt(id=f"p{i}", request=f"Make DAG {i}.", airflow_version="3.1") for i in range(3)]
     config = GenerateConfig(endpoint=model.url, repairs=2)
     with dageval.Validator(Level.LINT) as judge:
         samples = dageval.generate(prompts, config, tmp_path / "completions.jsonl", judge=judge)
-    assert len(model.bodies) == 6  # two answers each: the loop stops at the first valid one
+    assert len(model.requests) == 6  # two answers each: the loop stops at the first valid one
     assert all(len(s.repairs) == 2 and s.completion == BROKEN for s in samples)  # the sample is single-shot
-    repaired = [b["messages"] for b in model.bodies if len(b["messages"]) == 4]  # system, user, answer, feedback
+    repaired = [b["messages"] for b in model.requests if len(b["messages"]) == 4]  # system, user, answer, feedback
     assert len(repaired) == 3 and all(m[2]["content"] == BROKEN for m in repaired)
     assert all(m[3]["content"].startswith("The code failed validation: [syntax/syntax_error]") for m in repaired)
     table = {row.repairs: row.rates for row in dageval.repair_table(samples, 2, Level.LINT)}
     assert table[0] == {"extract": 1.0, "syntax": 0.0, "structure": 0.0, "lint": 0.0}
     assert table[1] == table[2] == {"extract": 1.0, "syntax": 1.0, "structure": 1.0, "lint": 1.0}
     again = dageval.generate(prompts, config, tmp_path / "completions.jsonl", judge=judge)  # resumed: no asks
-    assert len(model.bodies) == 6 and [s.repairs for s in again] == [s.repairs for s in samples]
+    assert len(model.requests) == 6 and [s.repairs for s in again] == [s.repairs for s in samples]
 
 
 def test_repairs_need_a_judge(tmp_path: Path) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from dagcore import PromptContract, extract_code
+from dagcore.testing import ScriptedModel
 from dagserve import (
     Client,
     ClientError,
@@ -59,53 +57,18 @@ class RejectFirst:
         return ValidationResult(ok=True, level="import")
 
 
-class Scripted:
-    """An OpenAI-style endpoint whose model always answers one small file, with the tiny GGUF's contract: the
-    loop is what is tested here, and the tiny random model writes no code (one long identifier)."""
-
-    ANSWER = "Here:\n```python\nfrom airflow.sdk import dag\n```"
-
-    def __init__(self) -> None:
-        contract = {
-            "system": "You write Airflow DAGs for tests.",
-            "user_template": "Request: {request}\nAirflow: {airflow_version}",
-        }
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, payload: object) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path == "/v1/dagserve/contract":
-                    self._send(200, contract)
-                else:
-                    self._send(200, {"data": [{"id": "scripted"}]})
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                choice = {"message": {"role": "assistant", "content": Scripted.ANSWER}, "finish_reason": "stop"}
-                self._send(200, {"model": "scripted", "choices": [choice], "usage": {}})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_generate_valid_dag_feeds_errors_back() -> None:
     validator = RejectFirst(reject=1)
     assert isinstance(validator, Validator)
-    scripted = Scripted()
+    # The loop is what is tested here; the tiny random model writes no code (one long identifier).
+    contract = {
+        "system": "You write Airflow DAGs for tests.",
+        "user_template": "Request: {request}\nAirflow: {airflow_version}",
+    }
+    scripted = ScriptedModel(["Here:\n```python\nfrom airflow.sdk import dag\n```"], contract=contract)
     with Client(scripted.url) as client:
         result = generate_valid_dag(client, validator, "Copy a file.", "3.0", max_tokens=12)
-    scripted.server.shutdown()
+    scripted.close()
     assert result.ok and [a.number for a in result.attempts] == [1, 2]
     first, second = result.attempts
     assert not first.verdict.ok and first.verdict.category == "hallucinated_module"

@@ -281,7 +281,12 @@ class Runtime:
         which installed but broke the environment check."""
         state = self._state()
         for distribution in sorted(set(distributions) - set(state.providers)):
-            state.providers[distribution] = self._install(distribution, as_of=state.exclude_newer).returncode == 0
+            # Resolved together with the providers already there: installed alone, a provider may move a
+            # shared dependency (cryptography, say) past what an earlier provider allows.
+            broken = state.broken_providers
+            present = [name for name, ok in sorted(state.providers.items()) if ok and name not in broken]
+            installed = self._install(*present, distribution, as_of=state.exclude_newer)
+            state.providers[distribution] = installed.returncode == 0
             if state.providers[distribution]:
                 why = self.check_environment([provider_module(distribution)])
                 if why is not None:

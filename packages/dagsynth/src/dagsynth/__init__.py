@@ -1,0 +1,33 @@
+"""dagsynth: compose short Airflow DAG files with real imports per version, and the requests they answer.
+
+A composed file is only a candidate: the caller's judge (dageval, in a real Airflow of the file's version,
+up to the intent level) decides what is kept.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from dagsynth.api import STYLES, Judge, compose, compose_to_dir
+from dagsynth.compose import compose_one
+from dagsynth.exceptions import DagsynthError
+from dagsynth.imports import import_lines, module_of
+from dagsynth.models import ComposedDag, ComposeSummary, Expect, Verdict
+
+__version__ = importlib.metadata.version("dagsynth")
+
+__all__ = [
+    "STYLES",
+    "ComposeSummary",
+    "ComposedDag",
+    "DagsynthError",
+    "Expect",
+    "Judge",
+    "Verdict",
+    "__version__",
+    "compose",
+    "compose_one",
+    "compose_to_dir",
+    "import_lines",
+    "module_of",
+]

@@ -1,0 +1,55 @@
+"""The records dagsynth writes: a composed DAG file with its requests, and what a run kept and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dagcore import AirflowVersion
+
+
+class Expect(BaseModel):
+    """What the requests promise that a judge can check (dageval's intent level reads the same fields)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schedule: str | None = None
+    providers: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list)
+    min_tasks: int | None = None
+
+
+class ComposedDag(BaseModel):
+    id: str
+    dag_id: str
+    airflow_version: AirflowVersion
+    code: str
+    requests: list[str]
+    """Each a request a person could write for this file: a terse one and a conversational one."""
+    expect: Expect
+    kinds: list[str]
+    """The step kinds used (`postgres`, `s3_sensor`, ...): failures are counted per kind."""
+
+
+class Verdict(BaseModel):
+    """A judge's answer for one composed file: kept only when it loads and shows what its request says."""
+
+    ok: bool
+    category: str = ""
+    message: str = ""
+
+
+class ComposeSummary(BaseModel):
+    out_dir: Path
+    skipped: bool = False
+    composed: int = 0
+    kept: int = 0
+    by_version: dict[str, int] = Field(default_factory=dict)
+    """Kept files per Airflow series."""
+    rejected: dict[str, int] = Field(default_factory=dict)
+    """Dropped files per failure category (`import_error`, `intent`, ...)."""
+    rejected_kinds: dict[str, int] = Field(default_factory=dict)
+    """Dropped files per step kind they used: where a catalog entry is wrong for a version."""
+    dags_file: Path | None = None
+    instructions_file: Path | None = None

@@ -1,0 +1,86 @@
+"""When a DAG runs, in the words a person uses and as Airflow's `schedule=`."""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import BaseModel, ConfigDict
+
+from dagsynth.vocab import pick
+
+_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    phrase: str
+    """`every weekday at 6:30`."""
+    value: str
+    """What the request's intent check expects: a cron expression or preset, `none`, or `asset`."""
+    asset_uri: str = ""
+    """For `asset`: the URI the DAG is scheduled on."""
+
+
+def _clock(rng: random.Random, hour: int, minute: int) -> str:
+    if rng.random() < 0.5:
+        return f"{hour:02d}:{minute:02d}" if rng.random() < 0.5 else f"{hour}:{minute:02d}"
+    suffix = "am" if hour < 12 else "pm"
+    twelve = hour % 12 or 12
+    return f"{twelve}{suffix}" if minute == 0 else f"{twelve}:{minute:02d}{suffix}"
+
+
+def schedule(rng: random.Random, slug: str) -> Schedule:
+    hour, minute = rng.randrange(24), pick(rng, [0, 0, 0, 15, 30, 45, 10, 5])
+    at = _clock(rng, hour, minute)
+    kind = rng.random()
+    if kind < 0.22:
+        return Schedule(
+            phrase=pick(rng, [f"every day at {at}", f"daily at {at}", f"each day at {at}"]),
+            value=f"{minute} {hour} * * *",
+        )
+    if kind < 0.34:
+        phrase = pick(rng, [f"every weekday at {at}", f"Monday to Friday at {at}", f"on weekdays at {at}"])
+        return Schedule(phrase=phrase, value=f"{minute} {hour} * * 1-5")
+    if kind < 0.42:
+        day = rng.randrange(7)
+        return Schedule(phrase=f"every {_DAYS[day]} at {at}", value=f"{minute} {hour} * * {day}")
+    if kind < 0.48:
+        dom = pick(rng, [1, 1, 2, 15])
+        nth = {1: "1st", 2: "2nd", 15: "15th"}[dom]
+        return Schedule(phrase=f"on the {nth} of every month at {at}", value=f"{minute} {hour} {dom} * *")
+    if kind < 0.54:
+        m = pick(rng, [5, 10, 15, 20, 30, 45])
+        return Schedule(phrase=pick(rng, [f"every hour at minute {m}", f"hourly at :{m:02d}"]), value=f"{m} * * * *")
+    if kind < 0.6:
+        n = pick(rng, [5, 10, 15, 20, 30])
+        return Schedule(phrase=f"every {n} minutes", value=f"*/{n} * * * *")
+    if kind < 0.65:
+        n = pick(rng, [2, 3, 4, 6, 8, 12])
+        return Schedule(phrase=f"every {n} hours", value=f"0 */{n} * * *")
+    if kind < 0.8:
+        preset, words = pick(
+            rng,
+            [
+                ("@daily", ["daily", "once a day"]),
+                ("@hourly", ["hourly", "every hour"]),
+                ("@weekly", ["weekly", "once a week"]),
+                ("@monthly", ["monthly", "once a month"]),
+            ],
+        )
+        return Schedule(phrase=pick(rng, words), value=preset)
+    if kind < 0.9:
+        phrase = pick(
+            rng,
+            ["only when triggered manually", "on demand only (no schedule)", "with no schedule: we trigger it by hand"],
+        )
+        return Schedule(phrase=phrase, value="none")
+    uri = f"s3://{pick(rng, ['datalake', 'warehouse', 'landing'])}/{slug}/"
+    phrase = pick(
+        rng,
+        [
+            f"whenever the {uri} dataset is updated",
+            f"when the upstream data at {uri} is updated (data-aware scheduling)",
+        ],
+    )
+    return Schedule(phrase=phrase, value="asset", asset_uri=uri)

@@ -64,7 +64,7 @@ def test_a_200_mb_chunked_body_is_refused_while_it_arrives(server: str) -> None:
     _still_serving(server)
 
 
-def test_16000_empty_messages_are_refused_before_any_work(server: str) -> None:
+def test_16000_empty_messages_or_8_mb_of_text_are_refused_before_any_work(server: str) -> None:
     url = f"{server}/v1/chat/completions"
     body = {"messages": [{"role": "user", "content": ""}] * 16_000}
     start = time.perf_counter()
@@ -74,6 +74,12 @@ def test_16000_empty_messages_are_refused_before_any_work(server: str) -> None:
     assert took < 1.0, f"{took:.2f} s"
     # Fewer values, still more messages than a context holds: the schema's cap, before the template runs.
     _refused(httpx.post(url, json={"messages": [{"role": "user", "content": "x"}] * 1025}), 400, "invalid_request")
+    # Just under the body limit: refused from its size alone, not after seconds of rendering and tokenising.
+    start = time.perf_counter()
+    answer = httpx.post(url, json={"messages": [{"role": "user", "content": "word " * 1_600_000}]}, timeout=60)
+    took = time.perf_counter() - start
+    _refused(answer, 400, "context_length_exceeded")
+    assert "at least" in answer.json()["error"]["message"] and took < 2.0, f"{took:.2f} s"
     _still_serving(server)
 
 

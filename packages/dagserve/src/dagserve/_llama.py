@@ -98,17 +98,19 @@ class LlamaRuntime:
             n = llama_cpp.llama_tokenize(self.vocab, data, len(data), tokens, n_max, add_special, parse_special)
         return list(tokens[:n])
 
-    def control_tokens(self) -> dict[str, tuple[int, int]]:
-        """Text -> (token, attributes) of each token that `parse_special` turns on: control and unknown tokens."""
-        found: dict[str, tuple[int, int]] = {}
+    def scan_vocab(self) -> tuple[dict[str, tuple[int, int]], int]:
+        """The tokens `parse_special` turns on (control and unknown; text -> (token, attributes)), and the most
+        bytes of prompt text one token can stand for (its text as stored, which is never shorter)."""
+        control: dict[str, tuple[int, int]] = {}
+        longest = 1
         toggled = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
         for token in range(self.n_vocab):
+            raw: bytes | None = llama_cpp.llama_vocab_get_text(self.vocab, token)
+            longest = max(longest, len(raw or b""))
             attr: int = llama_cpp.llama_vocab_get_attr(self.vocab, token)
-            if attr & toggled:
-                text = self._special_text(token)
-                if text:
-                    found.setdefault(text, (token, attr))
-        return found
+            if attr & toggled and raw:
+                control.setdefault(raw.decode("utf-8", errors="replace"), (token, attr))
+        return control, longest
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token (special tokens render empty). Engine thread only: shares one buffer."""

@@ -25,10 +25,13 @@ class PromptTokenizer:
 
     def __init__(self, runtime: LlamaRuntime) -> None:
         self.rt = runtime
+        self._control, self.longest_token_bytes = runtime.scan_vocab()
 
-    @cached_property
-    def _control(self) -> dict[str, tuple[int, int]]:
-        return self.rt.control_tokens()
+    def least_tokens(self, *texts: str) -> int:
+        """Fewest tokens the texts can make, in a pass over their bytes: a prompt that cannot fit the context
+        is refused without the seconds that tokenising megabytes takes."""
+        size = sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+        return -(-size // self.longest_token_bytes)
 
     @cached_property
     def _marker(self) -> re.Pattern[str] | None:

@@ -119,8 +119,10 @@ def create_app(service: Service) -> Starlette:
 
     async def chat(request: Request) -> Response:
         req = _parse(ChatCompletionRequest, await _json_body(request))
+        messages = [m.as_template_input() for m in req.messages]
+        _fits_at_all(service, *(m["content"] for m in messages))  # before the template renders megabytes
         try:
-            rendered = service.template.render_pieces([m.as_template_input() for m in req.messages])
+            rendered = service.template.render_pieces(messages)
             prompt = await service.chat_tokens(rendered)
         except ValueError as e:
             raise ApiError(400, str(e), code="invalid_messages") from e
@@ -128,6 +130,7 @@ def create_app(service: Service) -> Starlette:
 
     async def completions(request: Request) -> Response:
         req = _parse(CompletionRequest, await _json_body(request))
+        _fits_at_all(service, req.text())
         prompt = await service.text_tokens(req.text())
         return await _generate(service, request, req, prompt, req.max_tokens, chat=False)
 
@@ -195,6 +198,17 @@ async def _json_body(request: Request) -> Any:
         # Not `Connection: close` on a 413: closing with the body still coming resets the connection, and the
         # client may lose the answer. uvicorn discards the rest of the body instead, holding none of it.
         raise ApiError(e.status, str(e), code=e.code) from e
+
+
+def _fits_at_all(service: Service, *texts: str) -> None:
+    n_ctx = service.runtime.n_ctx_seq
+    least = service.tokenizer.least_tokens(*texts)
+    if least >= n_ctx:
+        raise ApiError(
+            400,
+            f"the prompt is at least {least} tokens; this server's context is {n_ctx} tokens per request (--ctx)",
+            code="context_length_exceeded",
+        )
 
 
 async def _off_loop_if_long(

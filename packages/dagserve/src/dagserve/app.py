@@ -120,7 +120,8 @@ def create_app(service: Service) -> Starlette:
     async def chat(request: Request) -> Response:
         req = _parse(ChatCompletionRequest, await _json_body(request))
         messages = [m.as_template_input() for m in req.messages]
-        _fits_at_all(service, *(m["content"] for m in messages))  # before the template renders megabytes
+        # Before the template renders megabytes: a template writes each message's content at least once.
+        _fits_at_all(service, *(m["content"] for m in messages))
         try:
             rendered = service.template.render_pieces(messages)
             prompt = await service.chat_tokens(rendered)

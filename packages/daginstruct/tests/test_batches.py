@@ -117,6 +117,33 @@ def test_server_errors_are_retried_by_the_sdk(fake: FakeAnthropic, tmp_path: Pat
     assert Counter(fake.submitted_ids()) == Counter({f"{0:016x}-terse": 1, f"{1:016x}-terse": 1})
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", r"^/v1/messages/batches$"), ("GET", r"^/v1/messages/batches/[^/]+$")],
+    ids=["create", "poll"],
+)
+def test_overload_past_the_sdk_retries_backs_off_then_stops_in_one_line_and_resumes(
+    fake: FakeAnthropic, tmp_path: Path, method: str, path: str
+) -> None:
+    fake.fail_next(method, path, 529, count=10_000)
+    clock = NoSleep()
+    stalled = backend(fake, tmp_path, clock=clock, retry_budget=100)
+    with pytest.raises(daginstruct.BackendError) as error:
+        instruct(dags(3), tmp_path, InstructConfig(styles=["terse"]), backend=stalled)
+    message = str(error.value)
+    assert "\n" not in message and "overloaded (HTTP 529" in message, message
+    assert "100 s" in message and "run the same command again to resume" in message
+    assert clock.sleeps[:4] == [2, 4, 8, 16] and max(clock.sleeps) <= 60  # backing off, not hammering
+    assert sum(clock.sleeps) == pytest.approx(100)  # and no longer than the budget
+    assert fake.pending_faults > 0  # the SDK's retries (4 per call) gave up many times over
+    fake.clear_faults()  # the API recovers; the same run again
+    summary = instruct(dags(3), tmp_path, InstructConfig(styles=["terse"]), backend=backend(fake, tmp_path))
+    assert (summary.written, summary.failed) == (3, 0)
+    assert sorted(Counter(fake.submitted_ids()).values()) == [1, 1, 1]  # nothing submitted twice
+    accepted = [c for c in fake.calls if c[0] == "POST" and c[1] == "/v1/messages/batches" and c[2] == 200]
+    assert len(accepted) == 1
+
+
 class CrashAfterCreate:
     """A client whose process dies right after the server accepted a batch, before state is written."""
 

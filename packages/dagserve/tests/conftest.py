@@ -47,7 +47,7 @@ def _byte_chars() -> list[str]:
     return [chars[b] for b in range(256)]
 
 
-def write_tiny_gguf(path: Path, *, seed: int = 0) -> Path:
+def write_tiny_gguf(path: Path, *, seed: int = 0, chat_template: str = CHATML) -> Path:
     """A 2-layer llama with a ~270-token vocabulary.
 
     The output layer makes letters (and merges of letters) win: greedy text is one long identifier, which is
@@ -79,7 +79,7 @@ def write_tiny_gguf(path: Path, *, seed: int = 0) -> Path:
     writer.add_bos_token_id(tokens.index("<|endoftext|>"))
     writer.add_eos_token_id(tokens.index("<|im_end|>"))
     writer.add_add_bos_token(False)
-    writer.add_chat_template(CHATML)
+    writer.add_chat_template(chat_template)
     for key, value in CONTRACT.items():
         writer.add_string(key, value)
 

@@ -27,6 +27,7 @@ def _config(
     concurrency: int,
     max_attempts: int,
     poll_interval: float,
+    retry_budget: float,
 ) -> daginstruct.InstructConfig:
     return daginstruct.InstructConfig.model_validate(
         {
@@ -38,6 +39,7 @@ def _config(
             "concurrency": concurrency,
             "max_attempts": max_attempts,
             "poll_interval": poll_interval,
+            "retry_budget": retry_budget,
         }
     )
 
@@ -80,10 +82,13 @@ def run(
     concurrency: Annotated[int, typer.Option(help="Parallel requests (request-at-a-time backends).")] = 4,
     max_attempts: Annotated[int, typer.Option(help="Attempts per request, rejects and errors included.")] = 3,
     poll_interval: Annotated[float, typer.Option(help="Seconds between batch polls (grows 1.5x to 5 min).")] = 30.0,
+    retry_budget: Annotated[
+        float, typer.Option(help="Seconds to back off through an API outage (529 overloaded...) before stopping.")
+    ] = 900.0,
     dry_run: Annotated[bool, typer.Option(help="Show tokens and cost; send nothing.")] = False,
 ) -> None:
     """Submit, wait and collect in one command; run it again after any interruption to resume."""
-    config = _config(backend, model, styles, per_dag, base_url, concurrency, max_attempts, poll_interval)
+    config = _config(backend, model, styles, per_dag, base_url, concurrency, max_attempts, poll_interval, retry_budget)
     records = daginstruct.read_dags(dags)
     if dry_run:
         if config.backend == "openai" or (config.backend == "template"):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -16,6 +18,7 @@ from pygments.lexers import PythonLexer
 import dageval
 from airflow_net_server.page import PAGE
 from airflow_net_server.settings import AppSettings
+from dagcore import BodyError, BodyLimits, ClientGone, read_json_body
 from dagserve import Client, ClientError, Validator, generate_valid_dag
 
 
@@ -24,6 +27,25 @@ class DagRequest(BaseModel):
     """What the DAG should do, in words."""
     airflow_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
     max_attempts: int | None = Field(None, ge=1, le=10)
+
+
+# A request is at most 8000 characters; even written as \u escapes it is far below this.
+LIMITS = BodyLimits(max_bytes=256 * 1024, max_depth=8, max_values=1000)
+
+
+async def dag_request(request: Request) -> DagRequest:
+    """The body, read by dagcore's safe reader rather than FastAPI's (which reads any size, then parses)."""
+    try:
+        body = await read_json_body(request.receive, request.headers.get("content-length"), LIMITS)
+    except BodyError as e:
+        if e.status == 413:  # uvicorn discards the rest of the body; none of it is held
+            raise HTTPException(413, str(e)) from e
+        raise RequestValidationError([{"type": e.code, "loc": ("body",), "msg": str(e), "input": None}]) from e
+    try:
+        return DagRequest.model_validate(body)
+    except ValidationError as e:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        raise RequestValidationError(errors) from e
 
 
 class AttemptOut(BaseModel):
@@ -68,6 +90,7 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
             yield
 
     app = FastAPI(title="airflow-net", lifespan=lifespan)
+    app.add_exception_handler(ClientGone, _client_gone)
     formatter = HtmlFormatter(cssclass="code", nowrap=False)
 
     @app.get("/", response_class=HTMLResponse)
@@ -84,8 +107,10 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
     def versions() -> list[str]:
         return _versions(settings)
 
-    @app.post("/v1/dags")
-    def dags(body: DagRequest) -> DagResponse:
+    body_schema = {"content": {"application/json": {"schema": DagRequest.model_json_schema()}}, "required": True}
+
+    @app.post("/v1/dags", openapi_extra={"requestBody": body_schema})
+    def dags(body: Annotated[DagRequest, Depends(dag_request)]) -> DagResponse:
         start = time.perf_counter()
         active: Client = state["client"]  # type: ignore[assignment]
         try:
@@ -126,6 +151,10 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
         )
 
     return app
+
+
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    return Response(status_code=499)  # the client left while sending its body; nobody reads this
 
 
 def _versions(settings: AppSettings) -> list[str]:

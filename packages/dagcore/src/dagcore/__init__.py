@@ -1,13 +1,15 @@
 """dagcore: the facts every airflow-net stage shares, defined once.
 
 The prompt contract, the Airflow version a record targets, the rule for the code in an answer, what counts
-as Airflow's test internals, and one client for OpenAI-compatible chat endpoints.
+as Airflow's test internals, one client for OpenAI-compatible chat endpoints, and one safe reader of JSON
+request bodies for the servers.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 
+from dagcore.body import BodyError, BodyLimits, ClientGone, parse_json_body, read_body, read_json_body
 from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
 from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
@@ -27,9 +29,12 @@ __all__ = [
     "RETRY_STATUSES",
     "AirflowNetError",
     "AirflowVersion",
+    "BodyError",
+    "BodyLimits",
     "ChatClient",
     "ChatError",
     "ChatResponse",
+    "ClientGone",
     "DagcoreError",
     "Judge",
     "Judgement",
@@ -47,6 +52,9 @@ __all__ = [
     "identity",
     "imported_modules",
     "is_test_internal",
+    "parse_json_body",
+    "read_body",
+    "read_json_body",
     "read_manifest",
     "repair_loop",
     "series",

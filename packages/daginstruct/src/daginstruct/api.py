@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from daginstruct.backends.anthropic_batch import AnthropicBatchBackend
+from daginstruct.backends.anthropic_batch import RETRY_BUDGET, AnthropicBatchBackend
 from daginstruct.backends.anthropic_messages import AnthropicMessagesBackend
 from daginstruct.backends.base import Backend, Progress
 from daginstruct.backends.openai_compat import OpenAICompatBackend
@@ -47,6 +47,9 @@ class InstructConfig(BaseModel):
     concurrency: int = 4
     max_attempts: int = 3
     poll_interval: float = 30.0
+    retry_budget: float = Field(RETRY_BUDGET, ge=0)
+    """Seconds the batch backend backs off through an outage (529 overloaded, rate limits, 5xx, no network)
+    that outlasts the SDK's own retries, before it stops with a message to run it again."""
 
 
 class InstructSummary(BaseModel):
@@ -123,7 +126,12 @@ def make_backend(config: InstructConfig, dags: list[DagInput], work_dir: Path) -
     if name == "anthropic":
         return AnthropicMessagesBackend(client, model, concurrency=config.concurrency, max_attempts=config.max_attempts)
     return AnthropicBatchBackend(
-        client, model, work_dir, max_attempts=config.max_attempts, poll_interval=config.poll_interval
+        client,
+        model,
+        work_dir,
+        max_attempts=config.max_attempts,
+        poll_interval=config.poll_interval,
+        retry_budget=config.retry_budget,
     )
 
 

@@ -77,7 +77,8 @@ class LlamaRuntime:
             self.n_batch = n_batch
             self.eog = frozenset(t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self.vocab, t))
             self.add_bos: bool = llama_cpp.llama_vocab_get_add_bos(self.vocab)
-            self.bos_text = self._special_text(llama_cpp.llama_vocab_bos(self.vocab))
+            self.bos: int = llama_cpp.llama_vocab_bos(self.vocab)
+            self.bos_text = self._special_text(self.bos)
             self.eos_text = self._special_text(llama_cpp.llama_vocab_eos(self.vocab))
             self.n_params: int = llama_cpp.llama_model_n_params(self.model)
             self.size: int = llama_cpp.llama_model_size(self.model)
@@ -96,6 +97,20 @@ class LlamaRuntime:
             tokens = (llama_cpp.llama_token * n_max)()
             n = llama_cpp.llama_tokenize(self.vocab, data, len(data), tokens, n_max, add_special, parse_special)
         return list(tokens[:n])
+
+    def scan_vocab(self) -> tuple[dict[str, tuple[int, int]], int]:
+        """The tokens `parse_special` turns on (control and unknown; text -> (token, attributes)), and the most
+        bytes of prompt text one token can stand for (its text as stored, which is never shorter)."""
+        control: dict[str, tuple[int, int]] = {}
+        longest = 1
+        toggled = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+        for token in range(self.n_vocab):
+            raw: bytes | None = llama_cpp.llama_vocab_get_text(self.vocab, token)
+            longest = max(longest, len(raw or b""))
+            attr: int = llama_cpp.llama_vocab_get_attr(self.vocab, token)
+            if attr & toggled and raw:
+                control.setdefault(raw.decode("utf-8", errors="replace"), (token, attr))
+        return control, longest
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token (special tokens render empty). Engine thread only: shares one buffer."""

@@ -4,33 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dagcore import PromptContract
+from dagcore import BodyError, BodyLimits, ClientGone, PromptContract, read_json_body
 from dagserve._llama import LlamaRuntime
+from dagserve._prompt import PromptTokenizer
 from dagserve._reply import Reply, sse_events
 from dagserve._stream import Stream
-from dagserve._template import ChatTemplate
+from dagserve._template import ChatTemplate, Rendered
 from dagserve.engine import Engine, SamplingParams
 from dagserve.exceptions import BusyError
 from dagserve.schemas import ChatCompletionRequest, CompletionRequest
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
+LIMITS = BodyLimits()
 M = TypeVar("M", bound=BaseModel)
+P = ParamSpec("P")
 
 
 @dataclass
@@ -44,15 +45,20 @@ class Service:
     model_id: str
     api_key: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
+    tokenizer: PromptTokenizer = field(init=False)
 
-    async def tokenize_prompt(self, text: str, *, chat: bool) -> list[int]:
+    def __post_init__(self) -> None:
+        self.tokenizer = PromptTokenizer(self.runtime)
+
+    async def chat_tokens(self, rendered: Rendered) -> list[int]:
+        """Raises ValueError when the messages cannot be tokenised safely (see `PromptTokenizer.chat`)."""
         # Templates usually write the BOS themselves; adding another would double it.
         bos = self.runtime.bos_text
-        add_bos = self.runtime.add_bos and not (chat and bos and text.startswith(bos))
-        if len(text) < 16_384:
-            return self.runtime.tokenize(text, add_special=add_bos, parse_special=chat)
-        # A long prompt takes a while to tokenize: off the event loop, which keeps streaming meanwhile.
-        return await asyncio.to_thread(self.runtime.tokenize, text, add_special=add_bos, parse_special=chat)
+        add_bos = self.runtime.add_bos and not (bos and rendered.text.startswith(bos))
+        return await _off_loop_if_long(len(rendered.text), self.tokenizer.chat, rendered, add_bos=add_bos)
+
+    async def text_tokens(self, text: str) -> list[int]:
+        return await _off_loop_if_long(len(text), self.tokenizer.text, text, add_bos=self.runtime.add_bos)
 
     def model_card(self) -> dict[str, Any]:
         rt = self.runtime
@@ -113,16 +119,20 @@ def create_app(service: Service) -> Starlette:
 
     async def chat(request: Request) -> Response:
         req = _parse(ChatCompletionRequest, await _json_body(request))
+        messages = [m.as_template_input() for m in req.messages]
+        # Before the template renders megabytes: a template writes each message's content at least once.
+        _fits_at_all(service, *(m["content"] for m in messages))
         try:
-            text = service.template.render([m.as_template_input() for m in req.messages])
+            rendered = service.template.render_pieces(messages)
+            prompt = await service.chat_tokens(rendered)
         except ValueError as e:
             raise ApiError(400, str(e), code="invalid_messages") from e
-        prompt = await service.tokenize_prompt(text, chat=True)
         return await _generate(service, request, req, prompt, req.max_completion_tokens or req.max_tokens, chat=True)
 
     async def completions(request: Request) -> Response:
         req = _parse(CompletionRequest, await _json_body(request))
-        prompt = await service.tokenize_prompt(req.text(), chat=False)
+        _fits_at_all(service, req.text())
+        prompt = await service.text_tokens(req.text())
         return await _generate(service, request, req, prompt, req.max_tokens, chat=False)
 
     async def api_error(_: Request, exc: Exception) -> Response:
@@ -132,6 +142,9 @@ def create_app(service: Service) -> Starlette:
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return ApiError(exc.status_code, str(exc.detail), code=f"http_{exc.status_code}").response()
+
+    async def gone(_: Request, exc: Exception) -> Response:
+        return Response(status_code=499)  # the client left while sending; nobody reads this
 
     async def crash(_: Request, exc: Exception) -> Response:
         return ApiError(500, f"internal error: {exc!r}", type="server_error").response()
@@ -144,7 +157,13 @@ def create_app(service: Service) -> Starlette:
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/completions", completions, methods=["POST"]),
         ],
-        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            ClientGone: gone,
+            ClientDisconnect: gone,
+            Exception: crash,
+        },
         lifespan=lifespan,
     )
     if service.api_key:
@@ -174,16 +193,32 @@ class BearerAuth:
 
 
 async def _json_body(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes", code="body_too_large")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes", code="body_too_large")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"the body is not valid JSON: {e}", code="invalid_json") from e
+        return await read_json_body(request.receive, request.headers.get("content-length"), LIMITS)
+    except BodyError as e:
+        # Not `Connection: close` on a 413: closing with the body still coming resets the connection, and the
+        # client may lose the answer. uvicorn discards the rest of the body instead, holding none of it.
+        raise ApiError(e.status, str(e), code=e.code) from e
+
+
+def _fits_at_all(service: Service, *texts: str) -> None:
+    n_ctx = service.runtime.n_ctx_seq
+    least = service.tokenizer.least_tokens(*texts)
+    if least >= n_ctx:
+        raise ApiError(
+            400,
+            f"the prompt is at least {least} tokens; this server's context is {n_ctx} tokens per request (--ctx)",
+            code="context_length_exceeded",
+        )
+
+
+async def _off_loop_if_long(
+    size: int, tokenize: Callable[P, list[int]], *args: P.args, **kwargs: P.kwargs
+) -> list[int]:
+    if size < 16_384:
+        return tokenize(*args, **kwargs)
+    # A long prompt takes a while to tokenize: off the event loop, which keeps streaming meanwhile.
+    return await asyncio.to_thread(tokenize, *args, **kwargs)
 
 
 def _parse(model: type[M], body: Any) -> M:
@@ -273,4 +308,5 @@ async def _until_done_or_gone(request: Request, stream: Stream) -> str | None:
         if not done.done():
             done.cancel()
             stream.cancel()
-    return None if done.cancelled() else done.result()
+    # cancel() only asks: the task is marked cancelled at its next step, so "not done" is what says they left.
+    return done.result() if done.done() and not done.cancelled() else None

@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+MAX_MESSAGES = 1024
+"""More than any conversation that fits a context; each message costs template and tokenizer work."""
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -81,7 +84,7 @@ class _Sampling(_Request):
 class ChatCompletionRequest(_Sampling):
     """`POST /v1/chat/completions`."""
 
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     """OpenAI's newer name for `max_tokens`."""

@@ -6,6 +6,10 @@ recorded right after. If the process dies between the two, the next run finds th
 server made (created after the intent, with the same request count) and adopts it instead of
 submitting again. Results are appended to the store as they stream, so a kill while collecting
 loses nothing either.
+
+The same holds within a run: when the API stays overloaded (529), rate-limited or unreachable past the
+SDK's own retries, the run backs off and carries on from its state, within `retry_budget` seconds of waiting,
+then stops with a `BackendError` that says to run it again.
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import httpx
 from pydantic import BaseModel, Field
 
+from daginstruct.backends._outage import Outage
 from daginstruct.backends.anthropic_messages import params, text_of
 from daginstruct.backends.base import Progress, accept
+from daginstruct.exceptions import BackendError
 from daginstruct.models import InstructionRequest, Outcome, Usage
 from daginstruct.store import Store, write_json_atomic
 
@@ -29,6 +38,14 @@ STATE = "batch_state.json"
 MAX_REQUESTS = 100_000
 MAX_BYTES = 256 * 1024 * 1024
 _SAFETY = 0.95  # stay clear of the limit: the server counts the whole request body
+RETRY_BUDGET = 900.0
+# What the SDK retries itself (overloaded, rate limits, 5xx, the network), and a results stream cut mid-way.
+_TRANSIENT = (
+    anthropic.APIConnectionError,
+    anthropic.RateLimitError,
+    anthropic.InternalServerError,
+    httpx.TransportError,
+)
 
 
 class Intent(BaseModel):
@@ -85,6 +102,7 @@ class AnthropicBatchBackend:
         max_poll_interval: float = 300.0,
         max_requests: int = MAX_REQUESTS,
         max_bytes: int = MAX_BYTES,
+        retry_budget: float = RETRY_BUDGET,
         clock: Any = time,
     ) -> None:
         self.client = client
@@ -95,6 +113,8 @@ class AnthropicBatchBackend:
         self.max_poll_interval = max_poll_interval
         self.max_requests = max_requests
         self.max_bytes = max_bytes
+        self.retry_budget = retry_budget
+        """Seconds of backing off through one outage the SDK's retries did not outlast, before stopping."""
         self.clock = clock
         self.state = load_state(work_dir)
         self.state.model = self.state.model or model
@@ -176,54 +196,96 @@ class AnthropicBatchBackend:
 
     def run(self, requests: Sequence[InstructionRequest], store: Store, progress: Progress) -> None:
         by_id = {r.custom_id: r for r in requests}
-        self._adopt_orphans()
+        outage = Outage(self.retry_budget, self.clock)
         wait = self.poll_interval
         while True:
-            in_flight = self._in_flight()
-            todo = [
-                r
-                for r in requests
-                if not store.done(r.custom_id)
-                and r.custom_id not in in_flight
-                and store.attempts(r.custom_id) < self.max_attempts
-            ]
-            if todo:
-                self._submit(todo, progress)
-                wait = self.poll_interval
-            open_batches = [bid for bid, b in self.state.batches.items() if b.status != "collected"]
-            if not open_batches:
-                break
-            ended = False
-            for batch_id in open_batches:
-                batch = self.client.messages.batches.retrieve(batch_id)
-                if batch.processing_status == "ended":
-                    self._collect(batch_id, by_id, store)
-                    ended = True
-            done = sum(1 for r in requests if store.done(r.custom_id))
-            progress("collect", done, len(requests))
+            try:
+                # First thing each round: after a create that failed, the server may have made the batch anyway.
+                self._adopt_orphans()
+                if self._submit_todo(requests, store, progress):
+                    wait = self.poll_interval
+                open_batches = [bid for bid, b in self.state.batches.items() if b.status != "collected"]
+                if not open_batches:
+                    return
+                ended = self._poll(open_batches, by_id, store)
+            except _TRANSIENT as e:
+                outage.back_off(_describe(e), e)  # everything done so far is in the state and the store
+                continue
+            except anthropic.APIError as e:
+                raise BackendError(f"the Anthropic API is {_describe(e)}") from e
+            outage.over()
+            progress("collect", sum(1 for r in requests if store.done(r.custom_id)), len(requests))
             if not ended:
                 self.clock.sleep(wait)
                 wait = min(self.max_poll_interval, wait * 1.5)
 
+    def _submit_todo(self, requests: Sequence[InstructionRequest], store: Store, progress: Progress) -> bool:
+        in_flight = self._in_flight()
+        todo = [
+            r
+            for r in requests
+            if not store.done(r.custom_id)
+            and r.custom_id not in in_flight
+            and store.attempts(r.custom_id) < self.max_attempts
+        ]
+        if todo:
+            self._submit(todo, progress)
+        return bool(todo)
+
+    def _poll(self, open_batches: list[str], by_id: dict[str, InstructionRequest], store: Store) -> bool:
+        """Collect every batch that has ended; True when one had."""
+        ended = False
+        for batch_id in open_batches:
+            batch = self.client.messages.batches.retrieve(batch_id)
+            if batch.processing_status == "ended":
+                self._collect(batch_id, by_id, store)
+                ended = True
+        return ended
+
     def cancel(self) -> list[str]:
         """Ask the server to cancel every batch not yet collected; their results are collected as usual."""
         cancelled = []
-        for batch_id, record in self.state.batches.items():
-            if record.status != "collected":
-                self.client.messages.batches.cancel(batch_id)
-                cancelled.append(batch_id)
+        with _api_errors():
+            for batch_id, record in self.state.batches.items():
+                if record.status != "collected":
+                    self.client.messages.batches.cancel(batch_id)
+                    cancelled.append(batch_id)
         return cancelled
 
     def status(self) -> list[dict[str, Any]]:
         rows = []
-        for batch_id, record in self.state.batches.items():
-            row: dict[str, Any] = {"batch": batch_id, "requests": len(record.custom_ids), "local": record.status}
-            if record.status != "collected":
-                batch = self.client.messages.batches.retrieve(batch_id)
-                row["server"] = batch.processing_status
-                row["counts"] = batch.request_counts.model_dump()
-            rows.append(row)
+        with _api_errors():
+            for batch_id, record in self.state.batches.items():
+                row: dict[str, Any] = {"batch": batch_id, "requests": len(record.custom_ids), "local": record.status}
+                if record.status != "collected":
+                    batch = self.client.messages.batches.retrieve(batch_id)
+                    row["server"] = batch.processing_status
+                    row["counts"] = batch.request_counts.model_dump()
+                rows.append(row)
         return rows
+
+
+@contextmanager
+def _api_errors() -> Iterator[None]:
+    try:
+        yield
+    except (anthropic.APIError, httpx.TransportError) as e:
+        raise BackendError(f"the Anthropic API is {_describe(e)}") from e
+
+
+def _describe(error: Exception) -> str:
+    """How the API is, in a few words and one line."""
+    if isinstance(error, anthropic.APIStatusError):
+        code = error.status_code
+        kind = {529: "overloaded", 429: "rate-limited"}.get(code, "failing" if code >= 500 else "refusing")
+        body = error.body if isinstance(error.body, dict) else {}
+        detail = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else None
+        return f"{kind} (HTTP {code}: {_one_line(str(detail or error.message))})"
+    return f"unreachable ({_one_line(str(error)) or type(error).__name__})"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
 
 
 def _aware(moment: datetime) -> datetime:

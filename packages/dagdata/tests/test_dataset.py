@@ -163,6 +163,7 @@ def test_filter_counts_are_exact(main_corpus: Built) -> None:
         "exact_duplicates": 2,
         "near_duplicates": 0,
         "too_long": 1,
+        "evaluation_overlap": 0,
         "kept": 36,
     }
     s = main_corpus.summary

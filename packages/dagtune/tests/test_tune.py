@@ -227,3 +227,23 @@ def test_llama_family_converts_and_decodes_like_pytorch(tmp_path: Path) -> None:
         reference = model.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False)
     expected = reference[0, len(prompt) :].tolist()
     assert _agreement([expected], _greedy_gguf(gguf_path, [prompt], 10)).identical_prompts == 1
+
+
+def test_full_fine_tuning_trains_every_weight_and_exports_without_a_merge(
+    tiny_model: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    run = dagtune.train(
+        config(tiny_model, tiny_dataset, tmp_path / "run", finetune="full", learning_rate=1e-3, max_steps=6)
+    )
+    assert run.last_loss is not None and run.first_loss is not None and run.last_loss < run.first_loss
+    assert not (run.adapter_dir / "adapter_config.json").exists()  # a whole model, not an adapter
+    before = AutoModelForCausalLM.from_pretrained(str(tiny_model))
+    after = AutoModelForCausalLM.from_pretrained(str(run.adapter_dir))
+    changed = [n for n, p in after.named_parameters() if not torch.equal(p, dict(before.named_parameters())[n])]
+    assert len(changed) == len(list(after.named_parameters()))  # every weight moved, embeddings included
+    exported = dagtune.export(run.run_dir, quant="f16", verify_tokens=8)
+    assert exported.tokenizer_identical
+    assert exported.f16_agreement.identical_prompts == exported.f16_agreement.prompts

@@ -84,6 +84,9 @@ def card(
         "DAGs and system tests, cleaned of test scaffolding) by `dagmine`; requests are written by `daginstruct`.",
         "",
         f"- train: **{len(train):,}** conversations ({replay:,} of them general replay), test: **{len(test):,}**",
+        f"- real vs composed: {sum(c.source == 'airflow' for c in train):,} train conversations on mined files, "
+        f"{sum(c.source == 'composed' for c in train):,} on composed ones (dagsynth, each loaded in a real Airflow of "
+        "its version before it was kept; composed files never enter test)",
         f"- prompt contract v{config.contract.version}; tokenizer `{config.tokenizer}`; whole conversations of at most "
         f"{config.max_tokens:,} tokens (longer ones are dropped, never truncated)",
         f"- tokens per conversation: median {quantile(0.5):,}, 90th percentile {quantile(0.9):,}, "
@@ -101,6 +104,7 @@ def card(
         f"| dropped: imports Airflow test internals | {filters.test_internals:,} |",
         f"| dropped: exact duplicates | {filters.exact_duplicates:,} |",
         f"| dropped: near duplicates ({config.near_dup_policy}) | {filters.near_duplicates:,} |",
+        f"| dropped: request (nearly) in an evaluation set | {filters.evaluation_overlap:,} |",
         f"| dropped: longer than {config.max_tokens:,} tokens | {filters.too_long:,} |",
         f"| kept | {filters.kept:,} |",
         "",

@@ -23,6 +23,7 @@ from dagdata._dedup import (
     normalized_hash,
     signatures,
 )
+from dagdata._leaks import closest
 from dagdata._tokens import count_tokens, load_tokenizer
 from dagdata.exceptions import InputError
 from dagdata.inputs import MinedDag, Request
@@ -77,7 +78,11 @@ def _fingerprint(files: Sequence[Path | None], config: DatasetConfig) -> str:
 
 
 def _join(
-    dags: dict[str, MinedDag], instructions: Sequence[Request], config: DatasetConfig, counts: FilterCounts
+    dags: dict[str, MinedDag],
+    instructions: Sequence[Request],
+    config: DatasetConfig,
+    counts: FilterCounts,
+    source: str = "airflow",
 ) -> list[Conversation]:
     conversations: list[Conversation] = []
     for instruction in instructions:
@@ -98,9 +103,10 @@ def _join(
                 paths=dag.paths,
                 operators=dag.operators,
                 contract_version=config.contract.version,
+                source=source,
             )
         )
-    counts.joined = len(conversations)
+    counts.joined += len(conversations)
     return conversations
 
 
@@ -183,17 +189,28 @@ def build_dataset(
     config: DatasetConfig | None = None,
     *,
     replay_path: str | Path | None = None,
+    composed_path: str | Path | None = None,
+    exclude_requests: str | Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> DatasetSummary:
-    """Build `out_dir`: `hf/` (a DatasetDict), `train.jsonl`, `test.jsonl`, `README.md`, plots, `manifest.json`."""
+    """Build `out_dir`: `hf/` (a DatasetDict), `train.jsonl`, `test.jsonl`, `README.md`, plots, `manifest.json`.
+
+    `composed_path`: a dagsynth folder (`dags.jsonl` + `instructions.jsonl`) whose verified files join the
+    train split only. `exclude_requests`: a JSONL of evaluation requests (`request` or `text`); conversations
+    whose request is one of them or nearly so are dropped (`filters.evaluation_overlap`).
+    """
     config = config or DatasetConfig()
     report: Progress = progress or (lambda stage, done, total: None)
     out = Path(out_dir)
     dags_file = _file(dags_path, "dags.jsonl")
     instructions_file = _file(instructions_path, "instructions.jsonl")
     replay_file = _file(replay_path, "replay.jsonl") if replay_path else None
-    fingerprint = _fingerprint([dags_file, instructions_file, replay_file], config)
+    composed_dags = _file(composed_path, "dags.jsonl") if composed_path else None
+    composed_requests = composed_dags.with_name("instructions.jsonl") if composed_dags else None
+    excluded_file = _file(exclude_requests, "requests.jsonl") if exclude_requests else None
+    inputs = [dags_file, instructions_file, replay_file, composed_dags, composed_requests, excluded_file]
+    fingerprint = _fingerprint(inputs, config)
     previous = _manifest(out)
     if not force and previous and previous.get("fingerprint") == fingerprint:
         return DatasetSummary.model_validate({**previous["summary"], "out_dir": out, "skipped": True})
@@ -203,7 +220,19 @@ def build_dataset(
     instructions = [Request.model_validate(i) for i in _read_jsonl(instructions_file)]
     counts = FilterCounts()
     conversations = _join(dags, instructions, config, counts)
+    if composed_dags and composed_requests:
+        made = {d["id"]: MinedDag.model_validate(d) for d in _read_jsonl(_file(composed_dags, "dags.jsonl"))}
+        asked = [Request.model_validate(i) for i in _read_jsonl(_file(composed_requests, "instructions.jsonl"))]
+        conversations += _join(made, asked, config, counts, source="composed")
+        dags |= made
     report("join", len(conversations), len(conversations))
+
+    if excluded_file:
+        held = [str(r.get("request") or r.get("text") or "") for r in _read_jsonl(excluded_file)]
+        scores = closest([c.request for c in conversations], held)
+        counts.evaluation_overlap = sum(score >= config.overlap_threshold for score in scores)
+        conversations = [c for c, score in zip(conversations, scores, strict=True) if score < config.overlap_threshold]
+        report("evaluation_overlap", len(conversations), counts.joined)
 
     # Test internals: the research's model learned to call Airflow's test helpers from such files.
     tainted = {d.id for d in dags.values() if any(is_test_internal(m) for m in d.imports)}
@@ -223,6 +252,9 @@ def build_dataset(
     conversations = unique
     report("exact_duplicates", len(conversations), counts.joined)
 
+    # Composed files are alike by design (one grammar): near-duplicate pruning and lineage are for mined ones.
+    composed = [c for c in conversations if c.source == "composed"]
+    conversations = [c for c in conversations if c.source != "composed"]
     used = [dags[i] for i in dict.fromkeys(c.dag_id for c in conversations)]
     sigs = signatures([d.code for d in used], config.num_perm, config.shingle)
     report("minhash", len(used), len(used))
@@ -235,6 +267,9 @@ def build_dataset(
         keep = _keep_newest(used, clusters)
         counts.near_duplicates = sum(c.dag_id not in keep for c in conversations)
         conversations = [c for c in conversations if c.dag_id in keep]
+    for conversation in composed:
+        conversation.group = f"composed:{conversation.dag_id}"
+    conversations += composed
 
     lengths = count_tokens(tokenizer, [c.messages for c in conversations])
     report("tokens", len(conversations), len(conversations))
@@ -249,9 +284,11 @@ def build_dataset(
     leaked = [c.dag_id for c in kept if c.dag_id in tainted]
     assert not leaked, f"test-internal imports survived filtering: {leaked[:3]}"
 
-    train, test = _split(kept, config.test_fraction, config.seed)
+    mined_kept = [c for c in kept if c.source != "composed"]
+    train, test = _split(mined_kept, config.test_fraction, config.seed)
+    train += [c for c in kept if c.source == "composed"]  # the held-out split stays real files only
     sig_of = {d.id: s for d, s in zip(used, sigs, strict=True)}
-    train_sigs = [sig_of[i] for i in dict.fromkeys(c.dag_id for c in train)]
+    train_sigs = [sig_of[i] for i in dict.fromkeys(c.dag_id for c in train if c.dag_id in sig_of)]
     test_sigs = [sig_of[i] for i in dict.fromkeys(c.dag_id for c in test)]
     similarity = max_cross_similarity(train_sigs, test_sigs, config.num_perm)
     replay = _replay(replay_file, config.replay_ratio, len(train), config.seed)
@@ -268,6 +305,7 @@ def build_dataset(
         train=len(train),
         test=len(test),
         replay=sum(c.source == "replay" for c in train),
+        composed=sum(c.source == "composed" for c in train),
         filters=counts,
         max_cross_split_similarity=similarity,
         longest=max((c.n_tokens for c in kept), default=0),

@@ -31,6 +31,8 @@ class DatasetConfig(BaseModel):
     replay_ratio: float = 0.0
     """Replay conversations added to train, as a fraction of the train set (0.1 = one per ten)."""
     contract: PromptContract = Field(default_factory=PromptContract)
+    overlap_threshold: float = 0.5
+    """A request whose word-3-gram Jaccard with an excluded (evaluation) request reaches this is dropped."""
 
 
 class Conversation(BaseModel):
@@ -62,6 +64,8 @@ class FilterCounts(BaseModel):
     exact_duplicates: int = 0
     near_duplicates: int = 0
     too_long: int = 0
+    evaluation_overlap: int = 0
+    """Dropped because the request is (nearly) one of an evaluation set's (`exclude_requests`)."""
     kept: int = 0
 
 
@@ -71,6 +75,8 @@ class DatasetSummary(BaseModel):
     train: int
     test: int
     replay: int
+    composed: int = 0
+    """Train conversations whose DAG was composed (dagsynth) rather than mined; composed files never enter test."""
     filters: FilterCounts
     max_cross_split_similarity: float
     """Largest estimated Jaccard between a test DAG and a train DAG (0 when no candidate pair exists)."""

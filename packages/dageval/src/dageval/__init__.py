@@ -28,7 +28,7 @@ from dageval.experiment import (
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
-from dageval.models import Level, LevelResult, Limits, Sample, Verdict
+from dageval.models import Expect, Level, LevelResult, Limits, Sample, Verdict
 from dageval.repairs import RepairRow, repair_table
 from dageval.report import markdown, write_report
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version
@@ -52,6 +52,7 @@ __all__ = [
     "Check",
     "Comparison",
     "DagevalError",
+    "Expect",
     "Experiment",
     "GenerateConfig",
     "GenerationError",

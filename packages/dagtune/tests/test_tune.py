@@ -247,3 +247,29 @@ def test_full_fine_tuning_trains_every_weight_and_exports_without_a_merge(
     exported = dagtune.export(run.run_dir, quant="f16", verify_tokens=8)
     assert exported.tokenizer_identical
     assert exported.f16_agreement.identical_prompts == exported.f16_agreement.prompts
+
+
+def test_top_layers_only_in_bf16_leaves_the_rest_as_it_was(
+    tiny_model: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """`train_top_layers: 1` on the 2-block model: block 0 and the embeddings keep their weights, block 1 and the
+    final norm move; bf16 autocast trains (the loss falls) and the saved weights stay fp32."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    settings = {"finetune": "full", "train_top_layers": 1, "precision": "bf16", "learning_rate": 1e-3}
+    run = dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "run", max_steps=6, **settings))
+    assert run.last_loss is not None and run.first_loss is not None and run.last_loss < run.first_loss
+    before = dict(AutoModelForCausalLM.from_pretrained(str(tiny_model)).named_parameters())
+    after = dict(AutoModelForCausalLM.from_pretrained(str(run.adapter_dir)).named_parameters())
+    moved = {name for name, p in after.items() if not torch.equal(p, before[name])}
+    assert moved and all(name.startswith(("model.layers.1.", "model.norm.")) for name in moved), sorted(moved)
+    assert {n for n in after if n.startswith("model.layers.1.")} <= moved
+    assert all(p.dtype == torch.float32 for p in after.values())
+
+
+def test_top_layers_is_checked_against_the_model(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(dagtune.ConfigError, match="between 1 and 2"):
+        dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "a", finetune="full", train_top_layers=5))
+    with pytest.raises(dagtune.ConfigError, match="finetune: full"):
+        dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "b", train_top_layers=1))

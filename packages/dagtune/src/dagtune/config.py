@@ -33,6 +33,13 @@ class TrainConfig(BaseModel):
     finetune: Literal["lora", "full"] = "lora"
     """`full` trains every weight (a model of a few hundred million parameters fits in CPU memory); the run
     then saves the whole model where a LoRA run saves its adapter, and export skips the merge."""
+    train_top_layers: int | None = None
+    """Full fine-tuning of the top N transformer blocks (and the final norm) only; the blocks below and the
+    embeddings stay frozen, so the backward pass stops at the first trained block. None trains every weight."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """`bf16` runs matmuls in bfloat16 under autocast, weights and optimizer state staying fp32. `auto` picks it
+    where the hardware multiplies bf16 natively (a CUDA GPU with bf16; a CPU with AVX512-BF16 or AMX, where
+    bench/cpu_train_bench.py measures the matmul rate), else fp32."""
     lora_r: int = 16
     lora_alpha: int = 16
     lora_dropout: float = 0.0

@@ -54,6 +54,38 @@ def resolve_backend(config: TrainConfig) -> str:
     return "hf"
 
 
+def bf16_native() -> bool:
+    """The device trains in bfloat16 at full speed: a CUDA GPU with bf16, or a CPU oneDNN runs bf16 on."""
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(config: TrainConfig) -> str:
+    if config.precision == "auto":
+        return "bf16" if bf16_native() else "fp32"
+    return config.precision
+
+
+def freeze_below(model: Any, top: int) -> int:
+    """Train only the top `top` blocks and the final norm; returns how many parameters stay trainable."""
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if layers is None:
+        raise ConfigError(f"train_top_layers needs a decoder with model.layers; {type(model).__name__} has none")
+    if not 0 < top <= len(layers):
+        raise ConfigError(f"train_top_layers must be between 1 and {len(layers)} for this model, not {top}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    trained = [*layers[len(layers) - top :], getattr(inner, "norm", None)]
+    for module in trained:
+        for parameter in module.parameters() if module is not None else []:
+            parameter.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def to_prompt_completion(dataset: Any) -> Any:
     """dagdata's ChatML rows -> TRL's conversational prompt/completion form: loss on the answer only.
 
@@ -139,7 +171,15 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
     model = load_model(config.base_model, dtype=dtype, quantization_config=quantization)
     tokenizer = load_tokenizer(config.base_model)
     if config.finetune == "full":
+        if config.train_top_layers is not None:
+            freeze_below(model, config.train_top_layers)
+            if config.gradient_checkpointing:
+                # Recomputed blocks get gradients only when their input asks for one; the frozen blocks'
+                # output does not, so the embeddings' output is made to.
+                model.enable_input_require_grads()
         return model, tokenizer, None
+    if config.train_top_layers is not None:
+        raise ConfigError("train_top_layers is a form of full fine-tuning: set finetune: full (or drop it)")
     present = {name.split(".")[-1] for name, _ in model.named_modules()}
     targets = [t for t in config.target_modules if t in present]
     if not targets:
@@ -187,7 +227,7 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         completion_only_loss=True,
         report_to=[],
         use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=resolve_precision(config) == "bf16",
         fp16=False,
         dataloader_num_workers=0,
     )

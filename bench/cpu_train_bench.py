@@ -1,0 +1,153 @@
+"""Training throughput on this CPU, against what its matmuls can do: fp32 vs bf16, every weight vs the top blocks.
+
+    uv run python bench/cpu_train_bench.py [--model smollm2] [--seq 512] [--steps 4]
+
+First the ceiling: the matmul rate (GFLOP/s) of shapes SmolLM2-135M multiplies, in fp32 and bf16. Then one
+subprocess per training setup runs the same optimiser steps (AdamW, batch 1, `--seq` tokens of real DAG text
+from dagsynth, loss on every token) on the real base model, through dagtune's own switches (`precision`,
+`train_top_layers`, LoRA), and reports tokens/s, the model FLOP/s that makes (forward 2N per token, backward
+2N through every block it passes and 2N for the weights it trains) and that as a fraction of the matmul rate
+of its precision. Writes bench/results/cpu_train.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SETUPS = [
+    ("full", "fp32", None),
+    ("full", "bf16", None),
+    ("full", "bf16", 15),
+    ("full", "bf16", 8),
+    ("lora", "bf16", None),
+]
+
+
+def matmul_rate(dtype_name: str, repeats: int = 20) -> float:
+    import torch
+
+    dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype_name])
+    shapes = [(512, 576, 1536), (512, 1536, 576), (512, 576, 576), (512, 576, 49152)]
+    best = float("inf")
+    for _ in range(3):
+        total = 0.0
+        flops = 0
+        for m, k, n in shapes:
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+            a @ b
+            start = time.perf_counter()
+            for _ in range(repeats):
+                a @ b
+            total += time.perf_counter() - start
+            flops += 2 * m * k * n * repeats
+        best = min(best, total / flops)
+    return 1 / best / 1e9
+
+
+def tokens(tokenizer: object, seq: int) -> list[int]:
+    import dagsynth
+
+    text = "\n\n".join(d.code for d in dagsynth.compose(40, ["3.1", "2.10"], seed=5))
+    ids: list[int] = tokenizer(text)["input_ids"]  # type: ignore[operator]
+    return ids[:seq]
+
+
+def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: int) -> dict[str, float | int]:
+    """One setup in this process: seconds per step after one warm-up step, and the FLOPs a step does."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    import dagtune
+    from dagtune.train import freeze_below
+
+    model = dagtune.load_model(str(dagtune.smollm2_gguf()))
+    tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
+    model.train()
+    blocks = len(model.model.layers)
+    per_block = sum(p.numel() for p in model.model.layers[0].parameters())
+    head = model.lm_head.weight.numel()
+    total = sum(p.numel() for p in model.parameters())
+    if finetune == "lora":
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, target_modules=dagtune.LORA_TARGETS))
+        trained_weights, through = 0, blocks
+    elif top is not None:
+        freeze_below(model, top)
+        trained_weights, through = top * per_block, top
+    else:
+        trained_weights, through = total, blocks
+    # Forward over everything; input gradients through the head and the blocks passed; weight gradients.
+    flops_per_token = 2 * (blocks * per_block + head) + 2 * (through * per_block + head) + 2 * trained_weights
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    ids = torch.tensor([tokens(tokenizer, seq)])
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times[1:])[len(times[1:]) // 2]
+    return {"seconds_per_step": seconds, "tokens": int(ids.shape[1]), "flops_per_token": flops_per_token}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seq", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        finetune, precision, top = json.loads(args.one)
+        print(json.dumps(run_setup(finetune, precision, top, args.seq, args.steps)))
+        return
+    import torch
+
+    rates = {name: matmul_rate(name) for name in ("fp32", "bf16")}
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+    )
+    print(
+        f"matmul rate: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s "
+        f"({rates['bf16'] / rates['fp32']:.2f}x)\n"
+    )
+    rows = []
+    for finetune, precision, top in SETUPS:
+        spec = json.dumps([finetune, precision, top])
+        cmd = [sys.executable, __file__, "--one", spec, "--seq", str(args.seq), "--steps", str(args.steps)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        rate = got["tokens"] / got["seconds_per_step"]
+        model_gflops = rate * got["flops_per_token"] / 1e9
+        what = "LoRA r16" if finetune == "lora" else (f"top {top} blocks" if top else "every weight")
+        rows.append(
+            {
+                "setup": what,
+                "precision": precision,
+                "tokens_per_s": rate,
+                "model_gflops": model_gflops,
+                "of_matmul_rate": model_gflops / rates[precision],
+            }
+        )
+    base = rows[0]["tokens_per_s"]
+    print("| setup | precision | tokens/s | ratio | model GFLOP/s | of its matmul rate |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['setup']} | {r['precision']} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / base:.2f}x "
+            f"| {r['model_gflops']:.0f} | {r['of_matmul_rate']:.0%} |"
+        )
+    out = Path(__file__).parent / "results" / "cpu_train.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"matmul_gflops": rates, "seq": args.seq, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dagcore import AirflowVersion
 
@@ -122,10 +122,18 @@ class LevelResult(BaseModel):
     """Why it failed: `no_code`, `truncated`, `syntax_error`, `no_dag`, `no_tasks`, `cycle`,
     `duplicate_task_id`, `test_internals`, `lint`, ..."""
     message: str = ""
+    """Secret-looking values (keys, tokens, passwords) are replaced by `[redacted]`."""
     codes: list[str] = Field(default_factory=list)
     """Ruff rule codes found (lint level)."""
     loaded: list[LoadedDag] = Field(default_factory=list)
     """The DAGs Airflow loaded (import level), for the intent level."""
+
+    @field_validator("message")
+    @classmethod
+    def _no_secrets(cls, message: str) -> str:
+        from dageval._scrub import scrub
+
+        return scrub(message)
 
 
 class Verdict(BaseModel):

@@ -36,6 +36,14 @@ CALLER_FERNET_KEY = "Zm9yIHRlc3RzIG9ubHk6IG5vdCBhIHJlYWwga2V5ISE="
 NEEDS_FORK = {"daemon_survives"}
 
 
+def _socket_path(outside: Path) -> Path:
+    """Where the host's UNIX socket lives: under /run where one can make it (as the issue found), else beside."""
+    run = Path("/run")
+    if os.access(run, os.W_OK):
+        return run / f"{MARKER}-{os.getpid()}.sock"
+    return outside / "host.sock"
+
+
 def cases(outside: Path, runtime_home: Path) -> dict[str, tuple[str, str | tuple[str, ...] | None]]:
     """name -> (code appended to a valid DAG, expected category (or categories) or None for "loads")."""
     sentinel = outside / "sentinel.txt"
@@ -144,7 +152,7 @@ def cases(outside: Path, runtime_home: Path) -> dict[str, tuple[str, str | tuple
         # visible: no socket anywhere under /run, /var/run or /tmp
         "host_unix_socket": (
             "import _socket, os, stat\n"
-            f"for path in [{str(outside / 'host.sock')!r}, '/run/dbus/system_bus_socket', '/var/run/docker.sock']:\n"
+            f"for path in [{str(_socket_path(outside))!r}, '/run/dbus/system_bus_socket', '/var/run/docker.sock']:\n"
             "    try:\n"
             "        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)\n"
             "        s.connect(path)\n        s.send(b'pwned')\n"
@@ -219,10 +227,16 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dageval
     runtime_home = Runtime("3.1.3").ensure().airflow_home
     runtime_lock = runtime_home.parent.parent / f".{runtime_home.parent.name}.lock"
     lock_before = runtime_lock.read_bytes() if runtime_lock.is_file() else b""
+    lock_mode = runtime_lock.stat().st_mode if runtime_lock.is_file() else None
+    if lock_mode is not None:
+        runtime_lock.chmod(0o666)  # as the issue found it (made under umask 0): the sandbox must not reach it
     os.environ["DAGEVAL_SECRET"] = "do-not-leak"
     os.environ["AIRFLOW__CORE__FERNET_KEY"] = CALLER_FERNET_KEY
+    for leftover in (Path("/run/lock", MARKER), Path("/var/lock", MARKER)):  # from an earlier, failed run
+        if os.access(leftover.parent, os.W_OK):
+            leftover.unlink(missing_ok=True)
     received: list[bytes] = []
-    server = _listen(outside / "host.sock", received)
+    server = _listen(_socket_path(outside), received)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     table = cases(outside, runtime_home)
     # The good DAG between each hostile file: it must load every time, whatever the file before did.
@@ -235,7 +249,10 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dageval
         verdicts = {v.sample_id: v for v in dageval.evaluate(samples, level=Level.IMPORT, limits=limits)}
     finally:
         server.close()
+        _socket_path(outside).unlink(missing_ok=True)
         del os.environ["AIRFLOW__CORE__FERNET_KEY"]
+        if lock_mode is not None:
+            runtime_lock.chmod(lock_mode)
     host = {
         "received": received,
         "run_lock": [p for p in ("/run/lock", "/var/lock") if Path(p, MARKER).exists()],

@@ -46,6 +46,8 @@ class Sandbox:
         self.cgroup = _sandbox.memory_cgroup(limits["memory"], limits["nproc"])
         # Without a cgroup, one process (no fork, no thread): the address-space limit is then the tree's.
         self.nproc = limits["nproc"] if self.cgroup else 1
+        self.filesystem: bool | None = None
+        """Whether the probe could build the new root (None while probing): then every file must get it."""
 
     def keep(self, path: str) -> list[str]:
         return [str(Path(path).parent), sys.prefix, sys.exec_prefix, sys.base_prefix, self.airflow_home]
@@ -67,14 +69,14 @@ class Sandbox:
         os.close(status_r)
         _sandbox.die_with_parent()
         layers.append("init")
-        if "mount" in layers:
+        if "mount" in layers and self.filesystem is not False:
             try:
                 _sandbox.enter_root(self.keep(path))
+                layers.append("filesystem")
             except (OSError, _sandbox.SandboxError) as e:
-                # Never load a file with fewer layers than the kernel offers: say why, and load nothing.
-                os.write(write_fd, ("\n" + json.dumps({"sandbox_error": str(e)[:300]}) + "\n").encode())
-                os._exit(0)
-            layers.append("filesystem")
+                if self.filesystem:  # the probe had it: never load a file with fewer layers, say why instead
+                    os.write(write_fd, ("\n" + json.dumps({"sandbox_error": str(e)[:300]}) + "\n").encode())
+                    os._exit(0)
         _sandbox.run_as_init(status_w)
         return self._loader(layers)
 
@@ -203,6 +205,7 @@ def main() -> None:
     _loader.warm_up()
     sandbox = Sandbox(config["airflow_home"], config["limits"])
     layers = _probe(sandbox)
+    sandbox.filesystem = "filesystem" in layers
     answers.write(json.dumps({"ready": True, "airflow": airflow.__version__, "sandbox": layers}) + "\n")
     try:
         for line in sys.stdin:

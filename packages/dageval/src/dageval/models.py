@@ -162,7 +162,11 @@ class Verdict(BaseModel):
 
 
 class Limits(BaseModel):
-    """Per-file sandbox limits: wall-clock seconds, address space, CPU seconds, file size, processes."""
+    """Per-file sandbox limits: wall-clock seconds, address space, CPU seconds, file size, processes.
+
+    `memory` caps the file's whole process tree: with a memory cgroup it is the cgroup's `memory.max` (and
+    `nproc` its process count); without one the file gets a single process (`nproc` does not apply), whose
+    address space is `memory`."""
 
     timeout: float = 30.0
     memory: int = 2 * 1024**3

@@ -7,8 +7,8 @@ Layers, each reported by name when the kernel allowed it:
   device nodes and the namespace's own /proc. The host's /run, /var, /home, the other samples, the runtimes
   folder and its lock files are not there at all, so neither their sockets nor their writable corners are;
 - `init`: PID 1 of the namespace is a small waiter and the loader its child, so abort() or a segfault kills
-  the loader as it would any process (signals to a namespace's PID 1 are ignored), and the waiter passes on
-  how it ended;
+  the loader as it would any process (signals to a namespace's PID 1 are ignored), and the waiter tells the
+  worker how it ended. As root the worker's own fork is PID 1 (`fork_as_pid1`): no process in between;
 - `uid`: as root, an unprivileged uid of the worker's own, so the process limit counts this file alone;
 - `cgroup` or `nproc`: memory capped for the file's whole process tree: a cgroup v2 with memory.max where one
   can be made, else RLIMIT_NPROC 1 (no fork, no thread) so that the per-process address-space limit is the total.
@@ -71,9 +71,32 @@ def die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def namespaces() -> list[str]:
-    """Enter new namespaces; returns which. The PID namespace applies to the next fork."""
-    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC
+def own_pid_namespace() -> int | None:
+    """As root: a descriptor of this process's PID namespace, with which `fork_as_pid1` can give each fork a
+    new namespace of its own and come back (a second unshare of CLONE_NEWPID needs the first undone); None
+    where that is not allowed (then `namespaces` makes one in an extra process)."""
+    if os.geteuid() != 0:
+        return None
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    if _libc.unshare(CLONE_NEWPID) == 0 and _libc.setns(own, CLONE_NEWPID) == 0:
+        return own
+    os.close(own)
+    return None
+
+
+def fork_as_pid1(own: int) -> int:
+    """Fork a child that is PID 1 of a new PID namespace; the caller stays where it was."""
+    _check(_libc.unshare(CLONE_NEWPID), "unshare a PID namespace")
+    pid = os.fork()
+    if pid:
+        _check(_libc.setns(own, CLONE_NEWPID), "return to the worker's PID namespace")
+    return pid
+
+
+def namespaces(pid1: bool) -> list[str]:
+    """Enter new namespaces; returns which. `pid1`: this process is PID 1 of a new one already; else a new PID
+    namespace applies to the next fork."""
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | (0 if pid1 else CLONE_NEWPID)
     if os.geteuid() == 0 and _libc.unshare(flags) == 0:
         return ["pid", "mount", "net", "ipc", "uid"]
     uid, gid = os.geteuid(), os.getegid()
@@ -163,13 +186,14 @@ def drop_privileges(uid: int) -> None:
     os.setuid(uid)
 
 
-def run_as_init(status_fd: int) -> int:
-    """In PID 1 of the new namespace: fork the loader and return 0 in it; here, reap every process until the
-    loader ends, tell the outer process how it ended, and exit (which kills whatever is left)."""
+def run_as_init(status_fd: int) -> None:
+    """In PID 1 of the new namespace: fork the loader and return in it; here, reap every process until the
+    loader ends, tell the worker how it ended (on `status_fd`, which the loader does not keep), and exit, which
+    kills whatever is left."""
     loader = os.fork()
     if loader == 0:
         os.close(status_fd)
-        return 0
+        return
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
@@ -182,22 +206,6 @@ def run_as_init(status_fd: int) -> int:
     else:
         os.write(status_fd, f"exit {os.WEXITSTATUS(status)}".encode())
     os._exit(0)
-
-
-def mirror(inner: int, status_fd: int) -> None:
-    """In the outer process: wait for PID 1 and end the way the loader ended, so the worker reads it as usual."""
-    _, status = os.waitpid(inner, 0)
-    told = os.read(status_fd, 64).decode(errors="replace").split()
-    if len(told) == 2 and told[0] == "signal" and told[1].isdigit():
-        sig = int(told[1])
-        with contextlib.suppress(OSError, ValueError):  # SIGKILL's handler cannot be set, nor needs to be
-            signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-        os._exit(70)  # a signal whose default is not to end the process: still the loader's end
-    if len(told) == 2 and told[0] == "exit" and told[1].isdigit():
-        os._exit(int(told[1]))
-    # PID 1 itself was killed (the worker went away, or a kill from outside): say so as a signal.
-    os.kill(os.getpid(), signal.SIGKILL if os.WIFSIGNALED(status) else signal.SIGTERM)
 
 
 def set_limits(limits: dict[str, int], nproc: int) -> None:

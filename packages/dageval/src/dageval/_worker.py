@@ -4,8 +4,9 @@ It imports Airflow once and warms it up from a list it makes itself (`_loader.wa
 request (one JSON line on stdin: {"id", "path"}) says it started, and forks a sandbox (`_sandbox`) in which
 a loader, as an unprivileged uid, loads the file with a real `DagBag`:
 
-    worker -> outer (joins the memory cgroup, enters the namespaces, mirrors how the loader ended)
-           -> PID 1 of the new namespace (builds the new root, waits) -> the loader
+    worker -> PID 1 of a new PID namespace (joins the memory cgroup, enters the other namespaces, builds the
+              new root, waits and tells the worker how the loader ended on a pipe of its own)
+           -> the loader
 
 Every inherited descriptor is closed (the worker's answer pipe, database connections), stdout and stderr are
 discarded, the environment is scrubbed. The worker waits with a timeout and kills what hangs; one JSON line
@@ -25,7 +26,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dageval import _loader, _sandbox
@@ -48,25 +49,30 @@ class Sandbox:
         self.nproc = limits["nproc"] if self.cgroup else 1
         self.filesystem: bool | None = None
         """Whether the probe could build the new root (None while probing): then every file must get it."""
+        self.own_pid_ns = _sandbox.own_pid_namespace()
 
     def keep(self, path: str) -> list[str]:
         return [str(Path(path).parent), sys.prefix, sys.exec_prefix, sys.base_prefix, self.airflow_home]
 
-    def enter(self, path: str, write_fd: int) -> list[str]:
-        """In a fresh fork of the worker: every layer the kernel allows; returns in the loader, with its layers."""
+    def fork(self) -> int:
+        """Fork the process of one file: as root, straight into a new PID namespace of its own."""
+        return _sandbox.fork_as_pid1(self.own_pid_ns) if self.own_pid_ns is not None else os.fork()
+
+    def enter(self, path: str, write_fd: int, status_fd: int) -> list[str]:
+        """In the worker's fork: every layer the kernel allows; returns in the loader, with its layers."""
         _sandbox.die_with_parent()
         if self.cgroup:
             _sandbox.join(self.cgroup)
-        layers = _sandbox.namespaces()
+        pid1 = self.own_pid_ns is not None
+        layers = _sandbox.namespaces(pid1)
         if "pid" not in layers:
+            os.close(status_fd)
             return self._loader(layers)
-        status_r, status_w = os.pipe()
-        inner = os.fork()
-        if inner:
-            os.close(status_w)
+        if not pid1 and os.fork():  # inside a user namespace: the next fork is PID 1, this process only waits
+            os.close(status_fd)
             os.close(write_fd)
-            _sandbox.mirror(inner, status_r)
-        os.close(status_r)
+            os.wait()
+            os._exit(0)
         _sandbox.die_with_parent()
         layers.append("init")
         if "mount" in layers and self.filesystem is not False:
@@ -77,7 +83,7 @@ class Sandbox:
                 if self.filesystem:  # the probe had it: never load a file with fewer layers, say why instead
                     os.write(write_fd, ("\n" + json.dumps({"sandbox_error": str(e)[:300]}) + "\n").encode())
                     os._exit(0)
-        _sandbox.run_as_init(status_w)
+        _sandbox.run_as_init(status_fd)
         return self._loader(layers)
 
     def _loader(self, layers: list[str]) -> list[str]:
@@ -89,23 +95,23 @@ class Sandbox:
         return [*layers, "cgroup" if self.cgroup else "nproc"]
 
 
-def _start_child(write_fd: int) -> int:
-    """Fork; in the child: no stdio, its own session, inherited descriptors closed. Returns the pid."""
-    pid = os.fork()
-    if pid == 0:
+def _start_child(sandbox: Sandbox, path: str | None, write_fd: int, status_fd: int) -> int:
+    """Fork the sandbox of one file (of the probe, with no path): no stdio, its own session, inherited
+    descriptors closed but the answer and status pipes. Returns its pid."""
+    pid = sandbox.fork()
+    if pid:
+        return pid
+    try:
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.setsid()  # one process group for it and all it starts: killed together on a timeout
-        os.closerange(3, write_fd)
-        os.closerange(write_fd + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    return pid
-
-
-def _in_child(sandbox: Sandbox, path: str | None, write_fd: int) -> NoReturn:
-    try:
-        layers = sandbox.enter(path or __file__, write_fd)
+        low, high = sorted((write_fd, status_fd))
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        layers = sandbox.enter(path or __file__, write_fd, status_fd)
         if path is None:  # the probe: report the layers, load nothing
             os.write(write_fd, json.dumps(layers).encode())
         else:
@@ -117,14 +123,15 @@ def _in_child(sandbox: Sandbox, path: str | None, write_fd: int) -> NoReturn:
 def _probe(sandbox: Sandbox) -> list[str]:
     """Which sandbox layers this kernel and user allow, found once in a throwaway child."""
     read_fd, write_fd = os.pipe()
-    pid = _start_child(write_fd)
-    if pid == 0:
-        _in_child(sandbox, None, write_fd)
+    status_r, status_w = os.pipe()
+    pid = _start_child(sandbox, None, write_fd, status_w)
     os.close(write_fd)
+    os.close(status_w)
     data = b""
     while chunk := os.read(read_fd, 4096):
         data += chunk
     os.close(read_fd)
+    os.close(status_r)
     os.waitpid(pid, 0)
     with contextlib.suppress(json.JSONDecodeError):
         found = json.loads(data.decode(errors="replace").strip().splitlines()[-1]) if data.strip() else []
@@ -162,13 +169,26 @@ def _collect(pid: int, read_fd: int, deadline: float) -> tuple[int | None, list[
             return status, chunks
 
 
+def _ended(status: int, status_fd: int) -> tuple[str, int]:
+    """How the loader ended: ("signal", N) or ("exit", N), as PID 1 told it, else as the forked child did."""
+    told = b""
+    if select.select([status_fd], [], [], 0)[0]:
+        told = os.read(status_fd, 64)
+    words = told.decode(errors="replace").split()
+    if len(words) == 2 and words[0] in ("signal", "exit") and words[1].isdigit():
+        return words[0], int(words[1])
+    if os.WIFSIGNALED(status):
+        return "signal", os.WTERMSIG(status)
+    return "exit", os.WEXITSTATUS(status)
+
+
 def _run(sandbox: Sandbox, path: str, timeout: float) -> dict[str, object]:
     read_fd, write_fd = os.pipe()
+    status_r, status_w = os.pipe()
     start = time.monotonic()
-    pid = _start_child(write_fd)
-    if pid == 0:
-        _in_child(sandbox, path, write_fd)
+    pid = _start_child(sandbox, path, write_fd, status_w)
     os.close(write_fd)
+    os.close(status_w)
     status, chunks = _collect(pid, read_fd, start + timeout)
     if status is None:
         for target in (-pid, pid):
@@ -176,19 +196,20 @@ def _run(sandbox: Sandbox, path: str, timeout: float) -> dict[str, object]:
                 os.kill(target, signal.SIGKILL)
         os.waitpid(pid, 0)
     os.close(read_fd)
+    how, number = _ended(status or 0, status_r)
+    os.close(status_r)
     seconds = time.monotonic() - start
     if status is None:
         return {"outcome": "timeout", "seconds": seconds}
+    if how == "signal":
+        return {"outcome": "killed", "signal": number, "seconds": seconds}
     lines = b"".join(chunks).decode("utf-8", "replace").strip().splitlines()
-    raw = lines[-1] if lines else ""
-    if os.WIFSIGNALED(status):
-        return {"outcome": "killed", "signal": os.WTERMSIG(status), "seconds": seconds}
     try:
-        payload = json.loads(raw) if raw else None
+        payload = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
-        return {"outcome": "exited", "code": os.WEXITSTATUS(status), "seconds": seconds}
+        return {"outcome": "exited", "code": number, "seconds": seconds}
     if "sandbox_error" in payload:
         return {"outcome": "sandbox_failed", "message": str(payload["sandbox_error"]), "seconds": seconds}
     return {"outcome": "done", "seconds": seconds, **payload}

@@ -218,28 +218,35 @@ def set_limits(limits: dict[str, int], nproc: int) -> None:
 
 def memory_cgroup(memory: int, nproc: int) -> str | None:
     """A cgroup v2 of this worker's own, capping memory (and processes) for a file's whole tree; None where
-    none can be made: not root, no cgroup v2, its memory controller not offered, or not allowed to enable it."""
+    none can be made: not root, no cgroup v2, or its memory controller not offered at the hierarchy's root.
+
+    It is made at the root of the hierarchy (where root may enable controllers while processes live there),
+    not under the worker's own cgroup, which holds processes and so may not hand controllers down."""
     if os.geteuid() != 0:
         return None
     try:
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-        base = next(line.split()[4] for line in mounts if " - cgroup2 " in line)
-        own = next(line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
-        parent = Path(base + own.rstrip("/")) if own != "/" else Path(base)
-        if "memory" not in (parent / "cgroup.controllers").read_text().split():
+        top = Path(next(line.split()[4] for line in mounts if " - cgroup2 " in line))
+        if "memory" not in (top / "cgroup.controllers").read_text().split():
             return None
-        if "memory" not in (parent / "cgroup.subtree_control").read_text().split():
-            (parent / "cgroup.subtree_control").write_text("+memory")  # refused if it holds processes (not root)
-        group = parent / f"dageval-{os.getpid()}"
-        group.mkdir(exist_ok=True)
-        (group / "memory.max").write_text(str(memory))
-        with contextlib.suppress(OSError):  # without swap accounting there is no swap to limit
-            (group / "memory.swap.max").write_text("0")
+        if "memory" not in (top / "cgroup.subtree_control").read_text().split():
+            (top / "cgroup.subtree_control").write_text("+memory")  # refused below a container's own root
         with contextlib.suppress(OSError):
-            (group / "pids.max").write_text(str(nproc))
-        return str(group)
+            (top / "cgroup.subtree_control").write_text("+pids")
+        group = top / f"dageval-{os.getpid()}"
+        group.mkdir(exist_ok=True)
     except (OSError, StopIteration):
         return None
+    try:
+        (group / "memory.max").write_text(str(memory))
+    except OSError:
+        remove_cgroup(str(group))
+        return None
+    with contextlib.suppress(OSError):  # without swap accounting there is no swap to limit
+        (group / "memory.swap.max").write_text("0")
+    with contextlib.suppress(OSError):
+        (group / "pids.max").write_text(str(nproc))
+    return str(group)
 
 
 def join(group: str) -> None:

@@ -181,6 +181,14 @@ def warm_up() -> None:
         with contextlib.suppress(Exception):
             DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
     deadline = time.monotonic() + WARM_SECONDS
+    # Airflow's own example DAGs, shipped in the runtime: what DAG files import and touch, from trusted files.
+    for folder in _locations("airflow.example_dags"):
+        for example in sorted(Path(folder).glob("example_*.py")):
+            if time.monotonic() > deadline:
+                break
+            with warnings.catch_warnings(), contextlib.suppress(Exception):
+                warnings.simplefilter("ignore")
+                DagBag(dag_folder=str(example), include_examples=False, safe_mode=False)
     for name in warm_list():
         if time.monotonic() > deadline:  # a runtime with many big providers: the rest load in each fork
             break

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dagcore import AirflowVersion
+from dageval._scrub import scrub
 
 
 class Level(IntEnum):
@@ -131,8 +132,6 @@ class LevelResult(BaseModel):
     @field_validator("message")
     @classmethod
     def _no_secrets(cls, message: str) -> str:
-        from dageval._scrub import scrub
-
         return scrub(message)
 
 

@@ -77,20 +77,22 @@ class _Worker:
         self._buffer = b""
 
     def _line(self, deadline: float) -> bytes | None:
-        """The next line from the worker; b"" at its end, None when the deadline passed first."""
+        """The next non-empty line from the worker; b"" at its end, None when the deadline passed first."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            if select.select([fd], [], [], remaining)[0]:
-                data = os.read(fd, 65536)
-                if not data:
-                    return b""
-                self._buffer += data
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
+        while True:
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                if select.select([fd], [], [], remaining)[0]:
+                    data = os.read(fd, 65536)
+                    if not data:
+                        return b""
+                    self._buffer += data
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            if line.strip():
+                return line
 
     def wait_ready(self) -> _Worker:
         """Workers start side by side (importing Airflow takes seconds): wait for this one's first line."""

@@ -24,7 +24,8 @@ CASES = {
         "from airflow.providers.standard.operators.teleport import TeleportOperator\n" + HEAD3,
         "hallucinated_module",
     ),
-    "unknown_provider": ("from airflow.providers.nosuchvendorxyz.hooks.x import XHook\n" + HEAD3, "unknown_provider"),
+    # Not a provider Airflow publishes: never installed (a file must not choose what is installed from the index)
+    "refused_provider": ("from airflow.providers.nosuchvendorxyz.hooks.x import XHook\n" + HEAD3, "provider_refused"),
     "cycle_via_set": (HEAD3 + "    b.set_downstream(a)\n", None),  # static check misses it: Airflow must not
 }
 
@@ -57,6 +58,22 @@ def test_deliberate_errors_get_their_category(verdicts: dict[str, dageval.Verdic
     failure = verdicts[name].failure
     assert failure is not None and failure.level == Level.IMPORT, verdicts[name].results
     assert failure.category == CASES[name][1], failure.message
+
+
+def test_a_refused_provider_is_never_installed(verdicts: dict[str, dageval.Verdict]) -> None:
+    failure = verdicts["refused_provider"].failure
+    assert failure is not None and "apache-airflow-providers-nosuchvendorxyz" in failure.message
+    runtime = Runtime("3.1.3")
+    assert "apache-airflow-providers-nosuchvendorxyz" not in runtime.ensure().providers, "it was tried"
+    allowed = runtime.allowed_providers()
+    assert {"apache-airflow-providers-standard", "apache-airflow-providers-amazon"} <= allowed
+    assert "apache-airflow-providers-nosuchvendorxyz" not in allowed
+    assert (
+        runtime.add_providers(["apache-airflow-providers-nosuchvendorxyz"]).get(
+            "apache-airflow-providers-nosuchvendorxyz"
+        )
+        is None
+    )
 
 
 def test_cycle_found_by_airflow(verdicts: dict[str, dageval.Verdict]) -> None:

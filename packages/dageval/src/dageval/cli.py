@@ -1,4 +1,4 @@
-"""`dageval runtime install|list|remove`: the isolated Airflow runtimes the import level uses.
+"""`dageval runtime install|list|remove|providers`: the isolated Airflow runtimes the import level uses.
 
 `runtime_app` is mounted as is by `airflow-net eval runtime`, so both commands are the same code.
 """
@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from dagcore.cli import one_line_errors
+from dageval import providers as allowlist
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, provider_distribution, resolve_version
 
 app = typer.Typer(
@@ -49,7 +50,11 @@ def install(
         runtime = Runtime(version, root, constraints=constraints)
         info = runtime.ensure()
         if providers:
-            found = runtime.add_providers(provider_distribution(p.replace("-", ".")) for p in providers)
+            asked = {provider_distribution(p.replace("-", ".")) for p in providers}
+            refused = sorted(asked - runtime.allowed_providers())
+            if refused:
+                typer.echo(f"Airflow {version}: not providers Airflow publishes, refused: {', '.join(refused)}")
+            found = runtime.add_providers(asked)
             info = runtime.ensure()
             missing = sorted(d for d, ok in found.items() if not ok)
             if missing:
@@ -89,6 +94,26 @@ def remove(
     for spec in versions:
         Runtime(resolve_version(spec), root).remove()
         typer.echo(f"Airflow {spec}: removed")
+
+
+@runtime_app.command("providers")
+@one_line_errors
+def providers_(
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Write the installed runtimes' own lists into dageval's bundled file.")
+    ] = False,
+    root: Root = None,
+) -> None:
+    """The providers the import level may install: those Airflow publishes (each runtime's own list, and
+    the lists bundled with dageval). Nothing else is ever installed."""
+    lists = {info.version: allowlist.listed_by(info.python) for info in installed_runtimes(root)}
+    if refresh:
+        written = allowlist.refresh(lists)
+        typer.echo(f"{allowlist.BUNDLED}: lists of Airflow {', '.join(written)}")
+    for version, names in sorted(lists.items()):
+        typer.echo(f"{version}\t{len(allowlist.allowed(names))} allowed ({len(names)} listed by Airflow {version})")
+    if not lists:
+        typer.echo(f"bundled: {len(allowlist.allowed([]))} allowed (no runtime installed)")
 
 
 def main(argv: list[str] | None = None) -> int:

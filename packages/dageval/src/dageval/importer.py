@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import secrets
+import select
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,57 +38,110 @@ _SIGNALS: dict[int, str] = {
 }
 
 
+# Beyond a file's own timeout, how long the parent waits for the worker's answer (it kills, waits, reports) and
+# for the worker to take a request at all; past either, the worker is killed and another started.
+GRACE = 10.0
+
+
 class _Worker:
     """One runtime python running `_worker.py`: Airflow imported once, a fork per file."""
 
-    def __init__(self, info_python: Path, airflow_home: Path, limits: Limits) -> None:
+    def __init__(self, info_python: Path, airflow_home: Path, limits: Limits, fernet_key: str) -> None:
         config = {
             "airflow_home": str(airflow_home),
             "timeout": limits.timeout,
             "limits": limits.model_dump(exclude={"timeout"}),
+        }
+        # Built from nothing: the caller's environment (its AIRFLOW__* settings, keys, tokens) stays out of the
+        # worker and so out of every sandbox; Airflow gets a Fernet key that protects nothing.
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/"),
+            "LANG": "C.UTF-8",
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__FERNET_KEY": fernet_key,
         }
         self.proc = subprocess.Popen(
             [str(info_python), str(WORKER), json.dumps(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
+            env=env,
         )
         self.python = info_python
+        self.timeout = limits.timeout
         self.sandbox: list[str] = []
         self.lock = threading.Lock()
+        self._buffer = b""
+
+    def _line(self, deadline: float) -> bytes | None:
+        """The next non-empty line from the worker; b"" at its end, None when the deadline passed first."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                if select.select([fd], [], [], remaining)[0]:
+                    data = os.read(fd, 65536)
+                    if not data:
+                        return b""
+                    self._buffer += data
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            if line.strip():
+                return line
 
     def wait_ready(self) -> _Worker:
         """Workers start side by side (importing Airflow takes seconds): wait for this one's first line."""
-        assert self.proc.stdout is not None
-        ready = self.proc.stdout.readline()
-        if not ready.startswith("{"):
+        ready = self._line(time.monotonic() + 300)
+        if not ready or not ready.startswith(b"{"):
+            self.kill()
             raise RuntimeUnavailableError(f"the Airflow worker did not start ({self.python})")
         self.sandbox = json.loads(ready).get("sandbox", [])
         return self
 
     def check(self, key: str, path: Path) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        """The worker's answer for one file, within a wall-clock bound that holds whatever the worker does.
+
+        `started` in an answer the worker did not give says whether the file had reached it: a worker stuck
+        before taking the file is not the file's doing."""
+        assert self.proc.stdin is not None
         with self.lock:
             try:
-                self.proc.stdin.write(json.dumps({"id": key, "path": str(path)}) + "\n")
+                self.proc.stdin.write((json.dumps({"id": key, "path": str(path)}) + "\n").encode())
                 self.proc.stdin.flush()
-                while True:
-                    line = self.proc.stdout.readline()
-                    if not line:
-                        return {"outcome": "worker_died"}
-                    try:
-                        answer: dict[str, Any] = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if answer.get("id") == key:
-                        return answer
-            except BrokenPipeError:
-                return {"outcome": "worker_died"}
+            except (BrokenPipeError, OSError):
+                return {"outcome": "worker_died", "started": False}
+            started = False
+            deadline = time.monotonic() + GRACE
+            while True:
+                line = self._line(deadline)
+                if line is None:
+                    self.kill()
+                    return {"outcome": "timeout" if started else "worker_stuck", "started": started}
+                if not line:
+                    return {"outcome": "worker_died", "started": started}
+                try:
+                    answer: dict[str, Any] = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if answer.get("id") != key:
+                    continue
+                if answer.get("started") is True and "outcome" not in answer:
+                    started = True
+                    deadline = time.monotonic() + self.timeout + GRACE
+                    continue
+                return answer
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
     def close(self) -> None:
         try:
@@ -91,7 +149,7 @@ class _Worker:
                 self.proc.stdin.close()
             self.proc.wait(timeout=10)
         except (BrokenPipeError, subprocess.TimeoutExpired):
-            self.proc.kill()
+            self.kill()
 
 
 def classify(answer: dict[str, Any], providers: dict[str, bool]) -> LevelResult:
@@ -109,6 +167,10 @@ def classify(answer: dict[str, Any], providers: dict[str, bool]) -> LevelResult:
         return fail("crashed", f"the loader was killed by signal {number}: {why}")
     if outcome == "exited":
         return fail("exited", f"the file ended the process (exit code {answer.get('code')})")
+    if outcome == "sandbox_failed":
+        return fail(
+            "sandbox_failed", f"the sandbox could not be set up, the file was not loaded: {answer.get('message')}"
+        )
     if outcome != "done":
         return fail("crashed", f"the validation worker failed: {outcome}")
     if "exception" in answer:
@@ -163,10 +225,13 @@ class ImportChecker:
         self.info = runtime.ensure()
         self.limits = limits or Limits()
         self.install_providers = install_providers
+        # A throwaway Fernet key for this runtime's workers: whatever a file reads of it protects nothing.
+        self.fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         self.workers = self._start(workers)
 
     def _start(self, count: int) -> list[_Worker]:
-        started = [_Worker(self.info.python, self.info.airflow_home, self.limits) for _ in range(count)]
+        python, home = self.info.python, self.info.airflow_home
+        started = [_Worker(python, home, self.limits, self.fernet_key) for _ in range(count)]
         return [worker.wait_ready() for worker in started]
 
     def __enter__(self) -> ImportChecker:
@@ -180,27 +245,62 @@ class ImportChecker:
         for worker in self.workers:
             worker.close()
 
-    def check(self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None) -> list[LevelResult]:
+    def _providers(self, codes: Sequence[str]) -> tuple[dict[str, bool], set[str]]:
+        """Install the providers the files import, of those Airflow publishes; returns the map and the refused."""
         providers = self.info.providers
-        if self.install_providers:
-            wanted = providers_in(codes)
-            if wanted - set(providers):
-                providers = self.runtime.add_providers(wanted)
-                # New packages on disk: workers that imported Airflow earlier must start again.
-                self.close()
-                self.workers = self._start(len(self.workers))
-        results: list[LevelResult | None] = [None] * len(codes)
+        if not self.install_providers:
+            return providers, set()
+        wanted = providers_in(codes)
+        refused = wanted - self.runtime.allowed_providers()
+        if wanted - refused - set(providers):
+            providers = self.runtime.add_providers(wanted - refused)
+            # New packages on disk: workers that imported Airflow earlier must start again.
+            self.close()
+            self.workers = self._start(len(self.workers))
+        return providers, refused
+
+    def _before(self, code: str, refused: set[str]) -> LevelResult | None:
+        """The verdict of a file that is not loaded at all: it needs a refused or a broken provider."""
+        needs = sorted(providers_in([code]) & refused)
+        if needs:
+            why = (
+                f"{needs[0]} is not a provider Airflow publishes, so it was not installed "
+                "(dageval installs only the providers Airflow lists)"
+            )
+            return LevelResult(level=Level.IMPORT, ok=False, category="provider_refused", message=why)
         broken = self.runtime.ensure().broken_providers
-        for i, code in enumerate(codes):
-            needs = sorted(providers_in([code]) & set(broken))
-            if needs:  # the environment's failure, not the file's: never counted against the model
-                why = f"{needs[0]} broke the Airflow {self.runtime.version} environment: {broken[needs[0]]}"
-                results[i] = LevelResult(level=Level.IMPORT, ok=False, category="runtime_broken", message=why[:500])
+        needs = sorted(providers_in([code]) & set(broken))
+        if needs:  # the environment's failure, not the file's: never counted against the model
+            why = f"{needs[0]} broke the Airflow {self.runtime.version} environment: {broken[needs[0]]}"
+            return LevelResult(level=Level.IMPORT, ok=False, category="runtime_broken", message=why[:500])
+        return None
+
+    def _answer(self, index: int, path: Path, lock: threading.Lock) -> dict[str, Any]:
+        """Ask worker `index % n`; a worker that died or hung is replaced, and a file it never took is asked again."""
+        slot = index % len(self.workers)
+        for _ in range(2):
+            answer = self.workers[slot].check(str(index), path)
+            if answer.get("outcome") in ("worker_died", "worker_stuck", "timeout"):
+                with lock:
+                    if not self.workers[slot].alive():
+                        self.workers[slot] = self._start(1)[0]
+            if answer.get("started", True):
+                return answer
+        return answer
+
+    def check(self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None) -> list[LevelResult]:
+        providers, refused = self._providers(codes)
+        results: list[LevelResult | None] = [self._before(code, refused) for code in codes]
         with tempfile.TemporaryDirectory(prefix="dageval-files-") as tmp:
-            Path(tmp).chmod(0o755)  # the sandboxed loader runs as an unprivileged user: it must read them
+            # Each file in a folder of its own under an unlistable one, with a name no other file can guess: the
+            # sandbox binds only that folder, and even without one a file cannot list or read the others.
+            Path(tmp).chmod(0o711)
             paths = []
             for i, code in enumerate(codes):
-                path = Path(tmp) / f"dag_{i:06d}.py"
+                folder = Path(tmp) / secrets.token_hex(8)
+                folder.mkdir(mode=0o755)
+                folder.chmod(0o755)  # the sandboxed loader runs as an unprivileged user: it must read them
+                path = folder / f"dag_{i:06d}.py"
                 path.write_text(code, encoding="utf-8")
                 path.chmod(0o644)
                 paths.append(path)
@@ -209,13 +309,7 @@ class ImportChecker:
 
             def run(index: int) -> None:
                 nonlocal done
-                slot = index % len(self.workers)
-                answer = self.workers[slot].check(str(index), paths[index])
-                if answer.get("outcome") == "worker_died":  # the file took its worker down: a new one
-                    with lock:
-                        if not self.workers[slot].alive():
-                            self.workers[slot] = self._start(1)[0]
-                results[index] = classify(answer, providers)
+                results[index] = classify(self._answer(index, paths[index], lock), providers)
                 with lock:
                     done += 1
                     if progress:

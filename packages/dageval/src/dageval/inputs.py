@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +53,34 @@ def row_version(row: dict[str, Any], prompt: str, where: str) -> AirflowVersion 
         raise InputError(f"{where}: airflow_version: {e}") from e
 
 
+def _read_file(path: Path) -> str:
+    """A regular file's text, never a link's target: O_NOFOLLOW also holds if the file is swapped meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise InputError(
+            f"{path}: a symbolic link, refused (samples are read as they are, links are not followed)"
+        ) from e
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        return f.read().decode("utf-8", errors="replace")
+
+
 def read_samples(path: str | Path) -> list[Sample]:
+    """Samples from a folder of .py files (links refused), one .py file, or a JSONL file."""
     source = Path(path)
     if source.is_dir():
         files = sorted(source.rglob("*.py"))
         if not files:
             raise InputError(f"no .py file in {source}")
-        return [
-            Sample(id=str(f.relative_to(source)), completion=f.read_text(encoding="utf-8", errors="replace"))
-            for f in files
+        links = [
+            f for f in files if any(p.is_symlink() for p in [f, *f.parents] if p != source and source in p.parents)
         ]
+        if links:
+            names = ", ".join(str(f.relative_to(source)) for f in links[:5])
+            raise InputError(f"{source}: symbolic links are refused, not followed: {names}")
+        return [Sample(id=str(f.relative_to(source)), completion=_read_file(f)) for f in files]
     if not source.is_file():
         raise InputError(f"{source} does not exist")
     if source.suffix == ".py":

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dagcore import AirflowVersion
+from dageval._scrub import scrub
 
 
 class Level(IntEnum):
@@ -122,10 +123,16 @@ class LevelResult(BaseModel):
     """Why it failed: `no_code`, `truncated`, `syntax_error`, `no_dag`, `no_tasks`, `cycle`,
     `duplicate_task_id`, `test_internals`, `lint`, ..."""
     message: str = ""
+    """Secret-looking values (keys, tokens, passwords) are replaced by `[redacted]`."""
     codes: list[str] = Field(default_factory=list)
     """Ruff rule codes found (lint level)."""
     loaded: list[LoadedDag] = Field(default_factory=list)
     """The DAGs Airflow loaded (import level), for the intent level."""
+
+    @field_validator("message")
+    @classmethod
+    def _no_secrets(cls, message: str) -> str:
+        return scrub(message)
 
 
 class Verdict(BaseModel):
@@ -154,7 +161,11 @@ class Verdict(BaseModel):
 
 
 class Limits(BaseModel):
-    """Per-file sandbox limits: wall-clock seconds, address space, CPU seconds, file size, processes."""
+    """Per-file sandbox limits: wall-clock seconds, address space, CPU seconds, file size, processes.
+
+    `memory` caps the file's whole process tree: with a memory cgroup it is the cgroup's `memory.max` (and
+    `nproc` its process count); without one the file gets a single process (`nproc` does not apply), whose
+    address space is `memory`."""
 
     timeout: float = 30.0
     memory: int = 2 * 1024**3

@@ -5,7 +5,8 @@ for that version and Python when it can be fetched (or one given); else it is re
 (uv's `--exclude-newer` at the release's upload time on the index), and the runtime says which. It also
 gets the provider distributions that the files under test import (when they exist on PyPI), within the
 same constraints or the same date, so that a DAG is judged on its own code and not on what happens to be
-installed. Before use, the environment is checked (`uv pip check`, Airflow and each provider import): one
+installed; only providers Airflow itself publishes are installed (`dageval.providers`), never a name a file
+made up. Before use, the environment is checked (`uv pip check`, Airflow and each provider import): one
 that does not hold together is `runtime_broken`, the environment's failure, never the file's.
 """
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 
 from dageval._asof import exclude_newer
 from dageval.exceptions import RuntimeBrokenError, RuntimeUnavailableError
+from dageval.providers import allowed, listed_by
 
 _PROVIDER = re.compile(r"^\s*(?:from|import)\s+airflow\.providers\.([a-z0-9_]+(?:\.[a-z0-9_]+)?)", re.MULTILINE)
 # Providers whose package name has two levels (airflow.providers.apache.spark -> apache-spark).
@@ -56,6 +58,8 @@ class _State(BaseModel):
     broken: str | None = None
     """Why the environment failed its check; a broken runtime is kept (and reported) until removed."""
     broken_providers: dict[str, str] = {}
+    listed_providers: list[str] = []
+    """The providers this Airflow lists in its own metadata (read once)."""
 
 
 def resolve_version(spec: str) -> str:
@@ -276,11 +280,22 @@ class Runtime:
             return f"import failed: {last[0][-400:]}"
         return None
 
-    def add_providers(self, distributions: Iterable[str]) -> dict[str, bool]:
-        """Install the providers not tried yet; remember which do not exist (or cannot fit this version), and
-        which installed but broke the environment check."""
+    def allowed_providers(self) -> set[str]:
+        """The provider distributions that may be installed here: those Airflow publishes."""
         state = self._state()
-        for distribution in sorted(set(distributions) - set(state.providers)):
+        if not state.listed_providers and self.python.is_file():
+            state.listed_providers = listed_by(self.python)
+            if state.listed_providers and self.installed:
+                self._save(state)
+        return allowed(state.listed_providers)
+
+    def add_providers(self, distributions: Iterable[str]) -> dict[str, bool]:
+        """Install the providers not tried yet, of those Airflow publishes (the others are left out: see
+        `allowed_providers`); remember which do not exist (or cannot fit this version), and which installed but
+        broke the environment check."""
+        permitted = self.allowed_providers()
+        state = self._state()
+        for distribution in sorted((set(distributions) & permitted) - set(state.providers)):
             # Resolved together with the providers already there: installed alone, a provider may move a
             # shared dependency (cryptography, say) past what an earlier provider allows.
             broken = state.broken_providers

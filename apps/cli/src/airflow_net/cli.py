@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from airflow_net import __version__
+from airflow_net.check_cmd import check
+from airflow_net.config_cmd import app as config_app
 from airflow_net.dataset_cmd import dataset
 from airflow_net.eval_cmd import app as eval_app
 from airflow_net.instruct_cmd import app as instruct_app
@@ -31,6 +33,8 @@ app.command(name="stop")(stop_cmd)
 app.command(name="status")(status_cmd)
 app.command(name="generate")(generate)
 app.command(name="app")(app_cmd)
+app.command(name="check")(check)
+app.add_typer(config_app, name="config")
 app.command(name="pipeline")(pipeline)
 
 

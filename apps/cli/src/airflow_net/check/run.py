@@ -15,6 +15,7 @@ Progress = Callable[[str, int, int], None]
 # Quoted names in an error (`No module named 'airflow.operators.dummy'`) and bare dotted module paths.
 # dageval names these for a model that invents code; in a user's own file the module or name is simply gone.
 _CATEGORY = {"hallucinated_module": "no_such_module", "hallucinated_name": "no_such_name"}
+_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)'")
 _NAMES = re.compile(r"['`\"]([A-Za-z_][\w.]*)['`\"]|\b([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b")
 
 
@@ -93,7 +94,9 @@ def run_check(
 
 def explaining_rule(error: str, findings: list[dageval.AirFinding]) -> dageval.AirFinding | None:
     """The finding that names what the error names (a module, class or argument), breaking rules first."""
-    names = {quoted or dotted for quoted, dotted in _NAMES.findall(error)}
+    cannot = _CANNOT_IMPORT.search(error)
+    # `cannot import name 'X' from 'm'`: m is still there, only X is gone; a rule about m does not explain it.
+    names = {cannot.group(1)} if cannot else {quoted or dotted for quoted, dotted in _NAMES.findall(error)}
     # `airflow.operators.dummy.DummyOperator` in a finding explains `No module named 'airflow.operators.dummy'`.
     names = {n for n in names if len(n) > 3 and n not in {"airflow", "None"}}
     ranked = sorted(findings, key=lambda f: f.code not in ("AIR301", "AIR302"))

@@ -12,6 +12,7 @@ from airflow_net.eval_cmd import app as eval_app
 from airflow_net.instruct_cmd import app as instruct_app
 from airflow_net.mcp_cmd import mcp_cmd
 from airflow_net.mine_cmd import mine
+from airflow_net.models_cmd import app as models_app
 from airflow_net.pipeline import pipeline
 from airflow_net.serve_cmd import app_cmd, generate, serve_cmd, status_cmd, stop_cmd
 from airflow_net.tune_cmd import export, train
@@ -36,6 +37,7 @@ app.command(name="generate")(generate)
 app.command(name="app")(app_cmd)
 app.command(name="check")(check)
 app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
 # Every argument, --help included, is the MCP app's own.
 app.command(
     name="mcp",

@@ -58,6 +58,10 @@ def test_check_finds_the_file_that_breaks_on_3_and_the_rule_that_fixes_it(folder
     assert {"AIR301", "AIR302"} <= {f["code"] for f in old["findings"]}
     assert rows["team/fine.py"]["loads_before"] and rows["team/fine.py"]["loads_after"]
     assert not rows["broken.py"]["loads_before"] and not rows["broken.py"]["loads_after"]  # not a break
+    assert [r["path"] for r in report["files"] if r["breaks"]] == ["old.py"]
+    assert report["counts"] == {
+        "files": 3, "load_before": 2, "load_after": 1, "break": 1, "fixed": 0, "explained_by_a_rule": 1
+    }  # fmt: skip
 
     page = tmp_path / "report.html"
     result = runner.invoke(app, ["check", str(folder), "--to", "2.10", "--report", str(page)])  # the flag wins

@@ -60,7 +60,7 @@ def check(
         typer.echo(result.model_dump_json(indent=2))
     else:
         out.print(_table(result))
-    counts = result.counts()
+    counts = result.counts
     out.print(
         f"{counts['files']} files in {result.seconds:.1f} s ({result.files_per_second:.2f} files/s): "
         f"{counts['load_before']} load in {result.from_version}, {counts['load_after']} in {result.to_version}, "

@@ -5,3 +5,5 @@ from __future__ import annotations
 import importlib.metadata
 
 __version__ = importlib.metadata.version("airflow-net-mcp")
+
+__all__ = ["__version__"]

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -57,7 +58,9 @@ class ExampleIndex:
         self.path = folder / f"examples-{digest}.sqlite"
         if not self.path.is_file():
             self._build(records)
+        # One connection for the server's life, used from the tool threads one at a time.
         self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._lock = threading.Lock()
 
     def _build(self, records: Path) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
@@ -110,6 +113,8 @@ class ExampleIndex:
             args.append(f" {version.series} ")
         sql += " ORDER BY score DESC LIMIT ?"
         args.append(max(1, min(k, 50)))
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
         return [
             Example(
                 id=row[0],
@@ -119,7 +124,7 @@ class ExampleIndex:
                 dag_ids=json.loads(row[4]),
                 score=round(float(row[5]), 4),
             )
-            for row in self._db.execute(sql, args)
+            for row in rows
         ]
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from dageval import AirFinding
 
@@ -22,8 +22,10 @@ class FileCheck(BaseModel):
     findings: list[AirFinding] = Field(default_factory=list)
     """Every AIR3xx finding (Airflow 3 migration rules) in the file."""
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def breaks(self) -> bool:
+        """It loads in the version migrated from and not in the target: what the check fails on."""
         return self.loads_before and not self.loads_after
 
 
@@ -40,6 +42,8 @@ class CheckReport(BaseModel):
     def breaking(self) -> list[FileCheck]:
         return [f for f in self.files if f.breaks]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def counts(self) -> dict[str, int]:
         return {
             "files": len(self.files),
@@ -50,6 +54,7 @@ class CheckReport(BaseModel):
             "explained_by_a_rule": sum(f.breaks and f.rule is not None for f in self.files),
         }
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def files_per_second(self) -> float:
         return len(self.files) / self.seconds if self.seconds > 0 else 0.0

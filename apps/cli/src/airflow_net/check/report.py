@@ -19,7 +19,7 @@ def _cell(text: str | None) -> str:
 
 
 def markdown(report: CheckReport) -> str:
-    c = report.counts()
+    c = report.counts
     lines = [
         f"# Migration check: Airflow {report.from_version} -> {report.to_version}",
         "",
@@ -53,7 +53,7 @@ def markdown(report: CheckReport) -> str:
 
 
 def html(report: CheckReport) -> str:
-    c = report.counts()
+    c = report.counts
     esc = _html.escape
 
     def row(r: FileCheck) -> str:

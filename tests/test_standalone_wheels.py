@@ -1,12 +1,17 @@
 """dagserve and dageval as users install them: each wheel built with `uv build --package X --no-sources`, installed
 into a fresh virtualenv outside the workspace, and its console script run for real.
 
-dagcore, which both need, is installed from its own wheel (it is published alongside them). Third-party versions
-are pinned to the lock so that llama-cpp-python, compiled on install, is the build uv already has in its cache.
+dagcore, which both need, is installed from its own wheel (it is published alongside them). Third-party packages
+come from the index, pinned to the lock, except one: llama-cpp-python publishes only an sdist that compiles
+llama.cpp on install (20+ minutes on two cores), so the fresh venv gets this workspace's own build of it, repacked
+as a wheel (same version, same build flags).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -14,17 +19,13 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The workspace's llama.cpp build settings (pyproject.toml): the same settings find the same cached build.
-LLAMA_ARGS = (
-    "llama-cpp-python:cmake.args=-DGGML_NATIVE=OFF;-DGGML_AVX=ON;-DGGML_AVX2=ON;-DGGML_FMA=ON;-DGGML_F16C=ON;"
-    "-DGGML_AVX512=OFF;-DGGML_AMX_TILE=OFF;-DGGML_AMX_INT8=OFF;-DGGML_AMX_BF16=OFF"
-)
 OLD = """from datetime import datetime
 
 from airflow import DAG
@@ -54,6 +55,28 @@ def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return done  # type: ignore[no-any-return]
 
 
+def repack(distribution: str, folder: Path) -> Path:
+    """The installed distribution as a wheel again: its files, its WHEEL tag, a fresh RECORD."""
+    dist = importlib.metadata.distribution(distribution)
+    info = next(f for f in dist.files or [] if f.name == "WHEEL" and f.parent.name.endswith(".dist-info"))
+    tag = next(line.split(": ")[1] for line in info.read_text().splitlines() if line.startswith("Tag: "))
+    name = dist.metadata["Name"].replace("-", "_")
+    wheel = folder / f"{name}-{dist.version}-{tag}.whl"
+    skip = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "uv_build.json", "uv_cache.json"}
+    record = f"{info.parent}/RECORD"
+    rows = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in dist.files or []:
+            if (file.parent.name.endswith(".dist-info") and file.name in skip) or "__pycache__" in file.parts:
+                continue
+            data = Path(str(dist.locate_file(file))).read_bytes()
+            archive.writestr(str(file), data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            rows.append(f"{file},sha256={digest},{len(data)}")
+        archive.writestr(record, "\n".join([*rows, f"{record},,"]) + "\n")
+    return wheel
+
+
 def install_alone(package: str, tmp: Path) -> Path:
     """A fresh venv (outside the workspace) holding `package` and dagcore from their wheels; its bin folder."""
     dist = tmp / "dist"
@@ -66,9 +89,10 @@ def install_alone(package: str, tmp: Path) -> Path:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
     _run([_uv(), "venv", "-q", "--python", f"{sys.version_info.major}.{sys.version_info.minor}", str(venv)], cwd=tmp)
     wheels = [str(next(dist.glob(f"{name}-*.whl"))) for name in (package, "dagcore")]
+    if "llama-cpp-python==" in pins.read_text():
+        wheels.append(str(repack("llama-cpp-python", dist)))
     python = str(venv / "bin" / "python")
-    install = [_uv(), "pip", "install", "-q", "--python", python, *wheels, "-c", str(pins)]
-    _run([*install, "--config-settings-package", LLAMA_ARGS], cwd=tmp, env=env)
+    _run([_uv(), "pip", "install", "-q", "--python", python, *wheels, "-c", str(pins)], cwd=tmp, env=env)
     listed = _run([_uv(), "pip", "list", "--python", python, "--format", "json"], cwd=tmp, env=env)
     names = {row["name"] for row in json.loads(listed.stdout)}
     assert {package, "dagcore"} <= names

@@ -9,7 +9,14 @@ from airflow_net.check.models import CheckReport, FileCheck
 
 def _rule(row: FileCheck) -> str:
     if row.rule is None:
-        return ""
+        # Not what the error names, but a rule that says the file breaks on Airflow 3 is still the place to look.
+        flagged = [f for f in row.findings if f.code in ("AIR301", "AIR302")] if row.breaks else []
+        return (
+            f"(the error names no rule; also flagged) {flagged[0].code} (line {flagged[0].line}): "
+            + (flagged[0].message)
+            if flagged
+            else ""
+        )
     fix = f" Fix: {row.rule.fix}" + (" (safe: `ruff check --select AIR --preview --fix`)" if row.rule.fix_safe else "")
     return f"{row.rule.code} (line {row.rule.line}): {row.rule.message}" + (fix if row.rule.fix else "")
 

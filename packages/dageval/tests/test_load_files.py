@@ -33,5 +33,5 @@ def test_a_file_ruff_flags_is_still_loaded_in_each_version() -> None:
 
 
 def test_a_missing_runtime_is_not_made_unless_asked() -> None:
-    with pytest.raises(dageval.RuntimeUnavailableError, match="no Airflow 2.6.3 runtime installed"):
+    with pytest.raises(dageval.RuntimeUnavailableError, match=r"no Airflow 2\.6\.3 runtime installed"):
         dageval.load_files(["x = 1\n"], "2.6.3")

@@ -12,6 +12,7 @@ import dagserve
 from airflow_net_mcp.examples import Example, ExampleIndex
 from airflow_net_mcp.exceptions import McpAppError
 from airflow_net_mcp.settings import McpSettings
+from dagcore import JudgementLike
 
 LEVELS = ("extract", "syntax", "structure", "lint", "import")
 
@@ -111,15 +112,7 @@ class Tools:
             GeneratedAttempt(
                 number=a.number,
                 code=a.generation.code or a.generation.completion,
-                verdict=Validation(
-                    ok=a.verdict.ok,
-                    airflow_version=version,
-                    level=a.verdict.level,
-                    category=a.verdict.category,
-                    message=a.verdict.message,
-                    levels=[LevelVerdict.model_validate(lv) for lv in a.verdict.details.get("levels", [])],
-                    imported=bool(a.verdict.details.get("imported")),
-                ),
+                verdict=_validation(a.verdict, version),
             )
             for a in result.attempts
         ]
@@ -165,7 +158,8 @@ class Tools:
             self._index.close()
 
 
-def _validation(check: dageval.Check, version: str | None) -> Validation:
+def _validation(check: JudgementLike, version: str | None) -> Validation:
+    """dageval's verdict (a `Check`, or the copy the repair loop keeps of one) as the tool's result."""
     return Validation(
         ok=check.ok,
         airflow_version=version,

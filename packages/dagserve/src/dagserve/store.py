@@ -173,6 +173,9 @@ def pull_model(
     if not _SHA256.fullmatch(expected):
         raise ChecksumError(f"the Hub gives no sha256 for {repo}/{filename}: pass --sha256 to check it against")
     commit = meta.commit_hash or revision or "main"
+    have = _read_record(target) if target.is_file() else None
+    if have is not None and have.sha256 == expected:
+        return have  # pulled before: nothing to download
     # Named by what is expected: a partial file of another revision or file is never appended to.
     partial = target.parent / ".partial" / f"{target.stem}-{expected[:16]}.part"
     partial.parent.mkdir(parents=True, exist_ok=True)

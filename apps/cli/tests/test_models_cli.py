@@ -65,6 +65,9 @@ def test_a_cut_pull_resumes_and_the_model_serves(models: Path, hub: HubStandIn, 
     listed = {m.name: m for m in dagserve.list_models()}
     assert listed["smol"].source == "hub" and listed["smol"].origin == f"{REPO}/smol.gguf@{COMMIT}"
     assert "smol" in runner.invoke(app, ["models", "list"]).output
+    seen = len(hub.requests)
+    assert runner.invoke(app, ["models", "pull", REPO, "smol.gguf"]).exit_code == 0
+    assert [method for method, _, _ in hub.requests[seen:]] == ["HEAD"]  # already there: nothing downloaded
 
     # `serve --model NAME`: the pulled file is what dagserve loads, and it answers.
     state = tmp_path / "state"

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 from typer.testing import CliRunner
 
@@ -29,6 +30,11 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSERVE_MODELS", str(folder))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no token of the user's is read
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    # The stand-in is the Hub here: other suites (dagdata's conftest) turn the Hub off for the whole process, and
+    # huggingface_hub reads that switch once, at import.
+    for switch in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(switch, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     return folder
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def test_a_cut_pull_resumes_and_the_model_serves(models: Path, hub: HubStandIn, 
     hub.stall_after = len(data) // 2
     command = [str(Path(sys.executable).with_name("airflow-net")), "models", "pull", REPO, "smol.gguf"]
     first = subprocess.Popen(command, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert hub.stalled.wait(120), "the pull never started"
+    deadline = time.monotonic() + 120
+    while not hub.stalled.wait(0.2):  # a pull that fails at once says why, instead of a two-minute wait
+        assert first.poll() is None, first.stdout.read().decode() if first.stdout else ""
+        assert time.monotonic() < deadline, "the pull never started"
     first.send_signal(signal.SIGINT)  # Ctrl-C half way
     assert first.wait(60) != 0
     hub.release.set()

@@ -11,9 +11,14 @@ from rich.table import Table
 console = Console()
 
 
-def progress_bars() -> Progress:
+def progress_bars(to: Console | None = None) -> Progress:
+    """Bars on `to` (default: stdout); a command whose stdout is data (`--json`) draws them on stderr."""
     return Progress(
-        TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=to or console,
     )
 
 

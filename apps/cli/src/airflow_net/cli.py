@@ -5,10 +5,14 @@ from __future__ import annotations
 import typer
 
 from airflow_net import __version__
+from airflow_net.check_cmd import check
+from airflow_net.config_cmd import app as config_app
 from airflow_net.dataset_cmd import dataset
 from airflow_net.eval_cmd import app as eval_app
 from airflow_net.instruct_cmd import app as instruct_app
+from airflow_net.mcp_cmd import mcp_cmd
 from airflow_net.mine_cmd import mine
+from airflow_net.models_cmd import app as models_app
 from airflow_net.pipeline import pipeline
 from airflow_net.serve_cmd import app_cmd, generate, serve_cmd, status_cmd, stop_cmd
 from airflow_net.tune_cmd import export, train
@@ -31,6 +35,14 @@ app.command(name="stop")(stop_cmd)
 app.command(name="status")(status_cmd)
 app.command(name="generate")(generate)
 app.command(name="app")(app_cmd)
+app.command(name="check")(check)
+app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
+# Every argument, --help included, is the MCP app's own.
+app.command(
+    name="mcp",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)(mcp_cmd)
 app.command(name="pipeline")(pipeline)
 
 

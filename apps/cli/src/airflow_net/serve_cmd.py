@@ -12,6 +12,7 @@ from rich.syntax import Syntax
 
 import dageval
 from airflow_net._ui import console, summary_table
+from dagcore import load_user_config
 from dagcore.cli import one_line_errors
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd
@@ -30,8 +31,14 @@ def generate(
     level: Annotated[str, typer.Option(help="Validate up to: extract, syntax, structure, lint, import.")] = "import",
     max_tokens: Annotated[int, typer.Option(help="Token limit per answer.")] = 1024,
 ) -> None:
-    """Write a DAG with the local model (a server is started if none runs), validate it, repair it."""
+    """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
+
+    The Airflow version, model and server URL default to `airflow-net config`'s; a flag overrides them."""
     target = dageval.Level.from_label(level, "--level")
+    saved = load_user_config()
+    airflow_version = airflow_version or (str(saved.airflow_version) if saved.airflow_version else None)
+    model = model or saved.model
+    endpoint = endpoint or saved.server_url
     if endpoint:
         client = Client(endpoint, model=model)
     else:
@@ -73,7 +80,9 @@ def app_cmd(
     attempts: Annotated[int, typer.Option(help="Generations per request, repairs included.")] = 3,
     install_runtimes: Annotated[bool, typer.Option(help="Install missing Airflow runtimes on first use.")] = False,
 ) -> NoReturn:
-    """The web app: generate -> validate -> repair, with a page at http://127.0.0.1:PORT/."""
+    """The web app: generate -> validate -> repair, with a page at http://127.0.0.1:PORT/.
+
+    The app reads `airflow-net config` itself (model, server URL, the version offered first); a flag overrides it."""
     # The app is another app: it runs as its own program (`airflow-net-server`), never imported. Exec, not a
     # child process, so Ctrl-C and the exit code are the server's own.
     command = [sys.executable, "-m", "airflow_net_server", "--port", str(port), "--max-attempts", str(attempts)]

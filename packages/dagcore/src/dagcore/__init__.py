@@ -13,10 +13,11 @@ from dagcore.body import BodyError, BodyLimits, ClientGone, parse_json_body, rea
 from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
 from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
-from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, VersionError
+from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
 from dagcore.manifest import MANIFEST, Manifest, finished, identity, read_manifest, stamp, write_manifest
 from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, repair_loop
+from dagcore.userconfig import UserConfig, config_path, load_user_config, set_user_config
 from dagcore.version import AirflowVersion, series
 
 __version__ = importlib.metadata.version("dagcore")
@@ -44,20 +45,25 @@ __all__ = [
     "Repair",
     "Turn",
     "Usage",
+    "UserConfig",
+    "UserConfigError",
     "VersionError",
     "__version__",
+    "config_path",
     "extract_code",
     "fenced_blocks",
     "finished",
     "identity",
     "imported_modules",
     "is_test_internal",
+    "load_user_config",
     "parse_json_body",
     "read_body",
     "read_json_body",
     "read_manifest",
     "repair_loop",
     "series",
+    "set_user_config",
     "stamp",
     "test_internal_imports",
     "write_manifest",

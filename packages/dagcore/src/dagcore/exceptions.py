@@ -26,3 +26,7 @@ class ChatError(DagcoreError):
         """The HTTP status, when the server answered."""
         self.code = code
         """The error code of an OpenAI-style error body, when it had one."""
+
+
+class UserConfigError(DagcoreError):
+    """The user config file cannot be read, or a key or value given to `config set` is not one it holds."""

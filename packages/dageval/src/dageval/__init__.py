@@ -28,6 +28,8 @@ from dageval.experiment import (
 from dageval.extract import extract
 from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
+from dageval.lint import AirFinding, air_findings
+from dageval.load import load_files
 from dageval.models import Expect, Level, LevelResult, Limits, Sample, Verdict
 from dageval.repairs import RepairRow, repair_table
 from dageval.report import markdown, write_report
@@ -49,6 +51,7 @@ __version__ = importlib.metadata.version("dageval")
 
 __all__ = [
     "BENCHMARK",
+    "AirFinding",
     "Check",
     "Comparison",
     "DagevalError",
@@ -77,6 +80,7 @@ __all__ = [
     "Validator",
     "Verdict",
     "__version__",
+    "air_findings",
     "benchmark_file",
     "compare",
     "compare_models",
@@ -85,6 +89,7 @@ __all__ = [
     "generate",
     "installed_runtimes",
     "judge_model",
+    "load_files",
     "markdown",
     "mcnemar_exact",
     "pass_at_k",

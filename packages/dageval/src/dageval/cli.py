@@ -1,4 +1,5 @@
-"""`dageval runtime install|list|remove|providers`: the isolated Airflow runtimes the import level uses.
+"""`dageval judge FILE...`: is each an Airflow DAG that loads? `dageval runtime install|list|remove|providers`: the
+isolated Airflow runtimes the import level uses.
 
 `runtime_app` is mounted as is by `airflow-net eval runtime`, so both commands are the same code.
 """
@@ -13,11 +14,13 @@ import typer
 
 from dagcore.cli import one_line_errors
 from dageval import providers as allowlist
+from dageval.evaluate import evaluate
+from dageval.models import Level, Sample
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, provider_distribution, resolve_version
 
 app = typer.Typer(
     name="dageval",
-    help="Is generated code a valid Airflow DAG? The Airflow runtimes of its import level.",
+    help="Is this an Airflow DAG that loads? `dageval judge FILE`; the Airflow runtimes of its import level.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +31,38 @@ app.add_typer(runtime_app, name="runtime")
 Root = Annotated[
     Path | None, typer.Option(help="Where runtimes live (default: $AIRFLOW_NET_CACHE/runtimes).", show_default=False)
 ]
+
+
+@app.command("judge")
+@one_line_errors
+def judge(
+    files: Annotated[list[Path], typer.Argument(help="Python files, each judged on its own.")],
+    airflow: Annotated[str, typer.Option(help="The Airflow version to judge for: 3.1, 2.10.5, ...")] = "3.1",
+    level: Annotated[str, typer.Option(help="Up to: extract, syntax, structure, lint, import.")] = "import",
+    as_json: Annotated[bool, typer.Option("--json", help="One verdict per line, as JSON.")] = False,
+) -> None:
+    """Judge DAG files level by level, up to a real import in a sandboxed Airflow (made on first use, minutes);
+    exit 1 when one fails."""
+    target = Level.from_label(level, "--level")
+    if target == Level.INTENT:
+        raise typer.BadParameter("intent needs a request's expectations: use `airflow-net eval`", param_hint="--level")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such file: {', '.join(missing)}", param_hint="FILES")
+    samples = [Sample(id=str(f), completion=f.read_text(encoding="utf-8", errors="replace")) for f in files]
+    verdicts = evaluate(samples, level=target, airflow_version=airflow, import_workers=1)
+    for verdict in verdicts:
+        failure = verdict.failure
+        if as_json:
+            typer.echo(verdict.model_dump_json(exclude={"code"}))
+        elif failure is None:
+            last = verdict.results[-1]
+            found = last.message or "ok"
+            typer.echo(f"{verdict.sample_id}: valid up to {last.level.label} in Airflow {airflow} ({found})")
+        else:
+            typer.echo(f"{verdict.sample_id}: fails at {failure.level.label}: {failure.category}: {failure.message}")
+    if any(v.failure is not None for v in verdicts):
+        raise typer.Exit(1)
 
 
 @runtime_app.command("install")

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
 from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
 from dagcore import AirflowVersion
@@ -22,8 +23,23 @@ from dageval.models import Level, LevelResult
 BREAKING_ON_3 = ("AIR301", "AIR302")
 
 
-def ruff_codes(codes: Sequence[str]) -> list[list[tuple[str, str]]]:
-    """(rule code, message) pairs for each piece of code, in order: one ruff process for all of them."""
+class AirFinding(BaseModel):
+    """One finding of ruff's Airflow rules in one file."""
+
+    code: str
+    """The rule, e.g. `AIR301` (removed in Airflow 3) or `AIR302` (moved to a provider)."""
+    message: str
+    line: int
+    fix: str | None = None
+    """What ruff's fix does, in words (`ruff check --fix` applies it), where the rule has one."""
+    fix_safe: bool = False
+    """ruff marks the fix safe: it keeps the file's behaviour."""
+    url: str | None = None
+    """The rule's documentation."""
+
+
+def air_findings(codes: Sequence[str]) -> list[list[AirFinding]]:
+    """ruff's AIR findings for each piece of code, in order, with their fixes: one ruff process for all of them."""
     with tempfile.TemporaryDirectory(prefix="dageval-lint-") as tmp:
         folder = Path(tmp)
         for i, code in enumerate(codes):
@@ -48,12 +64,27 @@ def ruff_codes(codes: Sequence[str]) -> list[list[tuple[str, str]]]:
             text=True,
             check=False,
         )
-        found: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        found: dict[int, list[AirFinding]] = defaultdict(list)
         for item in json.loads(done.stdout or "[]"):
-            index = int(Path(item["filename"]).stem[1:])
-            if item.get("code"):
-                found[index].append((str(item["code"]), str(item["message"])))
-        return [sorted(found[i]) for i in range(len(codes))]
+            if not item.get("code"):  # a file ruff cannot parse: no rule, only a syntax error
+                continue
+            fix = item.get("fix") or {}
+            found[int(Path(item["filename"]).stem[1:])].append(
+                AirFinding(
+                    code=str(item["code"]),
+                    message=str(item["message"]),
+                    line=int((item.get("location") or {}).get("row") or 0),
+                    fix=fix.get("message") or None,
+                    fix_safe=fix.get("applicability") == "safe",
+                    url=item.get("url"),
+                )
+            )
+        return [sorted(found[i], key=lambda f: (f.line, f.code)) for i in range(len(codes))]
+
+
+def ruff_codes(codes: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """(rule code, message) pairs for each piece of code, in order: one ruff process for all of them."""
+    return [sorted((f.code, f.message) for f in findings) for findings in air_findings(codes)]
 
 
 def lint_result(findings: list[tuple[str, str]], airflow_version: AirflowVersion | None) -> LevelResult:

@@ -10,13 +10,16 @@ from dagserve.config import ServeConfig
 from dagserve.daemon import ServerInfo, ServerStatus, server_status, start_server, state_dir, stop_server
 from dagserve.exceptions import (
     BusyError,
+    ChecksumError,
     ClientError,
     DagserveError,
     ModelLoadError,
     ModelNotFoundError,
+    PullError,
     ServerError,
 )
 from dagserve.resolve import default_model, models_dir, resolve_model
+from dagserve.store import ModelEntry, import_model, list_models, pull_model, remove_model
 from dagserve.validate import (
     Attempt,
     RepairResult,
@@ -31,12 +34,15 @@ __version__ = importlib.metadata.version("dagserve")
 __all__ = [
     "Attempt",
     "BusyError",
+    "ChecksumError",
     "Client",
     "ClientError",
     "DagserveError",
     "Generation",
+    "ModelEntry",
     "ModelLoadError",
     "ModelNotFoundError",
+    "PullError",
     "RepairResult",
     "ServeConfig",
     "ServerError",
@@ -50,7 +56,11 @@ __all__ = [
     "__version__",
     "default_model",
     "generate_valid_dag",
+    "import_model",
+    "list_models",
     "models_dir",
+    "pull_model",
+    "remove_model",
     "resolve_model",
     "server_status",
     "start_server",

@@ -34,3 +34,11 @@ class ClientError(DagserveError):
 
 class BusyError(DagserveError):
     """Every slot is busy and the waiting queue is full: try again later."""
+
+
+class PullError(DagserveError):
+    """A model could not be fetched from the Hub: not found, no network, the download stopped."""
+
+
+class ChecksumError(DagserveError):
+    """A pulled file's sha256 is not the one expected: it is refused and deleted."""

@@ -15,7 +15,16 @@ from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
-from dagcore.manifest import MANIFEST, Manifest, finished, identity, read_manifest, stamp, write_manifest
+from dagcore.manifest import (
+    MANIFEST,
+    Manifest,
+    finished,
+    identity,
+    read_manifest,
+    sha256_file,
+    stamp,
+    write_manifest,
+)
 from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, repair_loop
 from dagcore.userconfig import UserConfig, config_path, load_user_config, set_user_config
 from dagcore.version import AirflowVersion, series
@@ -64,6 +73,7 @@ __all__ = [
     "repair_loop",
     "series",
     "set_user_config",
+    "sha256_file",
     "stamp",
     "test_internal_imports",
     "write_manifest",

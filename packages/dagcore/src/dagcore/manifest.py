@@ -42,7 +42,8 @@ class Manifest(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in chunks (models are gigabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -59,14 +60,14 @@ def identity(source: Path | str) -> str:
     """
     path = Path(source)
     if path.is_file():
-        return f"sha256:{_sha256_file(path)}"
+        return f"sha256:{sha256_file(path)}"
     if path.is_dir():
         found = _stage_fingerprint(path)
         if found is not None:
             return f"manifest:{found}"
         digest = hashlib.sha256()
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{file.relative_to(path).as_posix()}\0{_sha256_file(file)}\n".encode())
+            digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
         return f"tree:{digest.hexdigest()}"
     return f"name:{source}"
 

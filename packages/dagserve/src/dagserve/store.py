@@ -9,7 +9,6 @@ the Hub's (or the one given) before it becomes a model.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import os
 import re
@@ -21,6 +20,7 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel
 
+from dagcore import sha256_file
 from dagserve.exceptions import ChecksumError, ModelNotFoundError, PullError
 from dagserve.resolve import DEFAULT_MODEL_DIST, default_model, models_dir
 
@@ -85,14 +85,6 @@ def _save(entry: ModelEntry, staged: Path) -> ModelEntry:
     return entry
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def import_model(source: Path, name: str | None = None) -> ModelEntry:
     """Copy a GGUF (a file, or an `airflow-net export` folder holding one quantised GGUF) into the models folder."""
     file = _export_gguf(Path(source).expanduser())
@@ -104,7 +96,7 @@ def import_model(source: Path, name: str | None = None) -> ModelEntry:
         path=target,
         source="export",
         size=staged.stat().st_size,
-        sha256=sha256_of(staged),
+        sha256=sha256_file(staged),
         origin=str(file.resolve()),
     )
     return _save(entry, staged)
@@ -182,7 +174,7 @@ def pull_model(
     if httpx.URL(meta.location).host != httpx.URL(url).host:
         headers.pop("authorization", None)  # a redirect to the CDN: the Hub token stays with the Hub
     _download(meta.location, partial, meta.size, headers, progress)
-    actual = sha256_of(partial)
+    actual = sha256_file(partial)
     if actual != expected:
         partial.unlink()
         raise ChecksumError(

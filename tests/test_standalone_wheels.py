@@ -15,15 +15,15 @@ import importlib.metadata
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+
+from dagcore.testing import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = """from datetime import datetime
@@ -100,15 +100,9 @@ def install_alone(package: str, tmp: Path) -> Path:
     return venv / "bin"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_dagserve_wheel_serves_the_bundled_model(tmp_path: Path) -> None:
     bin_dir = install_alone("dagserve", tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSERVE_HOME": str(tmp_path / "state"), "DAGSERVE_MODELS": str(tmp_path / "models")}
     server = subprocess.Popen(
         [str(bin_dir / "dagserve"), "serve", "--port", str(port), "--ctx", "512", "--threads", "1", "--parallel", "1"],
@@ -120,16 +114,7 @@ def test_dagserve_wheel_serves_the_bundled_model(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, f"dagserve exited: {server.stdout.read() if server.stdout else ''}"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "dagserve did not answer /health"
-            time.sleep(0.3)
+        wait_healthy(url, server, timeout=180)
         answer = httpx.post(
             f"{url}/v1/chat/completions",
             json={"messages": [{"role": "user", "content": "Name one Airflow operator."}], "max_tokens": 12},

@@ -4,23 +4,17 @@ version is the one the page offers first; a flag overrides them."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from dagcore.testing import free_port, wait_healthy
+
 from .scripted import ScriptedModel
 
 ANSWER = "```python\nfrom airflow.sdk import DAG\n\nwith DAG(dag_id='x'):\n    pass\n```"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_app_reads_the_user_config(tmp_path: Path) -> None:
@@ -28,22 +22,13 @@ def test_the_app_reads_the_user_config(tmp_path: Path) -> None:
     folder = tmp_path / "airflow-net"
     folder.mkdir()
     (folder / "config.toml").write_text(f'airflow_version = "2.9"\nserver_url = "{model.url}"\n')
-    port = _port()
+    port = free_port()
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
     command = [sys.executable, "-m", "airflow_net_server", "--port", str(port), "--level", "syntax"]
     app = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert app.poll() is None, app.stderr.read() if app.stderr else ""
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the app did not start"
-            time.sleep(0.2)
+        wait_healthy(url, app)
         assert httpx.get(f"{url}/v1/versions").json()[0] == "2.9"
         answer = httpx.post(f"{url}/v1/dags", json={"request": "Load orders", "airflow_version": "3.1"}, timeout=60)
         assert answer.status_code == 200, answer.text

@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible chat endpoint on a loopback port, for tests of what talks to a model.
+"""A scripted OpenAI-compatible chat endpoint on a loopback port, for tests of what talks to a model; and the
+two steps of every test that starts a real server process: a free port, and waiting for its /health.
 
 Real HTTP, a real server thread; only the model is a script. Used by dagserve's, dageval's and the app's tests,
 where the loop around the model is what is tested, not the model.
@@ -7,10 +8,15 @@ where the loop around the model is what is tested, not the model.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 Script = list[str] | Callable[[dict[str, Any]], str]
 
@@ -63,3 +69,27 @@ class ScriptedModel:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    """A loopback port free now (a server started next will almost surely get it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[str], *, timeout: float = 120.0) -> None:
+    """Wait until `url`/health answers 200; raise at once, with its output, if `process` ends first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            output = process.stdout or process.stderr
+            raise AssertionError(f"the server exited ({process.returncode}): {output.read() if output else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url}/health did not answer within {timeout:.0f} s")
+        time.sleep(0.2)

@@ -7,13 +7,16 @@ subprocess per training setup runs the same optimiser steps (AdamW, batch 1, `--
 from dagsynth, loss on every token) on the real base model, through dagtune's own switches (`precision`,
 `train_top_layers`, LoRA), and reports tokens/s, the model FLOP/s that makes (forward 2N per token, backward
 2N through every block it passes and 2N for the weights it trains) and that as a fraction of the matmul rate
-of its precision. Writes bench/results/cpu_train.json.
+of its precision. Then `dagtune.train`'s own Trainer on composed conversations of varying length, with glibc's
+malloc as it comes and with freed memory kept for the run (dagtune does the latter on a CPU): the same steps, one
+subprocess each. Writes bench/results/cpu_train.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -97,12 +100,61 @@ def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: i
     return {"seconds_per_step": seconds, "tokens": int(ids.shape[1]), "flops_per_token": flops_per_token}
 
 
+def trainer_rate(keep: bool, steps: int) -> dict[str, float]:
+    """dagtune's Trainer (full fine-tuning, bf16, batch 1 x 4) over `steps` optimiser steps of composed
+    conversations; glibc's allocator tuned for training only when `keep`."""
+    import tempfile
+
+    from datasets import Dataset, DatasetDict
+
+    import dagsynth
+    import dagtune
+    from dagcore import DEFAULT_CONTRACT
+    from dagtune._alloc import keep_freed_memory
+    from dagtune.train import build_trainer
+
+    accum = 4
+    rows = []
+    for d in dagsynth.compose(steps * accum, ["3.1", "2.10"], seed=11)[: steps * accum]:
+        chat = DEFAULT_CONTRACT.messages(d.requests[-1], d.airflow_version)
+        rows.append({"messages": [*chat, {"role": "assistant", "content": DEFAULT_CONTRACT.answer(d.code)}]})
+    tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
+    tokens = sum(len(tokenizer.apply_chat_template(r["messages"])) for r in rows)  # type: ignore[union-attr]
+    with tempfile.TemporaryDirectory() as tmp:
+        DatasetDict({"train": Dataset.from_list(rows)}).save_to_disk(f"{tmp}/data")
+        config = dagtune.TrainConfig(
+            base_model=str(dagtune.smollm2_gguf()),
+            dataset=Path(f"{tmp}/data"),
+            output_dir=Path(f"{tmp}/run"),
+            finetune="full",
+            precision="bf16",
+            max_seq_length=1024,
+            per_device_train_batch_size=1,
+            gradient_accumulation_steps=accum,
+            max_steps=steps,
+            save_steps=10_000,
+            logging_steps=1,
+        )
+        with keep_freed_memory(enabled=keep):
+            trainer, _ = build_trainer(config)
+            start = time.perf_counter(), time.process_time()
+            trainer.train()
+            wall, cpu = time.perf_counter() - start[0], time.process_time() - start[1]
+    system = os.times().system
+    return {"tokens_per_s": tokens / wall, "wall_s": wall, "cpu_s": cpu, "system_s": system}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--trainer-steps", type=int, default=4, help="optimiser steps of the Trainer rows (0: none)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--trainer", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.trainer:
+        print(json.dumps(trainer_rate(args.trainer == "keep", args.trainer_steps)))
+        return
     if args.one:
         finetune, precision, top = json.loads(args.one)
         print(json.dumps(run_setup(finetune, precision, top, args.seq, args.steps)))
@@ -144,9 +196,25 @@ def main() -> None:
             f"| {r['setup']} | {r['precision']} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / base:.2f}x "
             f"| {r['model_gflops']:.0f} | {r['of_matmul_rate']:.0%} |"
         )
+    trainer_rows = []
+    for mode in ("default", "keep") if args.trainer_steps else ():
+        cmd = [sys.executable, __file__, "--trainer", mode, "--trainer-steps", str(args.trainer_steps)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        trainer_rows.append({"malloc": mode, **json.loads(done.stdout.strip().splitlines()[-1])})
+    if trainer_rows:
+        first = trainer_rows[0]["tokens_per_s"]
+        print("\n| dagtune Trainer, every weight, bf16 | tokens/s | ratio | wall s | system s |")
+        print("|---|---:|---:|---:|---:|")
+        for r in trainer_rows:
+            what = "glibc malloc as it comes" if r["malloc"] == "default" else "freed memory kept (dagtune on CPU)"
+            print(
+                f"| {what} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / first:.2f}x | {r['wall_s']:.0f} "
+                f"| {r['system_s']:.0f} |"
+            )
     out = Path(__file__).parent / "results" / "cpu_train.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"matmul_gflops": rates, "seq": args.seq, "rows": rows}, indent=2))
+    report = {"matmul_gflops": rates, "seq": args.seq, "rows": rows, "trainer_rows": trainer_rows}
+    out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from dagcore import Manifest, finished, read_manifest, stamp, write_manifest
 from dagdata import PromptContract
+from dagtune._alloc import keep_freed_memory
 from dagtune._extras import UNSLOTH_INSTALL
 from dagtune._load import load_model, load_tokenizer
 from dagtune.config import TrainConfig
@@ -289,15 +290,18 @@ def train(
     write_manifest(run, expected)  # unfinished: marks the checkpoints as this run's
     saved.write_text(config.model_dump_json(indent=2), encoding="utf-8")
     (run / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2), encoding="utf-8")
-    trainer, backend = build_trainer(config, callbacks=callbacks)
-    checkpoint = last_checkpoint(run / "checkpoints") if resume else None
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    adapter = run / "adapter"
-    trainer.save_model(str(adapter))
-    trainer.processing_class.save_pretrained(str(adapter))
-    eval_loss = None
-    if trainer.eval_dataset is not None:
-        eval_loss = float(trainer.evaluate()["eval_loss"])
+    import torch
+
+    with keep_freed_memory(enabled=not torch.cuda.is_available()):
+        trainer, backend = build_trainer(config, callbacks=callbacks)
+        checkpoint = last_checkpoint(run / "checkpoints") if resume else None
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        adapter = run / "adapter"
+        trainer.save_model(str(adapter))
+        trainer.processing_class.save_pretrained(str(adapter))
+        eval_loss = None
+        if trainer.eval_dataset is not None:
+            eval_loss = float(trainer.evaluate()["eval_loss"])
     losses = [r["loss"] for r in read_metrics(run) if "loss" in r]
     result = TrainResult(
         run_dir=run,

@@ -107,6 +107,16 @@ def test_contract_answer_round_trips_through_the_rule() -> None:
     assert extract_code(DEFAULT_CONTRACT.answer(code)) == code
 
 
+def test_an_answer_cut_at_the_contracts_stop_string_still_gives_its_code() -> None:
+    code = "from airflow import DAG\n\nwith DAG('x') as dag:\n    pass"
+    assert DEFAULT_CONTRACT.stop == ["\n```\n"]
+    answer = "Here it is:\n" + DEFAULT_CONTRACT.answer(code) + "\nThis DAG runs daily.\n```python\nmore"
+    cut = answer.split(DEFAULT_CONTRACT.stop[0])[0]  # what a server returns: the opening fence did not match
+    assert cut == "Here it is:\n```python\n" + code
+    assert extract_code(cut) == code + "\n"
+    assert PromptContract(answer_template="{code}").stop == []  # nothing after the code: nothing to stop at
+
+
 @pytest.mark.parametrize(
     ("module", "internal"),
     [

@@ -24,7 +24,8 @@ BROKEN = "```python\nfrom airflow.sdk import DAG\nwith DAG(dag_id='x' schedule=N
 
 def fixes_on_second_try(body: dict[str, Any]) -> str:
     """BROKEN to a fresh request, GOOD once the conversation holds the judge's feedback."""
-    return GOOD if any("failed validation" in m["content"] for m in body["messages"]) else BROKEN
+    fixed = any("failed validation" in m["content"] for m in body["messages"])
+    return GOOD if fixed else BROKEN + "\nThat is the file.\n"  # talk after the fence: cut at the stop string
 
 
 @pytest.fixture
@@ -40,8 +41,10 @@ def test_valid_after_one_repair_not_before(model: ScriptedModel, tmp_path: Path)
     with dageval.Validator(Level.LINT) as judge:
         samples = dageval.generate(prompts, config, tmp_path / "completions.jsonl", judge=judge)
     assert len(model.requests) == 6  # two answers each: the loop stops at the first valid one
-    assert all(len(s.repairs) == 2 and s.completion == BROKEN for s in samples)  # the sample is single-shot
+    assert all(len(s.repairs) == 2 and s.completion == BROKEN.removesuffix("\n```") for s in samples)  # single-shot
     repaired = [b["messages"] for b in model.requests if len(b["messages"]) == 4]  # system, user, answer, feedback
+    assert all(b["stop"] == ["\n```\n"] for b in model.requests)  # each answer ends at the contract's closing fence
+    # The scripted server cut each answer at its closing fence; the history holds it as the contract writes it.
     assert len(repaired) == 3 and all(m[2]["content"] == BROKEN for m in repaired)
     assert all(m[3]["content"].startswith("The code failed validation: [syntax/syntax_error]") for m in repaired)
     table = {row.repairs: row.rates for row in dageval.repair_table(samples, 2, Level.LINT)}

@@ -77,7 +77,9 @@ def test_generate_valid_dag_feeds_errors_back() -> None:
         system="You write Airflow DAGs for tests.", user_template="Request: {request}\nAirflow: {airflow_version}"
     )
     assert follow_up[:2] == contract.messages("Copy a file.", "3.0")
-    assert follow_up[2] == {"role": "assistant", "content": first.generation.completion}
+    # The answer goes back as the contract writes one (the fenced code), not with the model's preamble.
+    assert first.generation.code is not None
+    assert follow_up[2] == {"role": "assistant", "content": contract.answer(first.generation.code)}
     assert follow_up[3]["role"] == "user"
     assert follow_up[3]["content"].startswith("The code failed validation: [import/hallucinated_module] No module")
     assert follow_up[3]["content"].endswith("Return the full corrected file.")

@@ -33,6 +33,15 @@ class PromptContract(BaseModel):
     answer_template: str = "```python\n{code}\n```"
     """How a training answer wraps the code."""
 
+    @property
+    def stop(self) -> list[str]:
+        """Where an answer is over: what `answer_template` puts after the code (the closing fence) and the line break
+        a model writes next when it goes on past its file. Sent as the stop string, the model ends there instead of
+        writing on to the token limit; the line break keeps an opening fence after a preamble (`Here:\n```python`)
+        from matching."""
+        _, found, tail = self.answer_template.partition("{code}")
+        return [tail + "\n"] if found and tail.strip() else []
+
     def user(self, request: str, airflow_version: AirflowVersion | str | None) -> str:
         stated = series(AirflowVersion.of(airflow_version))
         return self.user_template.format(request=request.strip(), airflow_version=stated)

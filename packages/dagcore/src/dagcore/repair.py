@@ -113,11 +113,14 @@ def repair_loop(
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     version = AirflowVersion.of(airflow_version)
-    messages = list(messages) if messages else client.contract().messages(request, version)
+    contract = client.contract()
+    messages = list(messages) if messages else contract.messages(request, version)
     turns: list[Turn] = []
     for number in range(1, max_attempts + 1):
         sent = list(messages)
-        answer = client.chat(sent, max_tokens=max_tokens, temperature=temperature, seed=seed, extra=extra)
+        answer = client.chat(
+            sent, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=contract.stop, extra=extra
+        )
         code = extract_code(answer.text)
         start = time.perf_counter()
         if code is None:
@@ -139,7 +142,8 @@ def repair_loop(
         if verdict.ok:
             break
         messages += [
-            {"role": "assistant", "content": answer.text},
+            # As the contract writes an answer: a reply cut at the stop string is closed again.
+            {"role": "assistant", "content": contract.answer(code) if code is not None else answer.text},
             {"role": "user", "content": FEEDBACK.format(problem=problem(verdict))},
         ]
     return Repair(turns=turns)

@@ -23,8 +23,9 @@ Script = list[str] | Callable[[dict[str, Any]], str]
 
 class ScriptedModel:
     """Answers chat completions from its script: a list (the next answer; the last one repeats) or a function of
-    the request body. Serves `contract` at `/v1/dagserve/contract` when given (else 404, as non-dagserve servers
-    do). Records every request body in `requests`."""
+    the request body, cut before the request's stop strings as real servers cut. Serves `contract` at
+    `/v1/dagserve/contract` when given (else 404, as non-dagserve servers do). Records every request body in
+    `requests`."""
 
     def __init__(self, script: Script, *, contract: dict[str, str] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -56,6 +57,8 @@ class ScriptedModel:
                     owner.requests.append(body)
                     count = len(owner.requests)
                 answer = script(body) if callable(script) else script[min(count, len(script)) - 1]
+                for stop in body.get("stop") or []:  # as real servers do: the answer ends before a stop string
+                    answer = answer.split(stop, 1)[0]
                 choice = {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
                 usage = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
                 self._send(200, {"id": "x", "object": "chat.completion", "model": "scripted", "choices": [choice],

@@ -110,7 +110,8 @@ def _benchmark_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int, judge: Judge | None) -> dict[str, Any]:
     temperature = config.temperature if config.temperature is not None else (0.8 if config.n > 1 else 0.0)
-    messages = prompt.conversation(client.contract())
+    contract = client.contract()
+    messages = prompt.conversation(contract)
     steps: list[RepairStep] = []
     try:
         if judge is not None and config.repairs > 0:
@@ -129,7 +130,12 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
             answer, steps = repair.turns[0].answer, steps_of(repair.turns)
         else:
             answer = client.chat(
-                messages, max_tokens=config.max_tokens, temperature=temperature, seed=index, extra=config.extra
+                messages,
+                max_tokens=config.max_tokens,
+                temperature=temperature,
+                seed=index,
+                stop=contract.stop,
+                extra=config.extra,
             )
     except ChatError as e:
         if e.status is not None and e.status < 500 and e.status not in (408, 409, 429):

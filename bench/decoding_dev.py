@@ -1,0 +1,100 @@
+"""Decoding and quantisation settings, side by side, on a dev set: never on the request benchmark.
+
+    uv run python bench/decoding_dev.py GGUF [GGUF ...] --dataset out/laptop/dataset [--penalty 1.0 --penalty 1.1]
+
+The dev set is two parts: fresh composed requests (dagsynth with a seed no pipeline uses, minus any file whose code
+is in the dataset's training split), judged up to intent, and the dataset's held-out split, judged up to import.
+Each GGUF is served by dagserve and answers both parts under each repeat penalty, greedy, stopping at the contract's
+closing fence, 640 tokens. Prints validity per setting; writes bench/results/decoding_dev.json. The laptop config's
+`repeat_penalty` and quantisation were chosen with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dageval
+import dagserve
+import dagsynth
+
+DEV_SEED = 9991  # no pipeline composes with it
+
+
+def dev_prompts(dataset: Path, per_version: int, out: Path) -> Path:
+    trained = {json.loads(line)["messages"][-1]["content"] for line in (dataset / "train.jsonl").open()}
+    rows = []
+    for d in dagsynth.compose(per_version, ["2.9", "2.10", "3.0", "3.1"], seed=DEV_SEED):
+        if any(d.code.strip() in answer for answer in trained):
+            continue
+        rows.append(
+            {
+                "id": d.id,
+                "request": d.requests[-1],
+                "airflow_version": str(d.airflow_version),
+                "expect": d.expect.model_dump(exclude_defaults=True),
+                "tags": d.kinds,
+            }
+        )
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--dataset", type=Path, default=Path("out/laptop/dataset"))
+    parser.add_argument("--penalty", type=float, action="append", help="repeat penalties to compare (default 1.0)")
+    parser.add_argument("--per-version", type=int, default=8)
+    parser.add_argument("--heldout", type=int, default=20)
+    args = parser.parse_args()
+    penalties = args.penalty or [1.0]
+    work = Path(tempfile.mkdtemp(prefix="decoding-dev-"))
+    dev = dev_prompts(args.dataset, args.per_version, work / "dev.jsonl")
+
+    @contextmanager
+    def served(model: Path) -> Iterator[str]:
+        state = work / "server"
+        info = dagserve.start_server(
+            dagserve.ServeConfig(model=str(model), port=0, parallel=4, ctx=2560), state_dir=state
+        )
+        try:
+            yield f"{info.url}/v1"
+        finally:
+            dagserve.stop_server(state_dir=state)
+
+    rows = []
+    for model in args.models:
+        for penalty in penalties:
+            row: dict[str, object] = {"model": model.name, "repeat_penalty": penalty}
+            parts = [
+                ("dev", dev, dageval.Level.INTENT, 0),
+                ("heldout", args.dataset / "test.jsonl", dageval.Level.IMPORT, args.heldout),
+            ]
+            for name, prompts, level, first in parts:
+                config = dageval.JudgeConfig(
+                    level=level, max_prompts=first, max_tokens=640, extra={"repeat_penalty": penalty}
+                )
+                folder = work / f"{model.stem}-{penalty}-{name}"
+                judged = dageval.judge_model(model.stem, model, prompts, folder, config, serve=served)
+                row.update({f"{name}_{lv.level}": lv.rate for lv in judged.summary.levels})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(
+        "\n| model | repeat penalty | dev structure | dev import | dev intent | held-out structure | held-out import |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        cells = [r["dev_structure"], r["dev_import"], r["dev_intent"], r["heldout_structure"], r["heldout_import"]]
+        print(f"| {r['model']} | {r['repeat_penalty']} | " + " | ".join(f"{float(c):.0%}" for c in cells) + " |")  # type: ignore[arg-type]
+    out = Path(__file__).parent / "results" / "decoding_dev.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

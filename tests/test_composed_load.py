@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dageval
 import dagsynth
+from dagcore import fix_imports
 from dageval import Expect, Level, Sample
 
 
@@ -34,3 +35,87 @@ def test_composed_core_files_load_and_match_their_requests_in_2_10_and_3_1() -> 
     assert not failed, failed
     kinds = {k for d, _ in chosen for k in d.kinds}
     assert {"bash", "empty"} & kinds and ({"python", "taskflow"} & kinds)
+
+
+# Every name of dagcore's table outside the providers, written the way the other major spells it.
+_EVERY_CORE_NAME = """from datetime import datetime, timedelta
+
+from {sdk} import (
+    BaseHook, BaseOperator, BaseSensorOperator, DAG, Label, Param, PokeReturnValue, TaskGroup, Variable, chain,
+    cross_downstream, dag, get_current_context, task, task_group,
+)
+from {python} import BranchPythonOperator, PythonOperator, PythonVirtualenvOperator, ShortCircuitOperator
+from {bash} import BashOperator
+from {empty} import EmptyOperator
+from {trigger} import TriggerDagRunOperator
+from {files} import FileSensor
+from {external} import ExternalTaskSensor
+from {delta} import TimeDeltaSensor
+
+USED = (BaseHook, BaseOperator, BaseSensorOperator, DAG, Label, Param, PokeReturnValue, TaskGroup, Variable)
+USED_TOO = (chain, cross_downstream, dag, get_current_context, task_group, BranchPythonOperator)
+MORE = (PythonOperator, PythonVirtualenvOperator, ShortCircuitOperator, TriggerDagRunOperator, ExternalTaskSensor)
+
+with DAG("every_core_name", start_date=datetime(2024, 1, 1), schedule=None, params={{"full": Param(False)}}):
+    wait = TimeDeltaSensor(task_id="wait", delta=timedelta(minutes=1))
+    seen = FileSensor(task_id="seen", filepath="/tmp/x")
+    start = EmptyOperator(task_id="start")
+
+    @task
+    def work() -> int:
+        return 1
+
+    chain(start, [wait, seen], BashOperator(task_id="say", bash_command="echo hi"), work())
+"""
+
+_MODULES = {
+    2: dict(
+        sdk="airflow.sdk",
+        python="airflow.providers.standard.operators.python",
+        bash="airflow.providers.standard.operators.bash",
+        empty="airflow.providers.standard.operators.empty",
+        trigger="airflow.providers.standard.operators.trigger_dagrun",
+        files="airflow.providers.standard.sensors.filesystem",
+        external="airflow.providers.standard.sensors.external_task",
+        delta="airflow.providers.standard.sensors.time_delta",
+    ),
+    3: dict(
+        sdk="airflow.decorators",
+        python="airflow.operators.python",
+        bash="airflow.operators.bash",
+        empty="airflow.operators.empty",
+        trigger="airflow.operators.trigger_dagrun",
+        files="airflow.sensors.filesystem",
+        external="airflow.sensors.external_task",
+        delta="airflow.sensors.time_delta",
+    ),
+}
+
+
+def test_fix_imports_makes_files_written_for_the_other_major_load_in_2_10_and_3_1() -> None:
+    """The fixer's moves are checked where they matter: a real Airflow of the target version loads the result."""
+    samples = []
+    for target, release, source in ((2, "2.10.5", "3.1"), (3, "3.1.3", "2.10")):
+        wrong = _EVERY_CORE_NAME.format(**_MODULES[target])
+        fixed = fix_imports(wrong, release)
+        assert fixed.changes, target
+        samples.append(Sample(id=f"every-{target}", completion=f"```python\n{fixed.code}```", airflow_version=release))
+        core = [d for d in dagsynth.compose(100, [source], seed=3) if not d.expect.providers][:4]
+        for d in core:
+            moved = fix_imports(d.code, release)
+            assert moved.changes
+            samples.append(
+                Sample(
+                    id=f"{d.id}-to-{target}",
+                    completion=f"```python\n{moved.code}```",
+                    airflow_version=release,
+                    expect=Expect.model_validate(d.expect.model_dump()),
+                )
+            )
+    verdicts = dageval.evaluate(samples, level=Level.INTENT, install_providers=False)
+    failed = {
+        v.sample_id: (v.results[-1].category, v.results[-1].message[:300])
+        for v in verdicts
+        if v.passed is None or v.passed < Level.IMPORT
+    }
+    assert len(samples) == 10 and not failed, failed

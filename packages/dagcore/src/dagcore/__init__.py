@@ -14,6 +14,7 @@ from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
 from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
+from dagcore.fiximports import FixedImports, fix_imports
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
 from dagcore.manifest import (
     MANIFEST,
@@ -46,6 +47,7 @@ __all__ = [
     "ChatResponse",
     "ClientGone",
     "DagcoreError",
+    "FixedImports",
     "Judge",
     "Judgement",
     "JudgementLike",
@@ -62,6 +64,7 @@ __all__ = [
     "extract_code",
     "fenced_blocks",
     "finished",
+    "fix_imports",
     "identity",
     "imported_modules",
     "is_test_internal",

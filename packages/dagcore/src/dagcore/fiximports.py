@@ -1,0 +1,131 @@
+"""`fix_imports()`: move a DAG file's Airflow imports to where its target version has them.
+
+A deterministic pass after generation, never mixed into what a model is measured on by itself: small models
+write `from airflow.sdk import dag` for Airflow 2 and use `@task` without importing it. Names the table in
+`dagcore.names` knows are imported from their module in the target major (and `Dataset`/`Asset` renamed);
+names it does not know, and every other line, are left as they are. A file that does not parse is returned
+unchanged: there is nothing to move safely.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections import defaultdict
+
+from pydantic import BaseModel
+
+from dagcore.names import ASSET_CLASS, CORE, PROVIDERS, module_of
+from dagcore.version import AirflowVersion
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+class FixedImports(BaseModel):
+    code: str
+    changes: list[str]
+    """What moved, one line each (`task: airflow.sdk -> airflow.decorators`); empty when nothing did."""
+
+
+def _target(name: str, major: int) -> str | None:
+    try:
+        return module_of(name, major)
+    except KeyError:
+        return None
+
+
+def _bound(tree: ast.Module) -> set[str]:
+    """Every name the file binds anywhere: imports, definitions, assignments, arguments, comprehension targets."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def fix_imports(code: str, airflow_version: AirflowVersion | str | None) -> FixedImports:
+    """`code` with its Airflow imports where `airflow_version` has them, and known names it uses but never imports
+    imported. With no version known nothing moves."""
+    version = AirflowVersion.of(airflow_version)
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return FixedImports(code=code, changes=[])
+    if version is None:
+        return FixedImports(code=code, changes=[])
+    major = 2 if version.major < 3 else 3
+    other = ASSET_CLASS[5 - major]
+    rename = {other: ASSET_CLASS[major]}
+    lines = code.splitlines(keepends=True)
+    changes: list[str] = []
+    wanted: dict[str, list[str]] = defaultdict(list)  # module -> "name" or "name as alias", in order
+    drop: set[int] = set()  # 0-based line numbers of rewritten import statements
+    first: int | None = None
+    for node in tree.body:
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "airflow"):
+            continue
+        moved = False
+        kept: list[tuple[str, str]] = []
+        for alias in node.names:
+            name = rename.get(alias.name, alias.name)
+            module = _target(name, major) if (name in CORE or name in PROVIDERS) else None
+            if module is None or (module == node.module and name == alias.name):
+                kept.append((node.module, _spelled(alias.name, alias.asname)))
+                continue
+            moved = True
+            changes.append(f"{alias.name}: {node.module} -> {module}" + (f" as {name}" if name != alias.name else ""))
+            kept.append((module, _spelled(name, alias.asname)))
+        if moved:
+            drop.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
+            first = node.lineno - 1 if first is None else first
+            for module, spelled in kept:
+                if spelled not in wanted[module]:
+                    wanted[module].append(spelled)
+    renamed = {old: new for old, new in rename.items() if any(c.startswith(f"{old}:") for c in changes)}
+    missing = sorted(_used(tree) - _bound(tree) - _BUILTINS)
+    for name in missing:
+        module = _target(name, major) if name in CORE or name in PROVIDERS else None
+        if module is not None:
+            changes.append(f"{name}: imported from {module}")
+            wanted[module].append(name)
+    if not changes:
+        return FixedImports(code=code, changes=[])
+    new = [f"from {module} import {', '.join(names)}\n" for module, names in wanted.items()]
+    body = [line for i, line in enumerate(lines) if i not in drop]
+    at = first if first is not None else _after_imports(tree)  # no dropped line comes before `first`
+    body[at:at] = new
+    text = "".join(body)
+    for old, new_name in renamed.items():
+        text = re.sub(rf"\b{old}\b", new_name, text)
+    return FixedImports(code=text, changes=changes)
+
+
+def _spelled(name: str, asname: str | None) -> str:
+    return f"{name} as {asname}" if asname else name
+
+
+def _used(tree: ast.Module) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _after_imports(tree: ast.Module) -> int:
+    """0-based line after the module docstring and the leading imports (where a missing import goes)."""
+    at = 0
+    for node in tree.body:
+        is_doc = (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        )
+        if is_doc or isinstance(node, ast.Import | ast.ImportFrom):
+            at = node.end_lineno or node.lineno
+        else:
+            break
+    return at

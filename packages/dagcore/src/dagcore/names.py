@@ -1,0 +1,74 @@
+"""Where each Airflow name lives, per major version: the one fact that most often makes a generated DAG fail to load.
+
+Airflow 3 moved the authoring API to `airflow.sdk` and the core operators and sensors to the `standard`
+provider; provider operators keep their paths. dagsynth renders composed files from this table (each file
+is loaded in a real Airflow of its version before it is kept, so a wrong entry drops files instead of
+teaching them), and `fix_imports` moves a generated file's imports to where its target version has them.
+"""
+
+from __future__ import annotations
+
+# name -> (module in Airflow 2.x, module in Airflow 3.x); "" where the name does not exist in that major.
+CORE: dict[str, tuple[str, str]] = {
+    "DAG": ("airflow", "airflow.sdk"),
+    "dag": ("airflow.decorators", "airflow.sdk"),
+    "task": ("airflow.decorators", "airflow.sdk"),
+    "task_group": ("airflow.decorators", "airflow.sdk"),
+    "TaskGroup": ("airflow.utils.task_group", "airflow.sdk"),
+    "Param": ("airflow.models.param", "airflow.sdk"),
+    "Variable": ("airflow.models", "airflow.sdk"),
+    "BaseOperator": ("airflow.models.baseoperator", "airflow.sdk"),
+    "chain": ("airflow.models.baseoperator", "airflow.sdk"),
+    "cross_downstream": ("airflow.models.baseoperator", "airflow.sdk"),
+    "Label": ("airflow.utils.edgemodifier", "airflow.sdk"),
+    "get_current_context": ("airflow.operators.python", "airflow.sdk"),
+    "BaseSensorOperator": ("airflow.sensors.base", "airflow.sdk"),
+    "PokeReturnValue": ("airflow.sensors.base", "airflow.sdk"),
+    "BaseHook": ("airflow.hooks.base", "airflow.sdk"),
+    "Dataset": ("airflow.datasets", ""),
+    "Asset": ("", "airflow.sdk"),
+    "BashOperator": ("airflow.operators.bash", "airflow.providers.standard.operators.bash"),
+    "PythonOperator": ("airflow.operators.python", "airflow.providers.standard.operators.python"),
+    "BranchPythonOperator": ("airflow.operators.python", "airflow.providers.standard.operators.python"),
+    "ShortCircuitOperator": ("airflow.operators.python", "airflow.providers.standard.operators.python"),
+    "PythonVirtualenvOperator": ("airflow.operators.python", "airflow.providers.standard.operators.python"),
+    "EmptyOperator": ("airflow.operators.empty", "airflow.providers.standard.operators.empty"),
+    "EmailOperator": ("airflow.operators.email", "airflow.providers.smtp.operators.smtp"),
+    "TriggerDagRunOperator": (
+        "airflow.operators.trigger_dagrun",
+        "airflow.providers.standard.operators.trigger_dagrun",
+    ),
+    "FileSensor": ("airflow.sensors.filesystem", "airflow.providers.standard.sensors.filesystem"),
+    "ExternalTaskSensor": ("airflow.sensors.external_task", "airflow.providers.standard.sensors.external_task"),
+    "TimeDeltaSensor": ("airflow.sensors.time_delta", "airflow.providers.standard.sensors.time_delta"),
+}
+
+# The data-aware schedule's class: renamed, not only moved, between the majors.
+ASSET_CLASS: dict[int, str] = {2: "Dataset", 3: "Asset"}
+
+# Provider names: the same module in every major (the provider distribution is what differs).
+PROVIDERS: dict[str, str] = {
+    "PostgresHook": "airflow.providers.postgres.hooks.postgres",
+    "SnowflakeHook": "airflow.providers.snowflake.hooks.snowflake",
+    "S3Hook": "airflow.providers.amazon.aws.hooks.s3",
+    "S3KeySensor": "airflow.providers.amazon.aws.sensors.s3",
+    "S3CreateObjectOperator": "airflow.providers.amazon.aws.operators.s3",
+    "BigQueryInsertJobOperator": "airflow.providers.google.cloud.operators.bigquery",
+    "SlackWebhookOperator": "airflow.providers.slack.operators.slack_webhook",
+    "HttpOperator": "airflow.providers.http.operators.http",
+    "HttpSensor": "airflow.providers.http.sensors.http",
+    "DockerOperator": "airflow.providers.docker.operators.docker",
+    "KubernetesPodOperator": "airflow.providers.cncf.kubernetes.operators.pod",
+    "SFTPSensor": "airflow.providers.sftp.sensors.sftp",
+    "SQLExecuteQueryOperator": "airflow.providers.common.sql.operators.sql",
+}
+
+
+def module_of(name: str, major: int) -> str:
+    """The module to import `name` from in Airflow `major`.x; KeyError when the table does not have it there."""
+    if name in PROVIDERS:
+        return PROVIDERS[name]
+    module = CORE[name][0 if major < 3 else 1]
+    if not module:
+        raise KeyError(f"{name} does not exist in Airflow {major}")
+    return module

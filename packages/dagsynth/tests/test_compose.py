@@ -70,6 +70,26 @@ def test_the_request_states_what_the_file_does(composed: list[ComposedDag]) -> N
         assert dag.expect.min_tasks is not None and len(calls) + len(functions) - 1 >= dag.expect.min_tasks - 1
 
 
+def _body(code: str) -> list[str]:
+    """The file without its imports and with the one renamed class made alike: what twins must share."""
+    return [line.replace("Dataset", "Asset") for line in code.splitlines() if not line.startswith(("from ", "import "))]
+
+
+def test_version_twins_share_a_request_and_differ_only_where_the_versions_do(composed: list[ComposedDag]) -> None:
+    pairs: dict[tuple[str, str], list[ComposedDag]] = {}
+    for dag in composed:
+        pairs.setdefault((dag.design, dag.requests[0]), []).append(dag)
+    twins = [found for found in pairs.values() if len({d.airflow_version.major for d in found}) == 2]
+    assert dagsynth.twins(composed) == len(twins)
+    assert len(twins) >= 0.8 * 120  # 60 per series, two slots: most designs agree across majors
+    assert {(a.airflow_version.minor, b.airflow_version.minor) for a, b in twins} <= {(9, 0), (10, 1)}
+    for old, new in twins:
+        assert old.requests == new.requests and old.dag_id == new.dag_id
+        assert _imported(old.code) != _imported(new.code)
+        if "SLA" not in " ".join(old.requests) and "deferred_wait" not in old.kinds:
+            assert _body(old.code) == _body(new.code)
+
+
 def test_features_are_spread_over_the_set(composed: list[ComposedDag]) -> None:
     seen = {f for d in composed for f in d.expect.features}
     assert {"mapping", "branching", "task_group", "sensor", "retries", "params", "trigger_rule"} <= seen

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from dagsynth.api import STYLES, Judge, compose, compose_to_dir
+from dagsynth.api import STYLES, Judge, compose, compose_to_dir, twins
 from dagsynth.compose import compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.imports import import_lines, module_of
@@ -30,4 +30,5 @@ __all__ = [
     "compose_to_dir",
     "import_lines",
     "module_of",
+    "twins",
 ]

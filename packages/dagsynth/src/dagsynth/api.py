@@ -26,23 +26,51 @@ Judge = Callable[[Sequence[ComposedDag]], Sequence[Verdict]]
 STYLES = ("terse", "plain")
 
 
+def _twin_slots(versions: Sequence[AirflowVersion]) -> dict[AirflowVersion, int]:
+    """Each version's place among the requested series of its major: 2.9 and 3.0 share slot 0, 2.10 and 3.1 slot 1."""
+    slots: dict[AirflowVersion, int] = {}
+    for major in sorted({v.major for v in versions}):
+        for slot, v in enumerate(sorted(v for v in versions if v.major == major)):
+            slots[v] = slot
+    return slots
+
+
 def compose(n: int, versions: Iterable[AirflowVersion | str], *, seed: int = 0) -> list[ComposedDag]:
-    """`n` files per version, the same ones for the same seed; duplicates of code are composed once."""
-    out: list[ComposedDag] = []
+    """`n` files per version, the same ones for the same seed; duplicates of code are composed once.
+
+    Files come in version twins: the same design (domain, shape, steps, schedule, options, request) is drawn from
+    one seed for one series of each major (2.9 with 3.0, 2.10 with 3.1), so where the draws agree the two files
+    differ only where the versions do (imports, `Dataset`/`Asset`, SLAs) under the same request. A model that
+    writes Airflow 3 imports for a 2.x request learns from such pairs that only the stated target decides them.
+    """
+    parsed: list[AirflowVersion] = []
     for version in versions:
         v = AirflowVersion.of(version)
         if v is None or v.major < 2:
             raise DagsynthError(f"cannot compose for Airflow {version!r}: give a 2.x or 3.x series such as 3.1")
-        rng = random.Random(f"{seed}:{v.series}")
-        seen: set[str] = set()
-        for _ in range(n * 4):
-            if len([d for d in out if d.airflow_version == v]) >= n:
-                break
-            dag = compose_one(rng, v)
+        parsed.append(v)
+    slots = _twin_slots(parsed)
+    out: dict[AirflowVersion, list[ComposedDag]] = {v: [] for v in parsed}
+    seen: set[str] = set()
+    for i in range(n * 4):
+        if all(len(made) >= n for made in out.values()):
+            break
+        for v in parsed:
+            if len(out[v]) >= n:
+                continue
+            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v)
             if dag.id not in seen:
                 seen.add(dag.id)
-                out.append(dag)
-    return out
+                out[v].append(dag.model_copy(update={"design": f"{slots[v]}:{i}"}))
+    return [dag for v in parsed for dag in out[v]]
+
+
+def twins(dags: Iterable[ComposedDag]) -> int:
+    """Designs that are among `dags` for more than one Airflow major, under the same request."""
+    majors: dict[tuple[str, str], set[int]] = {}
+    for dag in dags:
+        majors.setdefault((dag.design, dag.requests[0]), set()).add(dag.airflow_version.major)
+    return sum(len(found) > 1 for found in majors.values())
 
 
 def _atomic_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
@@ -124,6 +152,7 @@ def compose_to_dir(
         out_dir=out,
         composed=len(dags),
         kept=len(kept),
+        twins=twins(kept),
         by_version=dict(Counter(d.airflow_version.series for d in kept)),
         rejected=dict(Counter(v.category or "rejected" for _, v in rejected)),
         rejected_kinds=dict(Counter(k for d, _ in rejected for k in d.kinds)),

@@ -275,8 +275,10 @@ def _options(rng: random.Random, major: int) -> Options:
         o.sentences.append("Backfill missed runs since January 1st, 2024 (catchup on).")
     elif rng.random() < 0.2:
         o.sentences.append(pick(rng, ["No backfill.", "Don't catch up on missed runs."]))
-    if major < 3 and rng.random() < 0.06:
-        o.sla_hours = pick(rng, [1, 2])
+    # Drawn for every version (Airflow 3 has no SLAs), so version twins keep drawing the same options after it.
+    sla, hours = rng.random() < 0.06, pick(rng, [1, 2])
+    if major < 3 and sla:
+        o.sla_hours = hours
         o.sentences.append(
             f"Flag an SLA miss when a task is not done within {o.sla_hours} hour{'s' * (o.sla_hours > 1)}."
         )

@@ -30,6 +30,8 @@ class ComposedDag(BaseModel):
     expect: Expect
     kinds: list[str]
     """The step kinds used (`postgres`, `s3_sensor`, ...): failures are counted per kind."""
+    design: str = ""
+    """The draw this file was composed from; its version twin (the other major) shares it."""
 
 
 class Verdict(BaseModel):
@@ -45,6 +47,8 @@ class ComposeSummary(BaseModel):
     skipped: bool = False
     composed: int = 0
     kept: int = 0
+    twins: int = 0
+    """Kept designs with a file for each Airflow major under the same request (see `compose`)."""
     by_version: dict[str, int] = Field(default_factory=dict)
     """Kept files per Airflow series."""
     rejected: dict[str, int] = Field(default_factory=dict)

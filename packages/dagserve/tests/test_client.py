@@ -91,3 +91,19 @@ def test_generate_valid_dag_gives_up_after_max_attempts(server: str) -> None:
         result = generate_valid_dag(client, RejectFirst(reject=99), "Copy a file.", max_attempts=3, max_tokens=8)
     assert not result.ok and len(result.attempts) == 3
     assert len(result.final.generation.messages) == 2 + 2 * 2
+
+
+def test_fix_imports_moves_imports_before_the_validator_sees_the_file() -> None:
+    answer = "```python\nfrom airflow.sdk import dag, task\n\n\n@dag(schedule=None)\ndef d():\n    task(print)()\n```"
+    for fix, expected in (
+        (False, "from airflow.sdk import dag, task"),
+        (True, "from airflow.decorators import dag, task"),
+    ):
+        scripted = ScriptedModel([answer])
+        validator = RejectFirst(reject=0)
+        with Client(scripted.url) as client:
+            result = generate_valid_dag(client, validator, "Say hi.", "2.10", fix_imports=fix)
+        scripted.close()
+        assert validator.seen[0].splitlines()[0] == expected
+        assert result.final.generation.code == validator.seen[0]
+        assert bool(result.final.fixes) is fix and result.final.generation.completion == answer

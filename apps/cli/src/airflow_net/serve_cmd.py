@@ -30,6 +30,9 @@ def generate(
     attempts: Annotated[int, typer.Option(help="Generations: the first, then repairs fed with the errors.")] = 3,
     level: Annotated[str, typer.Option(help="Validate up to: extract, syntax, structure, lint, import.")] = "import",
     max_tokens: Annotated[int, typer.Option(help="Token limit per answer.")] = 1024,
+    fix_imports: Annotated[
+        bool, typer.Option(help="Move Airflow imports to where the target version has them before validating.")
+    ] = False,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
 
@@ -46,7 +49,13 @@ def generate(
             client = Client(start_server(ServeConfig(model=model, port=0)).url)
     with client, dageval.Validator(target) as validator, console.status("writing and checking the DAG"):
         result = generate_valid_dag(
-            client, validator, request, airflow_version, max_attempts=attempts, max_tokens=max_tokens
+            client,
+            validator,
+            request,
+            airflow_version,
+            max_attempts=attempts,
+            max_tokens=max_tokens,
+            fix_imports=fix_imports,
         )
     final = result.final
     if final.generation.code:
@@ -56,7 +65,8 @@ def generate(
     rows: list[tuple[str, object]] = [
         (
             f"attempt {a.number}",
-            "valid" if a.verdict.ok else f"{a.verdict.level}/{a.verdict.category}: {a.verdict.message}",
+            ("valid" if a.verdict.ok else f"{a.verdict.level}/{a.verdict.category}: {a.verdict.message}")
+            + (f" (imports fixed: {'; '.join(a.fixes)})" if a.fixes else ""),
         )
         for a in result.attempts
     ]

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from dagcore.chat import ChatClient, ChatResponse
 from dagcore.code import extract_code
+from dagcore.fiximports import fix_imports as fix_airflow_imports
 from dagcore.version import AirflowVersion
 
 FEEDBACK = "The code failed validation: {problem}\n\nReturn the full corrected file."
@@ -63,7 +64,10 @@ class Turn(BaseModel):
     """1 for the first answer; 2 for the answer after the first repair request; ..."""
     answer: ChatResponse
     code: str | None
-    """The code of the answer (`extract_code`); None when it holds none."""
+    """The code of the answer (`extract_code`), after `fix_imports` where the loop was asked to; None when it holds
+    none."""
+    fixes: list[str] = []
+    """What `fix_imports` moved in this answer's imports (`task: airflow.sdk -> airflow.decorators`)."""
     verdict: Judgement
     validate_s: float
     messages: list[dict[str, str]]
@@ -106,10 +110,13 @@ def repair_loop(
     seed: int | None = None,
     extra: dict[str, Any] | None = None,
     messages: list[dict[str, str]] | None = None,
+    fix_imports: bool = False,
 ) -> Repair:
     """Ask for a DAG, then, while the judge rejects it, feed the verdict back; at most `max_attempts` answers.
 
-    The request is stated through the served model's own contract, unless `messages` gives the conversation."""
+    The request is stated through the served model's own contract, unless `messages` gives the conversation.
+    `fix_imports`: each answer's Airflow imports are moved to where the target version has them
+    (`dagcore.fix_imports`) before it is judged; the repair history holds the fixed file."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     version = AirflowVersion.of(airflow_version)
@@ -122,6 +129,10 @@ def repair_loop(
             sent, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=contract.stop, extra=extra
         )
         code = extract_code(answer.text)
+        fixes: list[str] = []
+        if fix_imports and code is not None and answer.finish_reason != "length":
+            fixed = fix_airflow_imports(code, version)
+            code, fixes = fixed.code, fixed.changes
         start = time.perf_counter()
         if code is None:
             verdict = NO_CODE
@@ -134,6 +145,7 @@ def repair_loop(
                 number=number,
                 answer=answer,
                 code=code,
+                fixes=fixes,
                 verdict=verdict,
                 validate_s=time.perf_counter() - start,
                 messages=sent,

@@ -36,6 +36,9 @@ class Attempt(BaseModel):
     number: int
     """1 for the first try."""
     generation: Generation
+    """The answer; its `code` is the file that was judged (imports fixed where asked)."""
+    fixes: list[str] = []
+    """What `fix_imports` moved in this answer's imports."""
     verdict: ValidationResult
     validate_s: float
     """Seconds the validator took."""
@@ -65,8 +68,11 @@ def generate_valid_dag(
     max_tokens: int = 1024,
     temperature: float = 0.0,
     seed: int | None = None,
+    fix_imports: bool = False,
 ) -> RepairResult:
-    """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again."""
+    """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again.
+
+    `fix_imports`: move each answer's Airflow imports to where the target version has them before judging it."""
     repair = client.call(
         repair_loop,
         client.chat_client,
@@ -77,12 +83,14 @@ def generate_valid_dag(
         max_tokens=max_tokens,
         temperature=temperature,
         seed=seed,
+        fix_imports=fix_imports,
     )
     return RepairResult(
         attempts=[
             Attempt(
                 number=turn.number,
-                generation=Generation.of(turn.answer, turn.messages),
+                generation=Generation.of(turn.answer, turn.messages).model_copy(update={"code": turn.code}),
+                fixes=turn.fixes,
                 verdict=turn.verdict,
                 validate_s=turn.validate_s,
             )

@@ -59,6 +59,28 @@ def test_a_hallucinated_import_is_fed_back_and_repaired(serve: Callable[[Any], s
     model.close()
 
 
+def test_fix_imports_makes_an_airflow_3_answer_load_in_airflow_2(
+    serve: Callable[[Any], str], validator: Validator
+) -> None:
+    # Airflow 2 also wants a start date once tasks are made: the answer has one, so only its imports are wrong.
+    dated = GOOD.replace("from airflow.sdk", "import datetime\nfrom airflow.sdk").replace(
+        'schedule="@daily"', 'schedule="@daily", start_date=datetime.datetime(2024, 1, 1)'
+    )
+    model = ScriptedModel([dated])
+    url = serve(app_with(model, validator, max_attempts=1))
+    asked = {"request": "Load orders daily", "airflow_version": "2.10.5"}
+    as_written = httpx.post(f"{url}/v1/dags", json=asked, timeout=300).json()
+    assert not as_written["ok"] and as_written["attempts"][0]["category"] == "hallucinated_module"
+    fixed = httpx.post(f"{url}/v1/dags", json={**asked, "fix_imports": True}, timeout=300).json()
+    assert fixed["ok"] and fixed["attempts"][0]["level"] == "import", fixed
+    assert "from airflow import DAG" in fixed["code"] and "airflow.sdk" not in fixed["code"]
+    assert fixed["attempts"][0]["fixes"] == [
+        "DAG: airflow.sdk -> airflow",
+        "EmptyOperator: airflow.providers.standard.operators.empty -> airflow.operators.empty",
+    ]
+    model.close()
+
+
 def test_attempts_stop_at_the_limit_and_say_why(serve: Callable[[Any], str], validator: Validator) -> None:
     model = ScriptedModel(["I cannot write code today."])
     url = serve(app_with(model, validator, max_attempts=2))

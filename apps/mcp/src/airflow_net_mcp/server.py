@@ -70,9 +70,12 @@ def build_server(settings: McpSettings) -> MCPServer:
         request: Annotated[str, Field(description="What the DAG should do, in words.")],
         airflow_version: Annotated[str | None, Field(description="Target Airflow version, e.g. 3.1.")] = None,
         max_repairs: Annotated[int, Field(description="Repairs fed with the validator's errors (0-5).")] = 2,
+        fix_imports: Annotated[
+            bool, Field(description="Move Airflow imports to where the target version has them before validating.")
+        ] = False,
     ) -> Generated:
         """Write a DAG with the local model, validate it in a real Airflow, feed the errors back, retry."""
-        return await _run(tools.generate_dag, request, airflow_version, max_repairs)
+        return await _run(tools.generate_dag, request, airflow_version, max_repairs, fix_imports)
 
     @server.tool()
     async def search_examples(

@@ -45,6 +45,8 @@ class GeneratedAttempt(BaseModel):
     number: int
     code: str
     verdict: Validation
+    fixes: list[str] = []
+    """What `fix_imports` moved in this answer's imports."""
 
 
 class Generated(BaseModel):
@@ -96,7 +98,9 @@ class Tools:
         version = airflow_version or self.settings.airflow_version
         return _validation(self._validator(level).validate(code, version), version)
 
-    def generate_dag(self, request: str, airflow_version: str | None, max_repairs: int = 2) -> Generated:
+    def generate_dag(
+        self, request: str, airflow_version: str | None, max_repairs: int = 2, fix_imports: bool = False
+    ) -> Generated:
         if not 0 <= max_repairs <= 5:
             raise McpAppError("max_repairs must be between 0 and 5")
         version = airflow_version or self.settings.airflow_version
@@ -107,12 +111,14 @@ class Tools:
             version,
             max_attempts=max_repairs + 1,
             max_tokens=self.settings.max_tokens,
+            fix_imports=fix_imports,
         )
         attempts = [
             GeneratedAttempt(
                 number=a.number,
                 code=a.generation.code or a.generation.completion,
                 verdict=_validation(a.verdict, version),
+                fixes=a.fixes,
             )
             for a in result.attempts
         ]

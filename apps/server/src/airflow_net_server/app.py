@@ -27,6 +27,8 @@ class DagRequest(BaseModel):
     """What the DAG should do, in words."""
     airflow_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
     max_attempts: int | None = Field(None, ge=1, le=10)
+    fix_imports: bool = False
+    """Move each answer's Airflow imports to where the target version has them before validating it."""
 
 
 # A request is at most 8000 characters; even written as \u escapes it is far below this.
@@ -60,6 +62,8 @@ class AttemptOut(BaseModel):
     generate_s: float
     validate_s: float
     levels: list[dict[str, object]] = []
+    fixes: list[str] = []
+    """What `fix_imports` moved in this answer's imports."""
 
 
 class DagResponse(BaseModel):
@@ -121,6 +125,7 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
                 body.airflow_version,
                 max_attempts=body.max_attempts or settings.max_attempts,
                 max_tokens=settings.max_tokens,
+                fix_imports=body.fix_imports,
             )
         except ClientError as e:
             raise HTTPException(502, f"the model server failed: {e}") from e
@@ -137,6 +142,7 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
                 generate_s=a.generation.timings.total_s,
                 validate_s=a.validate_s,
                 levels=list(a.verdict.details.get("levels", [])),
+                fixes=a.fixes,
             )
             for a in result.attempts
         ]

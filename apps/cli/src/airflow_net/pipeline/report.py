@@ -101,6 +101,7 @@ def _composed(composed: dagsynth.ComposeSummary) -> list[str]:
         f"| DAG files composed (dagsynth) | {composed.composed} |",
         f"| composed files kept: loaded and matched their request in a real Airflow ({versions}) | {composed.kept} |",
         f"| composed files dropped ({rejected}) | {composed.composed - composed.kept} |",
+        f"| version twins kept: one request, a file for Airflow 2 and one for Airflow 3 | {composed.twins} |",
     ]
 
 

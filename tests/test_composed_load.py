@@ -10,6 +10,7 @@ from __future__ import annotations
 import dageval
 import dagsynth
 from dagcore import fix_imports
+from dagcore.names import CORE
 from dageval import Expect, Level, Sample
 
 
@@ -40,17 +41,7 @@ def test_composed_core_files_load_and_match_their_requests_in_2_10_and_3_1() -> 
 # Every name of dagcore's table outside the providers, written the way the other major spells it.
 _EVERY_CORE_NAME = """from datetime import datetime, timedelta
 
-from {sdk} import (
-    BaseHook, BaseOperator, BaseSensorOperator, DAG, Label, Param, PokeReturnValue, TaskGroup, Variable, chain,
-    cross_downstream, dag, get_current_context, task, task_group,
-)
-from {python} import BranchPythonOperator, PythonOperator, PythonVirtualenvOperator, ShortCircuitOperator
-from {bash} import BashOperator
-from {empty} import EmptyOperator
-from {trigger} import TriggerDagRunOperator
-from {files} import FileSensor
-from {external} import ExternalTaskSensor
-from {delta} import TimeDeltaSensor
+{imports}
 
 USED = (BaseHook, BaseOperator, BaseSensorOperator, DAG, Label, Param, PokeReturnValue, TaskGroup, Variable)
 USED_TOO = (chain, cross_downstream, dag, get_current_context, task_group, BranchPythonOperator)
@@ -68,35 +59,20 @@ with DAG("every_core_name", start_date=datetime(2024, 1, 1), schedule=None, para
     chain(start, [wait, seen], BashOperator(task_id="say", bash_command="echo hi"), work())
 """
 
-_MODULES = {
-    2: dict(
-        sdk="airflow.sdk",
-        python="airflow.providers.standard.operators.python",
-        bash="airflow.providers.standard.operators.bash",
-        empty="airflow.providers.standard.operators.empty",
-        trigger="airflow.providers.standard.operators.trigger_dagrun",
-        files="airflow.providers.standard.sensors.filesystem",
-        external="airflow.providers.standard.sensors.external_task",
-        delta="airflow.providers.standard.sensors.time_delta",
-    ),
-    3: dict(
-        sdk="airflow.decorators",
-        python="airflow.operators.python",
-        bash="airflow.operators.bash",
-        empty="airflow.operators.empty",
-        trigger="airflow.operators.trigger_dagrun",
-        files="airflow.sensors.filesystem",
-        external="airflow.sensors.external_task",
-        delta="airflow.sensors.time_delta",
-    ),
-}
+
+def _spelled_for(major: int) -> str:
+    """Import lines for every core name of the table (not the renamed asset class, not the smtp provider's operator),
+    each from where the other major has it."""
+    other = 0 if major == 3 else 1
+    names = [n for n in CORE if n not in {"Dataset", "Asset", "EmailOperator"}]
+    return "\n".join(f"from {CORE[n][other]} import {n}" for n in names)
 
 
 def test_fix_imports_makes_files_written_for_the_other_major_load_in_2_10_and_3_1() -> None:
     """The fixer's moves are checked where they matter: a real Airflow of the target version loads the result."""
     samples = []
     for target, release, source in ((2, "2.10.5", "3.1"), (3, "3.1.3", "2.10")):
-        wrong = _EVERY_CORE_NAME.format(**_MODULES[target])
+        wrong = _EVERY_CORE_NAME.format(imports=_spelled_for(target))
         fixed = fix_imports(wrong, release)
         assert fixed.changes, target
         samples.append(Sample(id=f"every-{target}", completion=f"```python\n{fixed.code}```", airflow_version=release))

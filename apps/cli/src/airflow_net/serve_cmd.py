@@ -31,8 +31,12 @@ def generate(
     level: Annotated[str, typer.Option(help="Validate up to: extract, syntax, structure, lint, import.")] = "import",
     max_tokens: Annotated[int, typer.Option(help="Token limit per answer.")] = 1024,
     fix_imports: Annotated[
-        bool, typer.Option(help="Move Airflow imports to where the target version has them before validating.")
-    ] = False,
+        bool,
+        typer.Option(
+            help="Move Airflow imports to where the target version has them before validating "
+            "(measured: never cost an answer a level, doubled the laptop model's import rate)."
+        ),
+    ] = True,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
 

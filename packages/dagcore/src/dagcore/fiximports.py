@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from pydantic import BaseModel
 
-from dagcore.names import ASSET_CLASS, CORE, PROVIDERS, module_of
+from dagcore.names import ASSET_CLASS, module_of
 from dagcore.version import AirflowVersion
 
 _BUILTINS = frozenset(dir(builtins))
@@ -29,6 +29,7 @@ class FixedImports(BaseModel):
 
 
 def _target(name: str, major: int) -> str | None:
+    """Where the table puts `name` in `major`; None for a name it does not know there."""
     try:
         return module_of(name, major)
     except KeyError:
@@ -56,32 +57,33 @@ def fix_imports(code: str, airflow_version: AirflowVersion | str | None) -> Fixe
     """`code` with its Airflow imports where `airflow_version` has them, and known names it uses but never imports
     imported. With no version known nothing moves."""
     version = AirflowVersion.of(airflow_version)
+    if version is None:
+        return FixedImports(code=code, changes=[])
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return FixedImports(code=code, changes=[])
-    if version is None:
-        return FixedImports(code=code, changes=[])
     major = 2 if version.major < 3 else 3
-    other = ASSET_CLASS[5 - major]
-    rename = {other: ASSET_CLASS[major]}
+    other, asset = ASSET_CLASS[5 - major], ASSET_CLASS[major]  # the asset class of the other major, and ours
     lines = code.splitlines(keepends=True)
     changes: list[str] = []
     wanted: dict[str, list[str]] = defaultdict(list)  # module -> "name" or "name as alias", in order
     drop: set[int] = set()  # 0-based line numbers of rewritten import statements
     first: int | None = None
+    renamed = False  # the other major's asset class was imported, so its uses are renamed too
     for node in tree.body:
         if not (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "airflow"):
             continue
         moved = False
         kept: list[tuple[str, str]] = []
         for alias in node.names:
-            name = rename.get(alias.name, alias.name)
-            module = _target(name, major) if (name in CORE or name in PROVIDERS) else None
+            name = asset if alias.name == other else alias.name
+            module = _target(name, major)
             if module is None or (module == node.module and name == alias.name):
                 kept.append((node.module, _spelled(alias.name, alias.asname)))
                 continue
             moved = True
+            renamed |= name != alias.name
             changes.append(f"{alias.name}: {node.module} -> {module}" + (f" as {name}" if name != alias.name else ""))
             kept.append((module, _spelled(name, alias.asname)))
         if moved:
@@ -90,10 +92,9 @@ def fix_imports(code: str, airflow_version: AirflowVersion | str | None) -> Fixe
             for module, spelled in kept:
                 if spelled not in wanted[module]:
                     wanted[module].append(spelled)
-    renamed = {old: new for old, new in rename.items() if any(c.startswith(f"{old}:") for c in changes)}
     missing = sorted(_used(tree) - _bound(tree) - _BUILTINS)
     for name in missing:
-        module = _target(name, major) if name in CORE or name in PROVIDERS else None
+        module = _target(name, major)
         if module is not None:
             changes.append(f"{name}: imported from {module}")
             wanted[module].append(name)
@@ -104,8 +105,8 @@ def fix_imports(code: str, airflow_version: AirflowVersion | str | None) -> Fixe
     at = first if first is not None else _after_imports(tree)  # no dropped line comes before `first`
     body[at:at] = new
     text = "".join(body)
-    for old, new_name in renamed.items():
-        text = re.sub(rf"\b{old}\b", new_name, text)
+    if renamed:
+        text = re.sub(rf"\b{other}\b", asset, text)
     return FixedImports(code=text, changes=changes)
 
 

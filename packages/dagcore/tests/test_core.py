@@ -68,7 +68,7 @@ def test_contract_states_the_series_and_round_trips_through_metadata() -> None:
     assert DEFAULT_CONTRACT.user("Do it. ", AirflowVersion("2.10.5")).endswith("Target: Apache Airflow 2.10")
     assert DEFAULT_CONTRACT.user("Do it.", "3.1").endswith("Target: Apache Airflow 3.1")
     assert DEFAULT_CONTRACT.user("Do it.", None).endswith("Target: Apache Airflow latest")
-    other = PromptContract(system="Write DAGs.", user_template="Airflow {airflow_version}: {request}")
+    other = PromptContract(system="Write DAGs.", user_template="Airflow {airflow_version}: {request}", notes={})
     messages = other.messages("Copy S3 to GCS", "3.0.6", "x = 1\n")
     assert messages == [
         {"role": "system", "content": "Write DAGs."},
@@ -78,6 +78,21 @@ def test_contract_states_the_series_and_round_trips_through_metadata() -> None:
     assert PromptContract.from_metadata(other.metadata()) == other
     assert PromptContract.from_metadata({"general.name": "x"}) == DEFAULT_CONTRACT
     assert PromptContract.from_metadata({**other.metadata(), "airflow_net.prompt.future": "?"}) == other
+    assert PromptContract.from_metadata(DEFAULT_CONTRACT.metadata()) == DEFAULT_CONTRACT
+
+
+def test_the_system_message_shows_the_target_majors_imports() -> None:
+    two, three, unknown = (DEFAULT_CONTRACT.system_message(v) for v in ("2.9.3", "3.1", None))
+    assert two.startswith(DEFAULT_CONTRACT.system) and three.startswith(DEFAULT_CONTRACT.system)
+    assert "from airflow.decorators import dag, task, task_group" in two and "airflow.sdk" not in two
+    assert "from airflow.datasets import Dataset" in two
+    assert "from airflow.sdk import Asset, DAG, dag, task, task_group" in three and "airflow.decorators" not in three
+    assert unknown == three  # no version known: the latest major
+    # A model file written before contract 2 carries no notes: it is prompted as it was trained, without them.
+    old = {k: v for k, v in DEFAULT_CONTRACT.metadata().items() if not k.endswith(("notes", "notes_header"))}
+    assert PromptContract.from_metadata({**old, "airflow_net.prompt.version": "1"}).system_message("2.10") == (
+        DEFAULT_CONTRACT.system
+    )
 
 
 @pytest.mark.parametrize(

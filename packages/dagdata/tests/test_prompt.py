@@ -14,7 +14,7 @@ def test_messages_shape_with_and_without_an_answer() -> None:
     messages = DEFAULT_CONTRACT.messages("  Load the files.  ", "2.10.3", CODE)
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert all(set(m) == {"role", "content"} for m in messages)
-    assert messages[0]["content"] == DEFAULT_CONTRACT.system
+    assert messages[0]["content"] == DEFAULT_CONTRACT.system_message("2.10.3")
     assert messages[1]["content"] == "Load the files.\n\nTarget: Apache Airflow 2.10"
     assert messages[2]["content"] == DEFAULT_CONTRACT.answer(CODE)
 
@@ -61,6 +61,8 @@ def test_metadata_round_trips() -> None:
     assert set(metadata) == {
         "airflow_net.prompt.version",
         "airflow_net.prompt.system",
+        "airflow_net.prompt.notes",
+        "airflow_net.prompt.notes_header",
         "airflow_net.prompt.user_template",
         "airflow_net.prompt.answer_template",
     }

@@ -10,8 +10,10 @@ from pydantic import BaseModel
 from dagcore import (
     DEFAULT_CONTRACT,
     AirflowVersion,
+    Judgement,
     PromptContract,
     VersionError,
+    best_index,
     extract_code,
     is_test_internal,
     series,
@@ -88,11 +90,13 @@ def test_the_system_message_shows_the_target_majors_imports() -> None:
     assert "from airflow.datasets import Dataset" in two
     assert "from airflow.sdk import Asset, DAG, dag, task, task_group" in three and "airflow.decorators" not in three
     assert unknown == three  # no version known: the latest major
-    # A model file written before contract 2 carries no notes: it is prompted as it was trained, without them.
+    # A model file or dataset made before contract 2 carries no notes: it is prompted as it was trained, without them.
     old = {k: v for k, v in DEFAULT_CONTRACT.metadata().items() if not k.endswith(("notes", "notes_header"))}
     assert PromptContract.from_metadata({**old, "airflow_net.prompt.version": "1"}).system_message("2.10") == (
         DEFAULT_CONTRACT.system
     )
+    manifest = DEFAULT_CONTRACT.model_dump(exclude={"notes", "notes_header"}) | {"version": "1"}
+    assert PromptContract.model_validate(manifest).notes == {}
 
 
 @pytest.mark.parametrize(
@@ -148,3 +152,14 @@ def test_an_answer_cut_at_the_contracts_stop_string_still_gives_its_code() -> No
 )
 def test_test_internals(module: str, internal: bool) -> None:
     assert is_test_internal(module) is internal
+
+
+def test_the_loop_hands_over_the_valid_answer_else_the_closest() -> None:
+    def verdict(ok: bool, passed: int) -> Judgement:
+        levels = [{"level": n, "ok": n < passed} for n in range(4)]
+        return Judgement(ok=ok, details={"levels": levels})
+
+    assert verdict(False, 2).depth == 2 and Judgement(ok=False).depth == 0  # a judge that lists no levels
+    assert best_index([verdict(False, 2), verdict(False, 1), verdict(False, 0)]) == 0  # repairs made it worse
+    assert best_index([verdict(False, 2), verdict(False, 2)]) == 1  # equals: the later, which saw the feedback
+    assert best_index([verdict(False, 3), verdict(True, 4)]) == 1

@@ -57,3 +57,34 @@ def test_valid_after_one_repair_not_before(model: ScriptedModel, tmp_path: Path)
 def test_repairs_need_a_judge(tmp_path: Path) -> None:
     with pytest.raises(dageval.InputError, match="need a judge"):
         dageval.generate([], GenerateConfig(endpoint="http://127.0.0.1:9/v1", repairs=1), tmp_path / "c.jsonl")
+
+
+CYCLE = """```python
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG(dag_id="cycle", schedule=None):
+    a = EmptyOperator(task_id="a")
+    b = EmptyOperator(task_id="b")
+    a >> b >> a
+```"""
+
+
+def worse_after_feedback(body: dict[str, Any]) -> str:
+    """A file that parses (with a cycle) to a fresh request; a file that does not, once shown the cycle."""
+    return BROKEN if any("failed validation" in m["content"] for m in body["messages"]) else CYCLE
+
+
+def test_a_repair_that_makes_the_file_worse_never_takes_the_better_one_away(tmp_path: Path) -> None:
+    server = ScriptedModel(worse_after_feedback)
+    try:
+        prompts = [Prompt(id="p", request="Make a DAG.", airflow_version="3.1")]
+        config = GenerateConfig(endpoint=server.url, repairs=2)
+        with dageval.Validator(Level.STRUCTURE) as judge:
+            [sample] = dageval.generate(prompts, config, tmp_path / "completions.jsonl", judge=judge)
+    finally:
+        server.close()
+    assert [step.passed for step in sample.repairs] == [["extract", "syntax"], ["extract"], ["extract"]]
+    table = {row.repairs: row.rates for row in dageval.repair_table([sample], 2, Level.STRUCTURE)}
+    # The loop hands over its best answer: the first, which parses, not the last, which does not.
+    assert table[0] == table[1] == table[2] == {"extract": 1.0, "syntax": 1.0, "structure": 0.0}

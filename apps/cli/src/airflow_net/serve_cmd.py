@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 
 import dageval
 from airflow_net._ui import console, summary_table
-from dagcore import load_user_config
+from dagcore import FIX_IMPORTS_BY_DEFAULT, load_user_config
 from dagcore.cli import one_line_errors
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd
@@ -36,7 +36,7 @@ def generate(
             help="Move Airflow imports to where the target version has them before validating "
             "(measured: never cost an answer a level, doubled the laptop model's import rate)."
         ),
-    ] = True,
+    ] = FIX_IMPORTS_BY_DEFAULT,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
 

@@ -19,7 +19,7 @@ from airflow_net_mcp import __version__
 from airflow_net_mcp.examples import Example
 from airflow_net_mcp.settings import McpSettings
 from airflow_net_mcp.tools import Generated, Runtime, Tools, Validation
-from dagcore import AirflowNetError
+from dagcore import FIX_IMPORTS_BY_DEFAULT, AirflowNetError
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ def build_server(settings: McpSettings) -> MCPServer:
         max_repairs: Annotated[int, Field(description="Repairs fed with the validator's errors (0-5).")] = 2,
         fix_imports: Annotated[
             bool, Field(description="Move Airflow imports to where the target version has them before validating.")
-        ] = False,
+        ] = FIX_IMPORTS_BY_DEFAULT,
     ) -> Generated:
         """Write a DAG with the local model, validate it in a real Airflow, feed the errors back, retry."""
         return await _run(tools.generate_dag, request, airflow_version, max_repairs, fix_imports)

@@ -12,7 +12,7 @@ import dagserve
 from airflow_net_mcp.examples import Example, ExampleIndex
 from airflow_net_mcp.exceptions import McpAppError
 from airflow_net_mcp.settings import McpSettings
-from dagcore import JudgementLike
+from dagcore import FIX_IMPORTS_BY_DEFAULT, JudgementLike
 
 LEVELS = ("extract", "syntax", "structure", "lint", "import")
 
@@ -50,7 +50,8 @@ class GeneratedAttempt(BaseModel):
 
 
 class Generated(BaseModel):
-    """The generate-validate-repair loop of `airflow-net generate`: every attempt, the last is the answer."""
+    """The generate-validate-repair loop of `airflow-net generate`: every attempt; `code` is the best (the valid one,
+    else the one that came closest)."""
 
     ok: bool
     code: str
@@ -99,7 +100,11 @@ class Tools:
         return _validation(self._validator(level).validate(code, version), version)
 
     def generate_dag(
-        self, request: str, airflow_version: str | None, max_repairs: int = 2, fix_imports: bool = False
+        self,
+        request: str,
+        airflow_version: str | None,
+        max_repairs: int = 2,
+        fix_imports: bool = FIX_IMPORTS_BY_DEFAULT,
     ) -> Generated:
         if not 0 <= max_repairs <= 5:
             raise McpAppError("max_repairs must be between 0 and 5")
@@ -122,7 +127,7 @@ class Tools:
             )
             for a in result.attempts
         ]
-        return Generated(ok=result.ok, code=attempts[-1].code, attempts=attempts)
+        return Generated(ok=result.ok, code=attempts[result.attempts.index(result.final)].code, attempts=attempts)
 
     def _model(self) -> dagserve.Client:
         with self._lock:

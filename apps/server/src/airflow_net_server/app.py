@@ -18,7 +18,7 @@ from pygments.lexers import PythonLexer
 import dageval
 from airflow_net_server.page import PAGE
 from airflow_net_server.settings import AppSettings
-from dagcore import BodyError, BodyLimits, ClientGone, read_json_body
+from dagcore import FIX_IMPORTS_BY_DEFAULT, BodyError, BodyLimits, ClientGone, read_json_body
 from dagserve import Client, ClientError, Validator, generate_valid_dag
 
 
@@ -27,8 +27,9 @@ class DagRequest(BaseModel):
     """What the DAG should do, in words."""
     airflow_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
     max_attempts: int | None = Field(None, ge=1, le=10)
-    fix_imports: bool = False
-    """Move each answer's Airflow imports to where the target version has them before validating it."""
+    fix_imports: bool = FIX_IMPORTS_BY_DEFAULT
+    """Move each answer's Airflow imports to where the target version has them before validating it (false: judge
+    the model's own imports)."""
 
 
 # A request is at most 8000 characters; even written as \u escapes it is far below this.

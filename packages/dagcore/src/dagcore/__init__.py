@@ -14,7 +14,7 @@ from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
 from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
-from dagcore.fiximports import FixedImports, fix_imports
+from dagcore.fiximports import FIX_IMPORTS_BY_DEFAULT, FixedImports, fix_imports
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
 from dagcore.manifest import (
     MANIFEST,
@@ -26,7 +26,7 @@ from dagcore.manifest import (
     stamp,
     write_manifest,
 )
-from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, repair_loop
+from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, best_index, repair_loop
 from dagcore.userconfig import UserConfig, config_path, load_user_config, set_user_config
 from dagcore.version import AirflowVersion, series
 
@@ -35,6 +35,7 @@ __version__ = importlib.metadata.version("dagcore")
 __all__ = [
     "DEFAULT_CONTRACT",
     "FEEDBACK",
+    "FIX_IMPORTS_BY_DEFAULT",
     "MANIFEST",
     "METADATA_PREFIX",
     "RETRY_STATUSES",
@@ -60,6 +61,7 @@ __all__ = [
     "UserConfigError",
     "VersionError",
     "__version__",
+    "best_index",
     "config_path",
     "extract_code",
     "fenced_blocks",

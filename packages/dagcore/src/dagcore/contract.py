@@ -9,8 +9,9 @@ elsewhere carries none and gets `DEFAULT_CONTRACT`.
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from dagcore.names import import_notes
 from dagcore.version import AirflowVersion, series
@@ -91,9 +92,18 @@ class PromptContract(BaseModel):
         known: dict[str, object] = {k: v for k, v in found.items() if k in cls.model_fields}
         if not known:
             return cls()
-        # A contract written before notes existed had none: it is read back as it was trained, without them.
-        known["notes"] = json.loads(str(known["notes"])) if "notes" in known else {}
+        if "notes" in known:
+            known["notes"] = json.loads(str(known["notes"]))
         return cls.model_validate(known)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract_1_had_no_notes(cls, data: Any) -> Any:
+        """A contract stored before notes existed (version 1: a model file's metadata, a dataset's manifest) is read
+        back as the model was trained, without them, not with today's default."""
+        if isinstance(data, dict) and data.get("version") == "1" and "notes" not in data:
+            return {**data, "notes": {}}
+        return data
 
 
 DEFAULT_CONTRACT = PromptContract()

@@ -9,6 +9,7 @@ asks for the whole file again.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -56,6 +57,33 @@ class Judgement(BaseModel):
     details: dict[str, Any] = {}
     """The judge's own extra facts (dageval: `levels`, each level run, and `imported`)."""
 
+    @property
+    def depth(self) -> int:
+        """How many of the judge's levels the file passed in a row (dageval's `details.levels`; 0 when it lists
+        none): how close a rejected file came."""
+        passed = 0
+        for row in self.details.get("levels", []):
+            if not row.get("ok"):
+                break
+            passed += 1
+        return passed
+
+
+class Ranked(Protocol):
+    """A verdict as `best_index` ranks it: a `Judgement`, or what dageval keeps of one (`RepairStep`)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def depth(self) -> int: ...
+
+
+def best_index(verdicts: Sequence[Ranked]) -> int:
+    """Which of a loop's answers a user gets: the valid one, else the one that came closest (the deepest level),
+    the later of equals. A repair that makes a file worse (cut at the token limit, a broken rewrite) never
+    takes away the better file the user already had."""
+    return max(range(len(verdicts)), key=lambda i: (verdicts[i].ok, verdicts[i].depth, i))
+
 
 class Turn(BaseModel):
     """One answer of the model and the judge's verdict on it."""
@@ -75,17 +103,17 @@ class Turn(BaseModel):
 
 
 class Repair(BaseModel):
-    """Every turn, in order; the last one is the result."""
+    """Every turn, in order; the result is the best of them (`best_index`)."""
 
     turns: list[Turn]
 
     @property
     def ok(self) -> bool:
-        return self.turns[-1].verdict.ok
+        return self.final.verdict.ok
 
     @property
     def final(self) -> Turn:
-        return self.turns[-1]
+        return self.turns[best_index([t.verdict for t in self.turns])]
 
 
 NO_CODE = Judgement(ok=False, level="extract", category="no_code", message="the answer holds no Python code")

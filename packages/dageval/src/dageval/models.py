@@ -95,6 +95,14 @@ class RepairStep(BaseModel):
     category: str | None = None
     """Why it failed, when it did."""
 
+    @property
+    def ok(self) -> bool:
+        return self.category is None
+
+    @property
+    def depth(self) -> int:
+        return len(self.passed)
+
 
 class Sample(BaseModel):
     """One generated completion to judge."""

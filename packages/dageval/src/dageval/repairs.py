@@ -2,8 +2,8 @@
 
 A user of `airflow-net generate` or the app gets "valid after at most N repairs"; this measures exactly that,
 with the same loop (dagcore's `repair_loop`) and the same judge (`dageval.Validator`). After k repairs a sample
-counts at a level when the answer it had then (its (k+1)-th, or its last if the loop stopped earlier because
-an answer was valid) passed that level.
+counts at a level when the answer the loop would hand over then passed it: the best of its first k+1 answers
+(dagcore's `best_index`: the valid one, else the one that came closest), so a repair never undoes a level.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from dagcore import Turn
+from dagcore import Turn, best_index
 from dageval.models import Level, RepairStep, Sample
 
 
@@ -53,7 +53,7 @@ def repair_table(samples: Sequence[Sample], max_repairs: int, deepest: Level = L
     for k in range(max_repairs + 1):
         rates: dict[str, float] = {}
         for label in labels:
-            ok = sum(label in s.repairs[min(k, len(s.repairs) - 1)].passed for s in looped)
+            ok = sum(label in s.repairs[best_index(s.repairs[: k + 1])].passed for s in looped)
             rates[label] = ok / len(looped) if looped else 0.0
         rows.append(RepairRow(repairs=k, rates=rates, samples=len(looped)))
     return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from dagcore import AirflowVersion
-from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, repair_loop
+from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, best_index, repair_loop
 from dagserve.client import Client, Generation
 
 __all__ = [
@@ -45,17 +45,17 @@ class Attempt(BaseModel):
 
 
 class RepairResult(BaseModel):
-    """Every attempt, in order; the last one is the answer."""
+    """Every attempt, in order; the answer is the best of them (the valid one, else the one that came closest)."""
 
     attempts: list[Attempt]
 
     @property
     def ok(self) -> bool:
-        return self.attempts[-1].verdict.ok
+        return self.final.verdict.ok
 
     @property
     def final(self) -> Attempt:
-        return self.attempts[-1]
+        return self.attempts[best_index([a.verdict for a in self.attempts])]
 
 
 def generate_valid_dag(

@@ -127,7 +127,8 @@ class Tools:
             )
             for a in result.attempts
         ]
-        return Generated(ok=result.ok, code=attempts[result.attempts.index(result.final)].code, attempts=attempts)
+        final = result.final.generation
+        return Generated(ok=result.ok, code=final.code or final.completion, attempts=attempts)
 
     def _model(self) -> dagserve.Client:
         with self._lock:

@@ -37,6 +37,7 @@ class PromptContract(BaseModel):
     lines of the names most DAGs use, as that major has them, under `notes_header`. Empty: nothing is added (as in
     contract 1, and in every contract read from a model file that carries none)."""
     notes_header: str = "Apache Airflow {major} imports them like this:"
+    """The line before the notes; `{major}` is the target's major version."""
     user_template: str = "{request}\n\nTarget: Apache Airflow {airflow_version}"
     """`{request}` is the user's words; `{airflow_version}` is the series (`2.10`), or `latest` when unknown."""
     answer_template: str = "```python\n{code}\n```"

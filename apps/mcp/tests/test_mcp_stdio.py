@@ -147,12 +147,13 @@ def test_streamable_http_on_loopback(tmp_path: Path) -> None:
 
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        listening = False
+        while not listening and time.monotonic() < deadline:
             with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+                listening = probe.connect_ex(("127.0.0.1", port)) == 0
             assert proc.poll() is None, "the server exited"
-            time.sleep(0.2)
+            time.sleep(0 if listening else 0.2)
+        assert listening, "the server did not listen within 60 s"
         assert "validate_dag" in anyio.run(session)
     finally:
         proc.terminate()

@@ -77,6 +77,11 @@ def module_of(name: str, major: int) -> str:
     return module
 
 
+def asset_class(major: int) -> str:
+    """What a data-aware schedule is built from: `Dataset` in Airflow 2, `Asset` in Airflow 3."""
+    return ASSET_CLASS[2 if major < 3 else 3]
+
+
 def import_lines(names: Iterable[str], major: int) -> list[str]:
     """`from module import a, b` lines for Airflow `major`.x, Airflow's core first, then providers, each sorted."""
     by_module: dict[str, set[str]] = defaultdict(set)
@@ -94,4 +99,4 @@ NOTED = ("DAG", "dag", "task", "task_group", "BashOperator", "PythonOperator", "
 
 def import_notes(major: int) -> str:
     """The import lines of the names most DAGs use, as Airflow `major`.x has them (with its data-aware class)."""
-    return "\n".join(import_lines([*NOTED, ASSET_CLASS[2 if major < 3 else 3]], major))
+    return "\n".join(import_lines([*NOTED, asset_class(major)], major))

@@ -58,15 +58,19 @@ class Judgement(BaseModel):
     """The judge's own extra facts (dageval: `levels`, each level run, and `imported`)."""
 
     @property
-    def depth(self) -> int:
-        """How many of the judge's levels the file passed in a row (dageval's `details.levels`; 0 when it lists
-        none): how close a rejected file came."""
-        passed = 0
+    def passed(self) -> list[str]:
+        """The judge's levels the file passed in a row (dageval's `details.levels`; none when it lists none)."""
+        passed: list[str] = []
         for row in self.details.get("levels", []):
             if not row.get("ok"):
                 break
-            passed += 1
+            passed.append(str(row["level"]))
         return passed
+
+    @property
+    def depth(self) -> int:
+        """How many levels the file passed in a row: how close a rejected file came."""
+        return len(self.passed)
 
 
 class Ranked(Protocol):

@@ -26,23 +26,15 @@ class RepairRow(BaseModel):
 
 def steps_of(turns: Sequence[Turn]) -> list[RepairStep]:
     """dagcore `Turn`s -> what a sample keeps of them (the judge's `details.levels`, as dageval writes them)."""
-    steps = []
-    for turn in turns:
-        verdict, answer = turn.verdict, turn.answer
-        passed: list[str] = []
-        for row in verdict.details.get("levels", []):
-            if not row.get("ok"):
-                break
-            passed.append(str(row["level"]))
-        steps.append(
-            RepairStep(
-                completion=answer.text,
-                finish_reason=answer.finish_reason,
-                passed=passed,
-                category=None if verdict.ok else verdict.category,
-            )
+    return [
+        RepairStep(
+            completion=turn.answer.text,
+            finish_reason=turn.answer.finish_reason,
+            passed=turn.verdict.passed,
+            category=None if turn.verdict.ok else turn.verdict.category,
         )
-    return steps
+        for turn in turns
+    ]
 
 
 def repair_table(samples: Sequence[Sample], max_repairs: int, deepest: Level = Level.IMPORT) -> list[RepairRow]:

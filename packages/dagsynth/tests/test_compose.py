@@ -124,3 +124,17 @@ def test_compose_to_dir_keeps_what_the_judge_passes_and_says_why_the_rest_went(t
 def test_a_version_it_cannot_compose_for_is_refused() -> None:
     with pytest.raises(DagsynthError, match=r"2\.x or 3\.x"):
         dagsynth.compose(1, ["1.10"])
+
+
+def test_every_file_imports_the_contracts_names_from_the_contracts_modules(composed: list[ComposedDag]) -> None:
+    from dagcore.names import import_notes
+
+    for dag in composed:
+        imported: dict[str, set[str]] = {}
+        for node in ast.walk(ast.parse(dag.code)):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.setdefault(node.module, set()).update(a.name for a in node.names)
+        # Each line the prompt shows for this major is in the file, perhaps with more names from the same module.
+        for line in import_notes(dag.airflow_version.major).splitlines():
+            module, names = line.removeprefix("from ").split(" import ")
+            assert set(names.split(", ")) <= imported.get(module, set()), (dag.id, line)

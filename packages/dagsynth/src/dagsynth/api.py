@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from dagcore import AirflowVersion, finished, stamp, write_manifest
-from dagsynth.compose import compose_one
+from dagsynth.compose import FORMAT, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.models import ComposedDag, ComposeSummary, Verdict
 
@@ -132,6 +132,7 @@ def compose_to_dir(
         "per_version": per_version,
         "versions": [str(v) for v in versions],
         "seed": seed,
+        "format": FORMAT,
         "judge": judged_by if judge else "none",
     }
     expected = stamp("compose", "dagsynth", {}, config)

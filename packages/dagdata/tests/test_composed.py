@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -55,3 +56,52 @@ def test_composed_requests_are_far_from_every_benchmark_request() -> None:
     scores = closest(requests, _benchmark_requests())
     assert max(scores) < 0.3, max(scores)
     assert shingles("Run it daily at 6am") == shingles("run it DAILY at 6am!")
+
+
+def _airflow_judge(dags: Sequence[dagsynth.ComposedDag]) -> list[dagsynth.Verdict]:
+    """dageval to the import level in a real Airflow of each file's series, as the pipeline's compose stage."""
+    samples = [dageval.Sample(id=d.id, completion=d.code, airflow_version=d.airflow_version) for d in dags]
+    verdicts = dageval.evaluate(samples, level=dageval.Level.IMPORT, install_providers=False)
+    out = []
+    for v in verdicts:
+        last = v.results[-1]
+        ok = v.passed is not None and v.passed >= dageval.Level.IMPORT
+        out.append(dagsynth.Verdict(ok=ok, level=last.level.label, category=last.category or "", message=last.message))
+    return out
+
+
+def test_repair_lessons_show_the_real_airflow_error_of_a_broken_file_then_teach_the_file(
+    tmp_path: Path, tokenizer_dir: Path, kit: SimpleNamespace
+) -> None:
+    mined = kit.Inputs(tmp_path / "mined")
+    for i in range(4):
+        dag = kit.dag(kit.code(f"m{i}"), f"airflow/example_dags/example_m{i}.py", "2.10.3")
+        mined.dags.append(dag)
+        mined.instructions.append(kit.instruction(dag, f"m{i}", f"Build pipeline number {i} for the sales team."))
+    mined.write()
+    composed = dagsynth.compose_to_dir(
+        tmp_path / "composed", per_version=6, versions=["2.10", "3.1"], judge=_airflow_judge, judged_by="t", repairs=1.0
+    )
+    lessons = sum(composed.repairs.values())
+    assert composed.kept and lessons, composed
+    rows = kit.read_jsonl(composed.instructions_file)
+    assert sum("repair" in r for r in rows) == lessons
+    config = DatasetConfig(tokenizer=str(tokenizer_dir), max_tokens=4096, test_fraction=0.25)
+    summary = build_dataset(
+        mined.dags_file, mined.instructions_file, tmp_path / "out", config, composed_path=composed.out_dir
+    )
+    train = kit.read_jsonl(summary.train_file)
+    repairs = [r for r in train if r["style"].startswith("repair")]
+    # Each lesson is its own conversation beside its file's plain requests: not a duplicate of them.
+    assert summary.repairs == len(repairs) == lessons
+    codes = {d["id"]: d["code"] for d in kit.read_jsonl(composed.dags_file)}
+    for row in repairs:
+        _, _, broken, told, fixed = row["messages"]
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant", "user", "assistant"]
+        assert fixed["content"] == config.contract.answer(codes[row["dag_id"]])
+        assert broken["content"] != fixed["content"]
+        # The words a real Airflow said, as the repair loop sends them (dagcore.FEEDBACK, dagcore.repair.problem).
+        assert told["content"].startswith("The code failed validation: [")
+        assert told["content"].endswith("Return the full corrected file.")
+    told = " ".join(r["messages"][3]["content"] for r in repairs)
+    assert "is not defined" in told or "cannot import name" in told or "No module named" in told, told

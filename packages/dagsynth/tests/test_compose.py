@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,71 @@ def test_every_file_imports_the_contracts_names_from_the_contracts_modules(compo
         for line in import_notes(dag.airflow_version.major).splitlines():
             module, names = line.removeprefix("from ").split(" import ")
             assert set(names.split(", ")) <= imported.get(module, set()), (dag.id, line)
+
+
+def test_each_kind_of_break_makes_the_mistake_it_names_and_still_parses(composed: list[ComposedDag]) -> None:
+    import random
+
+    from dagsynth.breaks import _BREAKERS, INVENTED, KINDS, RENAMED, break_file
+
+    made: dict[str, int] = dict.fromkeys(KINDS, 0)
+    for dag in composed:
+        major = dag.airflow_version.major
+        for kind in KINDS:
+            broken = _BREAKERS[kind](dag.code, major, random.Random(dag.id))
+            if broken is None:
+                continue
+            made[kind] += 1
+            before, after = _imported_names(dag.code), _imported_names(broken)
+            if kind == "unimported":
+                assert len(after) == len(before) - 1 and after < before
+            elif kind == "other_major":
+                assert "airflow.sdk" in _imported(broken) if major == 2 else "airflow.decorators" in _imported(broken)
+            elif kind == "invented_name":
+                assert after - before and {name for _, name in after - before} <= set(INVENTED)
+            elif kind == "wrong_argument":
+                assert any(_args(broken, fake) == _args(dag.code, fake) + 1 for fake in RENAMED.values())
+            else:
+                assert (broken.count("def ") == dag.code.count("def ") - 1 and "@dag(" in broken) or "DAG(" in broken
+        lesson = break_file(dag.code, major, random.Random(dag.id))
+        assert lesson is not None and lesson.code != dag.code
+        ast.parse(lesson.code)
+    assert all(made.values()), made
+
+
+def _args(code: str, name: str) -> int:
+    return len(re.findall(rf"(?<![\w.]){name}=", code))
+
+
+def _imported_names(code: str) -> set[tuple[str, str]]:
+    return {
+        (n.module or "", a.name)
+        for n in ast.walk(ast.parse(code))
+        if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("airflow")
+        for a in n.names
+    }
+
+
+def test_repair_lessons_come_from_breaks_the_judge_rejects_of_files_it_keeps(tmp_path: Path) -> None:
+    def judge(dags: object) -> list[Verdict]:
+        # Keeps the files, rejects the breaks that drop a name, passes the other breaks (Airflow tolerating them).
+        items: list[ComposedDag] = list(dags)  # type: ignore[call-overload]
+        return [
+            Verdict(ok=d.broken != "unimported", level="import", category="import_error", message=f"NameError {d.id}")
+            for d in items
+        ]
+
+    summary = dagsynth.compose_to_dir(tmp_path, per_version=30, versions=["2.10"], judge=judge, repairs=1.0)
+    rows = [json.loads(line) for line in (tmp_path / "instructions.jsonl").read_text().splitlines()]
+    lessons = [r for r in rows if "repair" in r]
+    assert (
+        summary.kept == 30 and list(summary.repairs) == ["unimported"] and len(lessons) == summary.repairs["unimported"]
+    )
+    assert sum(summary.repairs_loaded.values()) == 30 - len(lessons)
+    for row in lessons:
+        assert row["style"] == "repair:unimported" and row["custom_id"] == f"{row['dag_id']}-repair"
+        assert row["repair"]["message"] == f"NameError {row['dag_id']}" and row["repair"]["level"] == "import"
+    none = dagsynth.compose_to_dir(tmp_path / "none", per_version=30, versions=["2.10"], judge=judge, repairs=0.0)
+    assert not none.repairs and not none.repairs_loaded
+    with pytest.raises(DagsynthError, match="between 0 and 1"):
+        dagsynth.compose_to_dir(tmp_path / "bad", per_version=1, versions=["2.10"], judge=judge, repairs=2)

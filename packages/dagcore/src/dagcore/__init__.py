@@ -26,7 +26,17 @@ from dagcore.manifest import (
     stamp,
     write_manifest,
 )
-from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, Repair, Turn, best_index, repair_loop
+from dagcore.repair import (
+    FEEDBACK,
+    Judge,
+    Judgement,
+    JudgementLike,
+    Repair,
+    Turn,
+    best_index,
+    feedback,
+    repair_loop,
+)
 from dagcore.userconfig import UserConfig, config_path, load_user_config, set_user_config
 from dagcore.version import AirflowVersion, series
 
@@ -64,6 +74,7 @@ __all__ = [
     "best_index",
     "config_path",
     "extract_code",
+    "feedback",
     "fenced_blocks",
     "finished",
     "fix_imports",

@@ -185,12 +185,18 @@ def repair_loop(
         )
         if verdict.ok:
             break
-        messages += [
-            # As the contract writes an answer: a reply cut at the stop string is closed again.
-            {"role": "assistant", "content": contract.answer(code) if code is not None else answer.text},
-            {"role": "user", "content": FEEDBACK.format(problem=problem(verdict))},
-        ]
+        # As the contract writes an answer: a reply cut at the stop string is closed again.
+        messages += feedback(contract.answer(code) if code is not None else answer.text, verdict)
     return Repair(turns=turns)
+
+
+def feedback(answer: str, verdict: Judgement) -> list[dict[str, str]]:
+    """The turns after a rejected answer: the answer, then the judge's words and the ask for the whole file. The
+    loop sends them; dagdata's repair lessons train on them (one definition, so a lesson reads like a repair)."""
+    return [
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": FEEDBACK.format(problem=problem(verdict))},
+    ]
 
 
 def problem(verdict: Judgement) -> str:

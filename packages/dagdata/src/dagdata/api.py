@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dagcore import AirflowVersion, is_test_internal, series
+from dagcore import AirflowVersion, Judgement, PromptContract, feedback, is_test_internal, series
 from dagdata._card import card, plots
 from dagdata._dedup import (
     UnionFind,
@@ -99,7 +99,7 @@ def _join(
                 style=instruction.style,
                 airflow_version=version,
                 request=instruction.text.strip(),
-                messages=config.contract.messages(instruction.text, version, dag.code),
+                messages=_messages(config.contract, instruction, version, dag.code),
                 paths=dag.paths,
                 operators=dag.operators,
                 contract_version=config.contract.version,
@@ -108,6 +108,22 @@ def _join(
         )
     counts.joined += len(conversations)
     return conversations
+
+
+def _messages(
+    contract: PromptContract, request: Request, version: AirflowVersion | None, code: str
+) -> list[dict[str, str]]:
+    """The conversation: the request and the file; for a repair lesson, the broken answer and the judge's words
+    come between them, as the repair loop sends them (the loss stays on the last answer only)."""
+    if request.repair is None:
+        return contract.messages(request.text, version, code)
+    lesson = request.repair
+    verdict = Judgement(ok=False, level=lesson.level, category=lesson.category, message=lesson.message)
+    return [
+        *contract.messages(request.text, version),
+        *feedback(contract.answer(lesson.code), verdict),
+        contract.messages(request.text, version, code)[-1],
+    ]
 
 
 def _groups(dags: Sequence[MinedDag], clusters: Sequence[int]) -> dict[str, str]:
@@ -240,10 +256,12 @@ def build_dataset(
     conversations = [c for c in conversations if c.dag_id not in tainted]
     report("test_internals", len(conversations), counts.joined)
 
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     unique: list[Conversation] = []
     for conversation in conversations:
-        key = (normalized_hash(dags[conversation.dag_id].code), " ".join(conversation.messages[1]["content"].split()))
+        # The file and every turn before its answer: a repair lesson is not a duplicate of its file's request.
+        before = tuple(" ".join(m["content"].split()) for m in conversation.messages[1:-1])
+        key = (normalized_hash(dags[conversation.dag_id].code), before)
         if key in seen:
             counts.exact_duplicates += 1
             continue
@@ -306,6 +324,7 @@ def build_dataset(
         test=len(test),
         replay=sum(c.source == "replay" for c in train),
         composed=sum(c.source == "composed" for c in train),
+        repairs=sum(c.style.startswith("repair") for c in train),
         filters=counts,
         max_cross_split_similarity=similarity,
         longest=max((c.n_tokens for c in kept), default=0),

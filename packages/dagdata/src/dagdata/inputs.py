@@ -28,6 +28,17 @@ class MinedDag(BaseModel):
     """The newest Airflow release the file was seen in."""
 
 
+class RepairLesson(BaseModel):
+    """A broken first answer and what a real Airflow said of it (the fields of dagcore's `Judgement`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    level: str | None = None
+    category: str | None = None
+    message: str
+
+
 class Request(BaseModel):
     """One user request for a DAG (a line of daginstruct's `instructions.jsonl`)."""
 
@@ -39,3 +50,6 @@ class Request(BaseModel):
     text: str
     airflow_version: AirflowVersion | None = None
     """The Airflow release the request targets."""
+    repair: RepairLesson | None = None
+    """A repair lesson (dagsynth): the conversation shows this broken answer and the judge's words on it, and
+    teaches the file as the fix."""

@@ -77,6 +77,8 @@ class DatasetSummary(BaseModel):
     replay: int
     composed: int = 0
     """Train conversations whose DAG was composed (dagsynth) rather than mined; composed files never enter test."""
+    repairs: int = 0
+    """Train conversations that are repair lessons (a broken answer, the judge's words, the file), among `composed`."""
     filters: FilterCounts
     max_cross_split_similarity: float
     """Largest estimated Jaccard between a test DAG and a train DAG (0 when no candidate pair exists)."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from dagcore import AirflowVersion, finished, stamp, write_manifest
+from dagsynth.breaks import break_file
 from dagsynth.compose import FORMAT, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.models import ComposedDag, ComposeSummary, Verdict
@@ -97,6 +98,39 @@ def _mined_row(dag: ComposedDag) -> dict[str, object]:
     }
 
 
+def _broken(dags: Sequence[ComposedDag], fraction: float, seed: int) -> list[ComposedDag]:
+    """A broken version of `fraction` of the files (the same ones for the same seed), each named by its file's
+    id and the kind of mistake in `broken`."""
+    out: list[ComposedDag] = []
+    for dag in dags:
+        rng = random.Random(f"{seed}:break:{dag.id}")
+        if rng.random() >= fraction:
+            continue
+        found = break_file(dag.code, dag.airflow_version.major, rng)
+        if found is not None:
+            out.append(dag.model_copy(update={"code": found.code, "broken": found.kind}))
+    return out
+
+
+def _repair_row(dag: ComposedDag, broken: ComposedDag, verdict: Verdict, seed: int) -> dict[str, object]:
+    style = random.Random(f"{seed}:repair:{dag.id}").randrange(len(dag.requests))
+    return {
+        "custom_id": f"{dag.id}-repair",
+        "dag_id": dag.id,
+        "style": f"repair:{broken.broken}",
+        "text": dag.requests[style],
+        "airflow_version": str(dag.airflow_version),
+        "backend": "dagsynth",
+        "origin": "composed",
+        "repair": {
+            "code": broken.code,
+            "level": verdict.level,
+            "category": verdict.category,
+            "message": verdict.message,
+        },
+    }
+
+
 def _request_rows(dag: ComposedDag) -> list[dict[str, object]]:
     return [
         {
@@ -120,34 +154,47 @@ def compose_to_dir(
     judge: Judge | None,
     seed: int = 0,
     judged_by: str = "",
+    repairs: float = 0.0,
     force: bool = False,
 ) -> ComposeSummary:
     """Compose, judge and write `out_dir` (`dags.jsonl`, `instructions.jsonl`, `rejected.jsonl`, manifest).
 
     `judged_by` names the judge (its version, its level) so that a new judge redoes the work; without a
-    judge every file is kept, and the summary says none was checked.
+    judge every file is kept, and the summary says none was checked. `repairs`: the fraction of files that
+    also get a repair lesson: a broken version of the file (`dagsynth.breaks`) that the judge rejects, the
+    judge's words on it, and the file as the fix (an extra request row with a `repair` field). Without a
+    judge there are no repair lessons: a lesson is only as true as the error it shows.
     """
+    if not 0.0 <= repairs <= 1.0:
+        raise DagsynthError(f"repairs is a fraction of the composed files, between 0 and 1, not {repairs}")
     out = Path(out_dir)
     config = {
         "per_version": per_version,
         "versions": [str(v) for v in versions],
         "seed": seed,
         "format": FORMAT,
+        "repairs": repairs,
         "judge": judged_by if judge else "none",
     }
     expected = stamp("compose", "dagsynth", {}, config)
     if not force and (done := finished(out, expected)) is not None:
         return ComposeSummary.model_validate({**done.result, "skipped": True})
     dags = compose(per_version, versions, seed=seed)
-    verdicts = list(judge(dags)) if judge else [Verdict(ok=True, category="unchecked") for _ in dags]
-    if len(verdicts) != len(dags):
-        raise DagsynthError(f"the judge answered {len(verdicts)} verdicts for {len(dags)} files")
+    broken = _broken(dags, repairs, seed) if judge else []
+    verdicts = list(judge([*dags, *broken])) if judge else [Verdict(ok=True, category="unchecked") for _ in dags]
+    if len(verdicts) != len(dags) + len(broken):
+        raise DagsynthError(f"the judge answered {len(verdicts)} verdicts for {len(dags) + len(broken)} files")
+    verdicts, broken_verdicts = verdicts[: len(dags)], verdicts[len(dags) :]
     kept = [d for d, v in zip(dags, verdicts, strict=True) if v.ok]
     rejected = [(d, v) for d, v in zip(dags, verdicts, strict=True) if not v.ok]
+    # A lesson needs a fix that holds and a break that the judge rejects (a break that loads teaches nothing).
+    fixes = {d.id: d for d in kept}
+    lessons = [(fixes[b.id], b, v) for b, v in zip(broken, broken_verdicts, strict=True) if b.id in fixes and not v.ok]
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, expected)  # unfinished until the end
     _atomic_jsonl(out / "dags.jsonl", (_mined_row(d) for d in kept))
-    _atomic_jsonl(out / "instructions.jsonl", (row for d in kept for row in _request_rows(d)))
+    requests = [*(row for d in kept for row in _request_rows(d)), *(_repair_row(*lesson, seed) for lesson in lessons)]
+    _atomic_jsonl(out / "instructions.jsonl", requests)
     _atomic_jsonl(out / "rejected.jsonl", ({**_mined_row(d), "verdict": v.model_dump()} for d, v in rejected))
     summary = ComposeSummary(
         out_dir=out,
@@ -157,6 +204,8 @@ def compose_to_dir(
         by_version=dict(Counter(d.airflow_version.series for d in kept)),
         rejected=dict(Counter(v.category or "rejected" for _, v in rejected)),
         rejected_kinds=dict(Counter(k for d, _ in rejected for k in d.kinds)),
+        repairs=dict(Counter(str(b.broken) for _, b, _ in lessons)),
+        repairs_loaded=dict(Counter(str(b.broken) for b, v in zip(broken, broken_verdicts, strict=True) if v.ok)),
         dags_file=out / "dags.jsonl",
         instructions_file=out / "instructions.jsonl",
     )

@@ -32,12 +32,16 @@ class ComposedDag(BaseModel):
     """The step kinds used (`postgres`, `s3_sensor`, ...): failures are counted per kind."""
     design: str = ""
     """The draw this file was composed from; its version twin (the other major) shares it."""
+    broken: str | None = None
+    """For a broken version of a file (a repair lesson's first answer): the kind of mistake (`dagsynth.breaks`)."""
 
 
 class Verdict(BaseModel):
     """A judge's answer for one composed file: kept only when it loads and shows what its request says."""
 
     ok: bool
+    level: str = ""
+    """The judge's level that failed (`import`, `intent`), as the repair loop names it to the model."""
     category: str = ""
     message: str = ""
 
@@ -55,5 +59,9 @@ class ComposeSummary(BaseModel):
     """Dropped files per failure category (`import_error`, `intent`, ...)."""
     rejected_kinds: dict[str, int] = Field(default_factory=dict)
     """Dropped files per step kind they used: where a catalog entry is wrong for a version."""
+    repairs: dict[str, int] = Field(default_factory=dict)
+    """Repair lessons written, per kind of mistake."""
+    repairs_loaded: dict[str, int] = Field(default_factory=dict)
+    """Broken versions the judge passed (so no lesson), per kind: a mistake that Airflow tolerates."""
     dags_file: Path | None = None
     instructions_file: Path | None = None

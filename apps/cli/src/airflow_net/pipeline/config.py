@@ -41,6 +41,9 @@ class ComposeSection(_Section):
     seed: int = 0
     level: str = "intent"
     """A composed file is kept only when dageval passes it to this level in a real Airflow of its version."""
+    repairs: float = 0.0
+    """The fraction of composed files that also teach a repair: a broken version, the real Airflow error on it, the
+    file as the fix (dagsynth.breaks)."""
 
 
 class BaseSection(_Section):

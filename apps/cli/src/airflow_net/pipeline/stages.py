@@ -82,6 +82,7 @@ def compose(config: PipelineConfig, folder: Path, report: Report) -> dagsynth.Co
         seed=section.seed,
         judge=judge,
         judged_by=f"dageval {dageval.__version__} to {level.label}",
+        repairs=section.repairs,
     )
 
 
@@ -89,7 +90,8 @@ def _composed_verdict(verdict: dageval.Verdict, level: dageval.Level) -> dagsynt
     if verdict.passed is not None and verdict.passed >= level:
         return dagsynth.Verdict(ok=True)
     last = verdict.results[-1]
-    return dagsynth.Verdict(ok=False, category=last.category or "failed", message=last.message[:500])
+    # The message whole: a repair lesson shows it to the model as the repair loop would (dageval's `Check`).
+    return dagsynth.Verdict(ok=False, level=last.level.label, category=last.category or "failed", message=last.message)
 
 
 def base(config: PipelineConfig, folder: Path, report: Report) -> BaseModels:

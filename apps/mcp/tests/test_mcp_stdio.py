@@ -27,9 +27,10 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 with DAG(dag_id="orders", schedule="@daily"):
     EmptyOperator(task_id="extract") >> EmptyOperator(task_id="load")
 """
+# An invented operator, used: an unused one would only be dropped by the import fixer.
 HALLUCINATED = GOOD.replace(
     "from airflow.sdk import DAG", "from airflow.sdk import DAG\nfrom airflow.operators.magic import MagicOperator"
-)
+).replace('EmptyOperator(task_id="extract")', 'MagicOperator(task_id="extract")')
 OLD = """from datetime import datetime
 
 from airflow import DAG

@@ -59,9 +59,51 @@ def _bound(tree: ast.Module) -> set[str]:
     return names
 
 
-def fix_imports(code: str, airflow_version: AirflowVersion | str | None) -> FixedImports:
+def fix_imports(code: str, airflow_version: AirflowVersion | str | None, *, drop_unused: bool = False) -> FixedImports:
     """`code` with its Airflow imports where `airflow_version` has them, and known names it uses but never imports
-    imported. With no version known nothing moves."""
+    imported. With no version known nothing moves. `drop_unused`: Airflow names imported but never used are then
+    dropped too (`airflow-net generate` and the app do: a model taught the prompt's whole import block writes it
+    whole, and a user's linter should not flag six lines of every answer)."""
+    moved = _fix(code, airflow_version)
+    if not drop_unused:
+        return moved
+    tidied = _drop_unused(moved.code)
+    return FixedImports(code=tidied.code, changes=[*moved.changes, *tidied.changes])
+
+
+def _drop_unused(code: str) -> FixedImports:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return FixedImports(code=code, changes=[])
+    used = _used(tree) | _exported(tree)  # decorators, `task.expand`, calls: all `Name` loads
+    lines = code.splitlines(keepends=True)
+    changes: list[str] = []
+    for node in reversed(tree.body):  # from the bottom, so earlier line numbers stay right
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "airflow"):
+            continue
+        kept = [a for a in node.names if a.name == "*" or (a.asname or a.name) in used]
+        if len(kept) == len(node.names):
+            continue
+        changes[:0] = [f"{a.asname or a.name}: unused, dropped" for a in node.names if a not in kept]
+        start, end = node.lineno - 1, node.end_lineno or node.lineno
+        line = lines[start]
+        indent = line[: len(line) - len(line.lstrip())]
+        spelled = ", ".join(_spelled(a.name, a.asname) for a in kept)
+        lines[start:end] = [f"{indent}from {node.module} import {spelled}\n"] if kept else []
+    return FixedImports(code="".join(lines), changes=changes)
+
+
+def _exported(tree: ast.Module) -> set[str]:
+    """Names listed in `__all__`: a file that exports an import uses it."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            found |= {e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return found
+
+
+def _fix(code: str, airflow_version: AirflowVersion | str | None) -> FixedImports:
     version = AirflowVersion.of(airflow_version)
     if version is None:
         return FixedImports(code=code, changes=[])

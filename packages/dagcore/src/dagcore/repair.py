@@ -147,8 +147,8 @@ def repair_loop(
     """Ask for a DAG, then, while the judge rejects it, feed the verdict back; at most `max_attempts` answers.
 
     The request is stated through the served model's own contract, unless `messages` gives the conversation.
-    `fix_imports`: each answer's Airflow imports are moved to where the target version has them
-    (`dagcore.fix_imports`) before it is judged; the repair history holds the fixed file."""
+    `fix_imports`: each answer's Airflow imports are moved to where the target version has them, and unused ones
+    dropped (`dagcore.fix_imports`), before it is judged; the repair history holds the fixed file."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     version = AirflowVersion.of(airflow_version)
@@ -163,7 +163,7 @@ def repair_loop(
         code = extract_code(answer.text)
         fixes: list[str] = []
         if fix_imports and code is not None and answer.finish_reason != "length":
-            fixed = fix_airflow_imports(code, version)
+            fixed = fix_airflow_imports(code, version, drop_unused=True)
             code, fixes = fixed.code, fixed.changes
         start = time.perf_counter()
         if code is None:

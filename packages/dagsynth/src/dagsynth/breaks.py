@@ -62,15 +62,21 @@ def _imports(lines: list[str]) -> list[tuple[int, str, list[str]]]:
     return found
 
 
-def _body(lines: list[str], imports: list[tuple[int, str, list[str]]]) -> str:
-    return "\n".join(lines[imports[-1][0] + 1 :]) if imports else ""
+def _needed(code: str) -> set[str]:
+    """Names the file reads and never binds itself (`with DAG(...) as dag` binds `dag`): without their import,
+    the file fails."""
+    tree = ast.parse(code)
+    loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    stores = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    defs = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    return loads - stores - defs
 
 
 def _unimported(code: str, major: int, rng: random.Random) -> str | None:
     lines = code.splitlines()
     imports = _imports(lines)
-    body = _body(lines, imports)
-    used = [(i, m, n) for i, m, names in imports for n in names if re.search(rf"(?<![\w.]){n}\b", body)]
+    needed = _needed(code)
+    used = [(i, m, n) for i, m, names in imports for n in names if n in needed]
     if not used:
         return None
     i, module, name = rng.choice(used)

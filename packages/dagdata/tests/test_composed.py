@@ -105,3 +105,20 @@ def test_repair_lessons_show_the_real_airflow_error_of_a_broken_file_then_teach_
         assert told["content"].endswith("Return the full corrected file.")
     told = " ".join(r["messages"][3]["content"] for r in repairs)
     assert "is not defined" in told or "cannot import name" in told or "No module named" in told, told
+    # Lessons hold two files: their own length limit lets them in beside plain conversations kept short.
+    plain = max(r["n_tokens"] for r in train if not r["style"].startswith("repair"))
+    fit = sum(r["n_tokens"] <= plain for r in repairs)
+    assert fit < lessons
+    short = config.model_copy(update={"max_tokens": plain})
+    alone = build_dataset(
+        mined.dags_file, mined.instructions_file, tmp_path / "short", short, composed_path=composed.out_dir
+    )
+    assert alone.repairs == fit and alone.composed == summary.composed - lessons + fit
+    both = build_dataset(
+        mined.dags_file,
+        mined.instructions_file,
+        tmp_path / "both",
+        short.model_copy(update={"max_repair_tokens": 4096}),
+        composed_path=composed.out_dir,
+    )
+    assert both.repairs == lessons and both.composed == summary.composed

@@ -102,6 +102,21 @@ def test_kill_and_resume(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -
         dagtune.train(settings.model_copy(update={"learning_rate": 1e-3}), resume=True)
 
 
+def test_a_dataset_longer_than_max_seq_length_is_refused_before_training(
+    tiny_model: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(tiny_dataset, dataset)
+    # What dagdata's manifest says of its longest conversation.
+    manifest = {"contract": DEFAULT_CONTRACT.model_dump(mode="json"), "summary": {"longest": 900}}
+    (dataset / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(dagtune.ConfigError, match=r"up to 900 tokens, more than max_seq_length 512"):
+        dagtune.train(config(tiny_model, dataset, tmp_path / "run"))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_unsloth_is_refused_without_cuda(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     import torch
 

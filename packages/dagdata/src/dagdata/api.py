@@ -294,7 +294,9 @@ def build_dataset(
     kept: list[Conversation] = []
     for conversation, n in zip(conversations, lengths, strict=True):
         conversation.n_tokens = n
-        if n > config.max_tokens:
+        repair = conversation.style.startswith("repair")
+        limit = (config.max_repair_tokens or config.max_tokens) if repair else config.max_tokens
+        if n > limit:
             counts.too_long += 1  # dropped, never truncated: a cut DAG teaches the model to stop mid-file
         else:
             kept.append(conversation)

@@ -19,6 +19,9 @@ class DatasetConfig(BaseModel):
     max_tokens: int = 4096
     """Longest whole conversation (system + user + assistant), in the target tokenizer's tokens; longer is
     dropped, never truncated."""
+    max_repair_tokens: int | None = None
+    """Longest repair lesson (it holds a broken answer and the file: about twice a plain conversation); None: as
+    `max_tokens`."""
     near_dup_threshold: float = 0.85
     """MinHash Jaccard over code shingles at or above which two DAGs count as near duplicates."""
     near_dup_policy: str = "keep_newest"

@@ -250,6 +250,22 @@ def _stamp(config: TrainConfig) -> Manifest:
     return stamp("train", "dagtune", {"dataset": config.dataset, "base_model": config.base_model}, settings)
 
 
+def _check_lengths(config: TrainConfig) -> None:
+    """Refuse a dataset whose conversations are longer than `max_seq_length`: the trainer would cut their ends,
+    which are the answers (a cut file teaches stopping mid-file). dagdata's manifest says the longest."""
+    manifest = config.dataset / "manifest.json"
+    try:
+        longest = int(json.loads(manifest.read_text(encoding="utf-8"))["summary"]["longest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # a dataset made elsewhere: nothing recorded to check against
+    if longest > config.max_seq_length:
+        raise ConfigError(
+            f"{config.dataset} holds conversations of up to {longest} tokens, more than max_seq_length "
+            f"{config.max_seq_length}: their answers would be cut. Set max_seq_length to at least {longest}, or "
+            "rebuild the dataset with a lower max_tokens"
+        )
+
+
 def resumable(config: TrainConfig) -> bool:
     """The run folder holds a checkpoint of an unfinished run of this very config, data and base model."""
     started = read_manifest(config.output_dir)
@@ -282,6 +298,7 @@ def train(
         ):
             raise ConfigError(f"--resume with a config that differs from {saved}: resume with the same config")
     contract = dataset_contract(config.dataset)
+    _check_lengths(config)
     run.mkdir(parents=True, exist_ok=True)
     if not resume:
         # Checkpoints of another run would be taken for this one's by a later resume.

@@ -55,6 +55,8 @@ class BaseSection(_Section):
 
 class DatasetSection(_Section):
     max_tokens: int = 2048
+    max_repair_tokens: int | None = None
+    """Longest repair lesson (compose.repairs); None: as `max_tokens`. Training's max_seq_length must cover it."""
     test_fraction: float = 0.1
     near_dup_threshold: float = 0.85
     seed: int = 0

@@ -118,6 +118,7 @@ def dataset(
     settings = dagdata.DatasetConfig(
         tokenizer=str(models.hf.hf_dir),
         max_tokens=section.max_tokens,
+        max_repair_tokens=section.max_repair_tokens,
         test_fraction=section.test_fraction,
         near_dup_threshold=section.near_dup_threshold,
         seed=section.seed,

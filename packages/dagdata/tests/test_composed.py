@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import dageval
 import dagsynth
@@ -17,14 +18,20 @@ def _benchmark_requests() -> list[str]:
     return [json.loads(line)["request"] for line in dageval.benchmark_file().read_text().splitlines() if line.strip()]
 
 
-def test_composed_rows_train_only_and_evaluation_requests_are_kept_out(
-    tmp_path: Path, tokenizer_dir: Path, kit: SimpleNamespace
-) -> None:
+def _mined(tmp_path: Path, kit: SimpleNamespace, n: int) -> Any:
+    """`n` small mined example DAGs for 2.10, each with one request (not yet written)."""
     mined = kit.Inputs(tmp_path / "mined")
-    for i in range(12):
+    for i in range(n):
         dag = kit.dag(kit.code(f"m{i}"), f"airflow/example_dags/example_m{i}.py", "2.10.3")
         mined.dags.append(dag)
         mined.instructions.append(kit.instruction(dag, f"m{i}", f"Build pipeline number {i} for the sales team."))
+    return mined
+
+
+def test_composed_rows_train_only_and_evaluation_requests_are_kept_out(
+    tmp_path: Path, tokenizer_dir: Path, kit: SimpleNamespace
+) -> None:
+    mined = _mined(tmp_path, kit, 12)
     benchmark = _benchmark_requests()
     # A reworded benchmark request (one word changed) must not reach training.
     leaked = benchmark[3].replace("the", "our", 1)
@@ -73,11 +80,7 @@ def _airflow_judge(dags: Sequence[dagsynth.ComposedDag]) -> list[dagsynth.Verdic
 def test_repair_lessons_show_the_real_airflow_error_of_a_broken_file_then_teach_the_file(
     tmp_path: Path, tokenizer_dir: Path, kit: SimpleNamespace
 ) -> None:
-    mined = kit.Inputs(tmp_path / "mined")
-    for i in range(4):
-        dag = kit.dag(kit.code(f"m{i}"), f"airflow/example_dags/example_m{i}.py", "2.10.3")
-        mined.dags.append(dag)
-        mined.instructions.append(kit.instruction(dag, f"m{i}", f"Build pipeline number {i} for the sales team."))
+    mined = _mined(tmp_path, kit, 4)
     mined.write()
     composed = dagsynth.compose_to_dir(
         tmp_path / "composed", per_version=6, versions=["2.10", "3.1"], judge=_airflow_judge, judged_by="t", repairs=1.0

@@ -202,7 +202,8 @@ def test_repair_lessons_come_from_breaks_the_judge_rejects_of_files_it_keeps(tmp
     assert sum(summary.repairs_loaded.values()) == 30 - len(lessons)
     for row in lessons:
         assert row["style"] == "repair:unimported" and row["custom_id"] == f"{row['dag_id']}-repair"
-        assert row["repair"]["message"] == f"NameError {row['dag_id']}" and row["repair"]["level"] == "import"
+        # The judge saw the broken version under its own id.
+        assert row["repair"]["message"] == f"NameError {row['dag_id']}-broken" and row["repair"]["level"] == "import"
     none = dagsynth.compose_to_dir(tmp_path / "none", per_version=30, versions=["2.10"], judge=judge, repairs=0.0)
     assert not none.repairs and not none.repairs_loaded
     with pytest.raises(DagsynthError, match="between 0 and 1"):

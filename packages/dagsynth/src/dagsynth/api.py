@@ -25,6 +25,8 @@ Judge = Callable[[Sequence[ComposedDag]], Sequence[Verdict]]
 """Verdicts for composed files, in order."""
 
 STYLES = ("terse", "plain")
+BROKEN = "-broken"
+"""What a broken version's id adds to its file's id."""
 
 
 def _twin_slots(versions: Sequence[AirflowVersion]) -> dict[AirflowVersion, int]:
@@ -99,8 +101,8 @@ def _mined_row(dag: ComposedDag) -> dict[str, object]:
 
 
 def _broken(dags: Sequence[ComposedDag], fraction: float, seed: int) -> list[ComposedDag]:
-    """A broken version of `fraction` of the files (the same ones for the same seed), each named by its file's
-    id and the kind of mistake in `broken`."""
+    """A broken version of `fraction` of the files (the same ones for the same seed): its file's id with `BROKEN`,
+    the kind of mistake in `broken`."""
     out: list[ComposedDag] = []
     for dag in dags:
         rng = random.Random(f"{seed}:break:{dag.id}")
@@ -108,7 +110,8 @@ def _broken(dags: Sequence[ComposedDag], fraction: float, seed: int) -> list[Com
             continue
         found = break_file(dag.code, dag.airflow_version.major, rng)
         if found is not None:
-            out.append(dag.model_copy(update={"code": found.code, "broken": found.kind}))
+            # Its own id: a judge may key its verdicts by id.
+            out.append(dag.model_copy(update={"id": f"{dag.id}{BROKEN}", "code": found.code, "broken": found.kind}))
     return out
 
 
@@ -189,7 +192,11 @@ def compose_to_dir(
     rejected = [(d, v) for d, v in zip(dags, verdicts, strict=True) if not v.ok]
     # A lesson needs a fix that holds and a break that the judge rejects (a break that loads teaches nothing).
     fixes = {d.id: d for d in kept}
-    lessons = [(fixes[b.id], b, v) for b, v in zip(broken, broken_verdicts, strict=True) if b.id in fixes and not v.ok]
+    lessons = [
+        (fixes[b.id.removesuffix(BROKEN)], b, v)
+        for b, v in zip(broken, broken_verdicts, strict=True)
+        if b.id.removesuffix(BROKEN) in fixes and not v.ok
+    ]
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, expected)  # unfinished until the end
     _atomic_jsonl(out / "dags.jsonl", (_mined_row(d) for d in kept))

@@ -15,7 +15,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from dagsynth.imports import import_lines, module_of
+from dagcore import fix_imports
+from dagsynth.imports import module_of
 
 KINDS = ("unimported", "other_major", "invented_name", "wrong_argument", "undefined_function")
 
@@ -74,13 +75,12 @@ def _needed(code: str) -> set[str]:
 
 def _unimported(code: str, major: int, rng: random.Random) -> str | None:
     lines = code.splitlines()
-    imports = _imports(lines)
     needed = _needed(code)
-    used = [(i, m, n) for i, m, names in imports for n in names if n in needed]
+    used = [(i, m, names, n) for i, m, names in _imports(lines) for n in names if n in needed]
     if not used:
         return None
-    i, module, name = rng.choice(used)
-    rest = [n for n in imports[[row[0] for row in imports].index(i)][2] if n != name]
+    i, module, names, name = rng.choice(used)
+    rest = [n for n in names if n != name]
     if rest:
         lines[i] = f"from {module} import {', '.join(rest)}"
     else:
@@ -89,33 +89,9 @@ def _unimported(code: str, major: int, rng: random.Random) -> str | None:
 
 
 def _other_major(code: str, major: int, rng: random.Random) -> str | None:
-    lines = code.splitlines()
-    imports = _imports(lines)
-    if not imports:
-        return None
-    other = 2 if major >= 3 else 3
-    moved: list[str] = []
-    kept: list[str] = []
-    for _, module, names in imports:
-        for name in names:
-            try:
-                ours = module_of(name, major) == module
-            except KeyError:
-                ours = False
-            if ours:
-                moved.append(name)
-            else:
-                kept.append(f"from {module} import {name}")
-    rendered: list[str] = []
-    for name in moved:
-        try:
-            module_of(name, other)
-            rendered.append(name)
-        except KeyError:
-            kept.append(f"from {module_of(name, major)} import {name}")
-    block = [*import_lines(rendered, other), *kept]
-    first, last = imports[0][0], imports[-1][0]
-    return "\n".join([*lines[:first], *block, *lines[last + 1 :]]) + "\n"
+    # dagcore's own mover pointed the wrong way: the file as the other major would import it.
+    moved = fix_imports(code, "3.0" if major < 3 else "2.10")
+    return moved.code if moved.changes else None
 
 
 def _invented_name(code: str, major: int, rng: random.Random) -> str | None:

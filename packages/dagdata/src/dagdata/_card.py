@@ -87,7 +87,7 @@ def card(
         f"- real vs composed: {sum(c.source == 'airflow' for c in train):,} train conversations on mined files, "
         f"{sum(c.source == 'composed' for c in train):,} on composed ones (dagsynth, each loaded in a real Airflow of "
         "its version before it was kept; composed files never enter test)",
-        f"- repair lessons: {sum(c.style.startswith('repair') for c in train):,} of the composed conversations show a "
+        f"- repair lessons: {sum(c.is_repair for c in train):,} of the composed conversations show a "
         "broken answer and the error a real Airflow gave for it before the file (loss on the file only)",
         f"- prompt contract v{config.contract.version}; tokenizer `{config.tokenizer}`; whole conversations of at most "
         f"{config.max_tokens:,} tokens (longer ones are dropped, never truncated)",

@@ -294,8 +294,7 @@ def build_dataset(
     kept: list[Conversation] = []
     for conversation, n in zip(conversations, lengths, strict=True):
         conversation.n_tokens = n
-        repair = conversation.style.startswith("repair")
-        limit = (config.max_repair_tokens or config.max_tokens) if repair else config.max_tokens
+        limit = (config.max_repair_tokens or config.max_tokens) if conversation.is_repair else config.max_tokens
         if n > limit:
             counts.too_long += 1  # dropped, never truncated: a cut DAG teaches the model to stop mid-file
         else:
@@ -326,7 +325,7 @@ def build_dataset(
         test=len(test),
         replay=sum(c.source == "replay" for c in train),
         composed=sum(c.source == "composed" for c in train),
-        repairs=sum(c.style.startswith("repair") for c in train),
+        repairs=sum(c.is_repair for c in train),
         filters=counts,
         max_cross_split_similarity=similarity,
         longest=max((c.n_tokens for c in kept), default=0),

@@ -59,6 +59,11 @@ class Conversation(BaseModel):
     """`airflow` for mined DAGs, `replay` for mixed-in general conversations."""
     contract_version: str = ""
 
+    @property
+    def is_repair(self) -> bool:
+        """A repair lesson (dagsynth writes their style as `repair:<kind of mistake>`)."""
+        return self.style.startswith("repair")
+
 
 class FilterCounts(BaseModel):
     joined: int = 0

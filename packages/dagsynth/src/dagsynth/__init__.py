@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from dagsynth.api import STYLES, Judge, compose, compose_to_dir, twins
+from dagsynth.answers import ANSWER, Answer, AnswerSummary, answers_to_dir, read_composed
+from dagsynth.api import Judge, compose, compose_to_dir, twins
 from dagsynth.compose import compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.imports import import_lines, module_of
 from dagsynth.models import ComposedDag, ComposeSummary, Expect, Verdict
+from dagsynth.rows import STYLES
 
 __version__ = importlib.metadata.version("dagsynth")
 
 __all__ = [
+    "ANSWER",
     "STYLES",
+    "Answer",
+    "AnswerSummary",
     "ComposeSummary",
     "ComposedDag",
     "DagsynthError",
@@ -25,10 +30,12 @@ __all__ = [
     "Judge",
     "Verdict",
     "__version__",
+    "answers_to_dir",
     "compose",
     "compose_one",
     "compose_to_dir",
     "import_lines",
     "module_of",
+    "read_composed",
     "twins",
 ]

@@ -9,7 +9,6 @@ in dageval's import and intent levels, in a real Airflow of each file's version)
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,11 +19,11 @@ from dagsynth.breaks import break_file
 from dagsynth.compose import FORMAT, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.models import ComposedDag, ComposeSummary, Verdict
+from dagsynth.rows import atomic_jsonl, mined_row, repair_row, request_rows
 
 Judge = Callable[[Sequence[ComposedDag]], Sequence[Verdict]]
 """Verdicts for composed files, in order."""
 
-STYLES = ("terse", "plain")
 BROKEN = "-broken"
 """What a broken version's id adds to its file's id."""
 
@@ -76,30 +75,6 @@ def twins(dags: Iterable[ComposedDag]) -> int:
     return sum(len(found) > 1 for found in majors.values())
 
 
-def _atomic_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def _mined_row(dag: ComposedDag) -> dict[str, object]:
-    imports = [line.split()[1] for line in dag.code.splitlines() if line.startswith("from ")]
-    return {
-        "id": dag.id,
-        "code": dag.code,
-        "paths": [f"composed/{dag.airflow_version.series}/{dag.dag_id}.py"],
-        "dag_ids": [dag.dag_id],
-        "operators": dag.kinds,
-        "imports": imports,
-        "first_version": str(dag.airflow_version),
-        "last_version": str(dag.airflow_version),
-        "origin": "composed",
-        "expect": dag.expect.model_dump(),
-    }
-
-
 def _broken(dags: Sequence[ComposedDag], fraction: float, seed: int) -> list[ComposedDag]:
     """A broken version of `fraction` of the files (the same ones for the same seed): its file's id with `BROKEN`,
     the kind of mistake in `broken`."""
@@ -115,38 +90,9 @@ def _broken(dags: Sequence[ComposedDag], fraction: float, seed: int) -> list[Com
     return out
 
 
-def _repair_row(dag: ComposedDag, broken: ComposedDag, verdict: Verdict, seed: int) -> dict[str, object]:
+def _lesson(dag: ComposedDag, broken: ComposedDag, verdict: Verdict, seed: int) -> dict[str, object]:
     style = random.Random(f"{seed}:repair:{dag.id}").randrange(len(dag.requests))
-    return {
-        "custom_id": f"{dag.id}-repair",
-        "dag_id": dag.id,
-        "style": f"repair:{broken.broken}",
-        "text": dag.requests[style],
-        "airflow_version": str(dag.airflow_version),
-        "backend": "dagsynth",
-        "origin": "composed",
-        "repair": {
-            "code": broken.code,
-            "level": verdict.level,
-            "category": verdict.category,
-            "message": verdict.message,
-        },
-    }
-
-
-def _request_rows(dag: ComposedDag) -> list[dict[str, object]]:
-    return [
-        {
-            "custom_id": f"{dag.id}-{style}",
-            "dag_id": dag.id,
-            "style": style,
-            "text": text,
-            "airflow_version": str(dag.airflow_version),
-            "backend": "dagsynth",
-            "origin": "composed",
-        }
-        for style, text in zip(STYLES, dag.requests, strict=False)
-    ]
+    return repair_row(dag, dag.requests[style], broken.code, verdict, kind=str(broken.broken))
 
 
 def compose_to_dir(
@@ -199,10 +145,10 @@ def compose_to_dir(
     ]
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, expected)  # unfinished until the end
-    _atomic_jsonl(out / "dags.jsonl", (_mined_row(d) for d in kept))
-    requests = [*(row for d in kept for row in _request_rows(d)), *(_repair_row(*lesson, seed) for lesson in lessons)]
-    _atomic_jsonl(out / "instructions.jsonl", requests)
-    _atomic_jsonl(out / "rejected.jsonl", ({**_mined_row(d), "verdict": v.model_dump()} for d, v in rejected))
+    atomic_jsonl(out / "dags.jsonl", (mined_row(d) for d in kept))
+    requests = [*(row for d in kept for row in request_rows(d)), *(_lesson(*lesson, seed) for lesson in lessons)]
+    atomic_jsonl(out / "instructions.jsonl", requests)
+    atomic_jsonl(out / "rejected.jsonl", ({**mined_row(d), "verdict": v.model_dump()} for d, v in rejected))
     summary = ComposeSummary(
         out_dir=out,
         composed=len(dags),

@@ -110,6 +110,7 @@ def tiny_config(source: Path, base: Path, out: Path, **dataset: Any) -> Pipeline
             "results": out / "results",
             "mine": {"source": source},
             "instruct": {"backend": "template", "per_dag": 3},
+            "compose": {"versions": ["2.10", "3.1"]},  # no compose stage files; a refine round's fresh requests
             "base": {"model": str(base), "quant": "q8_0"},
             "dataset": {"max_tokens": 1024, "test_fraction": 0.3, "near_dup_threshold": 0.95, **dataset},
             "train": {
@@ -126,6 +127,7 @@ def tiny_config(source: Path, base: Path, out: Path, **dataset: Any) -> Pipeline
                 },
             },
             "export": {"quant": "q8_0", "verify_tokens": 4},
+            "refine": {"rounds": 1, "per_version": 2, "settings": {"max_steps": 1, "eval_steps": 1, "save_steps": 1}},
             "eval": {
                 "benchmark": {"max_prompts": BENCHMARK_PROMPTS},
                 "heldout": {"level": "import", "max_prompts": 3},
@@ -163,7 +165,17 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     train = first.results["train"]
     assert train.steps == 2 and train.first_loss is not None
     assert (out / "export" / "model-q8_0.gguf").is_file() and (out / "export" / "README.md").is_file()
+    (round_1,) = first.results["refine"].rounds
+    # Fresh verified requests answered by the trained model, judged, turned into rows, trained on, exported.
+    assert round_1.compose.kept > 0 and round_1.judged.prompts == round_1.answers.answers == round_1.compose.kept
+    asked = [
+        json.loads(line)
+        for line in (out / "refine" / "round-1" / "rows" / "instructions.jsonl").read_text().splitlines()
+    ]
+    assert len(asked) == round_1.answers.kept + round_1.answers.references + round_1.answers.lessons > 0
+    assert round_1.train.steps == 1 and round_1.dataset.test == first.results["dataset"].test
     evaluation = first.results["eval"]
+    assert evaluation.benchmark.tuned.model == round_1.export.gguf  # the eval stage judges the last round's model
     for model in ("base", "tuned"):
         verdicts = (out / "eval" / "heldout" / model / "verdicts.jsonl").read_text().splitlines()
         assert len(verdicts) == evaluation.heldout.base.prompts > 0
@@ -185,6 +197,7 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     assert "## Base vs tuned" in report and "| import |" in report and "train conversations" in report
     assert "## Request benchmark" in report and "## Held-out split" in report and "| intent |" in report
     assert "Validity after repairs, tuned:" in report and "Per tag, at intent:" in report
+    assert "## Verifier as teacher" in report
     assert (out / "results" / "report.html").is_file() and (out / "results" / "plots" / "loss.png").is_file()
     readme = config.readme.read_text() if config.readme else ""
     assert readme.startswith("# tiny\n\nProse the writer keeps.\n\n<!-- results:tiny:start -->\n")

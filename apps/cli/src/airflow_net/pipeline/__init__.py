@@ -1,4 +1,5 @@
-"""`airflow-net pipeline`: mine -> instruct -> compose -> base -> dataset -> train -> export -> eval -> report."""
+"""`airflow-net pipeline`: mine -> instruct -> compose -> base -> dataset -> train -> export -> refine -> eval ->
+report."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import typer
 from airflow_net._ui import console
 from airflow_net.pipeline import stages
 from airflow_net.pipeline.config import PipelineConfig, load_pipeline_config
+from airflow_net.pipeline.refine import refine
 from airflow_net.pipeline.report import Inputs, PipelineReport, write_pipeline_report
 from airflow_net.pipeline.runner import Runner
 from dagcore.cli import one_line_errors
 
 __all__ = ["STAGES", "PipelineConfig", "load_pipeline_config", "pipeline", "run_pipeline"]
 
-STAGES = ["mine", "instruct", "compose", "base", "dataset", "train", "export", "eval", "report"]
+STAGES = ["mine", "instruct", "compose", "base", "dataset", "train", "export", "refine", "eval", "report"]
 
 
 def _run(config: PipelineConfig, run: Runner) -> PipelineReport:
@@ -29,7 +31,8 @@ def _run(config: PipelineConfig, run: Runner) -> PipelineReport:
     data = run("dataset", partial(stages.dataset, config, mined, instructed, composed, models))
     trained = run("train", partial(stages.train, config, data, models))
     exported = run("export", partial(stages.export, config, trained))
-    judged = run("eval", partial(stages.evaluate, config, data, models, exported))
+    refined = run("refine", partial(refine, config, mined, instructed, models, exported))
+    judged = run("eval", partial(stages.evaluate, config, data, models, refined.export))
     inputs = Inputs(
         mine=mined,
         instruct=instructed,
@@ -38,6 +41,7 @@ def _run(config: PipelineConfig, run: Runner) -> PipelineReport:
         dataset=data,
         train=trained,
         export=exported,
+        refine=refined,
         eval=judged,
     )
     return run("report", lambda folder, report: write_pipeline_report(config, inputs, run.times, folder))

@@ -78,6 +78,21 @@ class ExportSection(_Section):
     verify_tokens: int = 8
 
 
+class RefineSection(_Section):
+    """Rounds of the verifier as teacher (rejection-sampling fine-tuning) after training; see pipeline.refine."""
+
+    rounds: int = Field(default=0, ge=0)
+    """0: none; the eval stage judges the export stage's model."""
+    per_version: int = Field(default=50, ge=1)
+    """Fresh composed requests per Airflow series in each round (each file verified as the compose stage's)."""
+    n: int = Field(default=1, ge=1)
+    """Answers per request."""
+    temperature: float | None = None
+    """Default 0 (greedy) for n == 1 and 0.8 for n > 1."""
+    settings: dict[str, Any] = {}
+    """dagtune.TrainConfig fields for each round's training, over the train section's (max_steps, learning_rate)."""
+
+
 class PromptSetSection(_Section):
     level: str = "import"
     """The deepest level judged."""
@@ -125,6 +140,7 @@ class PipelineConfig(_Section):
     dataset: DatasetSection = Field(default_factory=DatasetSection)
     train: TrainSection = Field(default_factory=TrainSection)
     export: ExportSection = Field(default_factory=ExportSection)
+    refine: RefineSection = Field(default_factory=RefineSection)
     eval: EvalSection = Field(default_factory=EvalSection)
 
 

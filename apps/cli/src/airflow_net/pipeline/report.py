@@ -24,6 +24,7 @@ import dagtune
 from airflow_net.pipeline import readme
 from airflow_net.pipeline.config import PipelineConfig
 from airflow_net.pipeline.headline import comparison_table, describe, headline
+from airflow_net.pipeline.refine import Refined
 from airflow_net.pipeline.runner import StageTime
 from airflow_net.pipeline.stages import BaseModels, Evaluation
 from dagcore import finished, stamp, write_manifest
@@ -46,6 +47,7 @@ class Inputs(BaseModel):
     dataset: dagdata.DatasetSummary
     train: dagtune.TrainResult
     export: dagtune.ExportResult
+    refine: Refined
     eval: Evaluation
 
 
@@ -63,13 +65,18 @@ def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) 
         f"{_method(config)}) for {train.steps} steps (train loss {_num(train.first_loss)} -> "
         f"{_num(train.last_loss)}) on "
         f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs and {inputs.compose.kept} composed "
-        f"ones; base and tuned as "
+        f"ones{_rounds(inputs.refine)}; base and tuned as "
         f"{config.base.quant} / {config.export.quant} GGUFs, {config.eval.max_tokens} tokens per answer."
     )
     if config.results is not None and config.readme is not None:
         link = Path(os.path.relpath(config.results / "report.md", config.readme.parent)).as_posix()
         text += f" Full report: [{link}]({link})."
     return text
+
+
+def _rounds(refined: Refined) -> str:
+    n = len(refined.rounds)
+    return f", then {n} round{'s' if n > 1 else ''} of the verifier as teacher" if n else ""
 
 
 def _method(config: PipelineConfig) -> str:
@@ -120,6 +127,30 @@ def _training(inputs: Inputs, plots: Path) -> list[str]:
     return lines
 
 
+def _refined(refined: Refined) -> list[str]:
+    if not refined.rounds:
+        return []
+    lines = [
+        "## Verifier as teacher",
+        "",
+        "Each round: fresh composed requests (verified files the model never trained on) answered by the current "
+        "model, each answer judged in a real Airflow of the requested version; answers that load and match their "
+        "request are trained on as written, failed requests with their composed file (and, for a syntax, structure "
+        "or import failure, a repair lesson), beside the mined files.",
+        "",
+        "| round | requests | answers load | load and match | kept | references | lessons | train | steps | loss |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in refined.rounds:
+        rate = {lv.level: lv.rate for lv in r.judged.summary.levels}
+        lines.append(
+            f"| {r.number} | {r.judged.prompts} | {rate.get('import', 0):.1%} | {rate.get('intent', 0):.1%} "
+            f"| {r.answers.kept} | {r.answers.references} | {r.answers.lessons} | {r.dataset.train} | {r.train.steps} "
+            f"| {_num(r.train.first_loss)} -> {_num(r.train.last_loss)} |"
+        )
+    return [*lines, ""]
+
+
 def _evaluation(config: PipelineConfig, evaluation: Evaluation, plots: Path) -> list[str]:
     lines = [
         "## Base vs tuned",
@@ -163,6 +194,7 @@ def write_pipeline_report(
     stages = {name: getattr(inputs, name) for name in Inputs.model_fields}
     folders = {"mine": inputs.mine.out_dir, "instruct": inputs.instruct.out_dir, "base": inputs.base.gguf.gguf.parent}
     folders |= {"dataset": inputs.dataset.out_dir, "train": inputs.train.run_dir, "export": inputs.export.gguf.parent}
+    folders |= {f"refine/round-{r.number}": r.export.gguf.parent for r in inputs.refine.rounds}
     folders |= {f"eval/{e.folder.name}": e.folder for e in inputs.eval.sets().values()}
     settings = {"name": config.name, "results": str(config.results), "readme": str(config.readme)}
     expected = stamp("report", "airflow-net", folders, settings | {"quants": [config.base.quant, config.export.quant]})
@@ -176,6 +208,7 @@ def write_pipeline_report(
     plots = folder / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     lines = [f"# airflow-net pipeline: {config.name}", "", about, "", *_data(inputs), *_training(inputs, plots)]
+    lines += _refined(inputs.refine)
     lines += _evaluation(config, inputs.eval, plots)
     lines += ["## Time", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {name} | {times[name].seconds:,.0f} |" for name in stages if name in times]

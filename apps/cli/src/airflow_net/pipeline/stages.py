@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -54,6 +55,15 @@ def instruct(
 
 def compose(config: PipelineConfig, folder: Path, report: Report) -> dagsynth.ComposeSummary:
     section = config.compose
+    return compose_fresh(config, folder, per_version=section.per_version, seed=section.seed, report=report)
+
+
+def compose_fresh(
+    config: PipelineConfig, folder: Path, *, per_version: int, seed: int, report: Report | None = None
+) -> dagsynth.ComposeSummary:
+    """Composed files kept where dageval passes them to `compose.level` in a real Airflow of their version (the
+    compose stage's, and each refine round's fresh requests under a seed of its own)."""
+    section = config.compose
     level = dageval.Level.from_label(section.level, "compose.level")
 
     def judge(dags: Sequence[dagsynth.ComposedDag]) -> list[dagsynth.Verdict]:
@@ -77,9 +87,9 @@ def compose(config: PipelineConfig, folder: Path, report: Report) -> dagsynth.Co
 
     return dagsynth.compose_to_dir(
         folder,
-        per_version=section.per_version,
+        per_version=per_version,
         versions=section.versions,
-        seed=section.seed,
+        seed=seed,
         judge=judge,
         judged_by=f"dageval {dageval.__version__} to {level.label}",
         repairs=section.repairs,
@@ -115,7 +125,21 @@ def dataset(
     report: Report,
 ) -> dagdata.DatasetSummary:
     section = config.dataset
-    settings = dagdata.DatasetConfig(
+    return dagdata.build_dataset(
+        mined.out_dir,
+        instructed.out_dir,
+        folder,
+        dataset_config(config, models),
+        composed_path=composed.dags_file if composed.kept else None,
+        exclude_requests=benchmark_requests(config) if section.exclude_benchmark else None,
+        progress=report,
+    )
+
+
+def dataset_config(config: PipelineConfig, models: BaseModels) -> dagdata.DatasetConfig:
+    """How conversations are made and filtered, with the base model's tokenizer: the same for every dataset built."""
+    section = config.dataset
+    return dagdata.DatasetConfig(
         tokenizer=str(models.hf.hf_dir),
         max_tokens=section.max_tokens,
         max_repair_tokens=section.max_repair_tokens,
@@ -124,18 +148,9 @@ def dataset(
         seed=section.seed,
         contract=section.contract,
     )
-    return dagdata.build_dataset(
-        mined.out_dir,
-        instructed.out_dir,
-        folder,
-        settings,
-        composed_path=composed.dags_file if composed.kept else None,
-        exclude_requests=_benchmark_requests(config) if section.exclude_benchmark else None,
-        progress=report,
-    )
 
 
-def _benchmark_requests(config: PipelineConfig) -> Path:
+def benchmark_requests(config: PipelineConfig) -> Path:
     """The request benchmark the eval stage judges: its requests never enter training."""
     return config.eval.benchmark.file or dageval.benchmark_file()
 
@@ -144,10 +159,16 @@ def train(
     config: PipelineConfig, data: dagdata.DatasetSummary, models: BaseModels, folder: Path, report: Report
 ) -> dagtune.TrainResult:
     fixed = {"base_model": str(models.hf.hf_dir), "dataset": data.out_dir, "output_dir": folder}
-    settings = dagtune.TrainConfig.model_validate({**config.train.settings, **fixed, "backend": config.train.backend})
-    steps = max(settings.max_steps, 1)
+    return train_model({**config.train.settings, **fixed}, config, report)
+
+
+def train_model(settings: dict[str, Any], config: PipelineConfig, report: Report) -> dagtune.TrainResult:
+    """Train with `settings` (dagtune.TrainConfig fields) on the train section's backend; a killed run goes on from
+    its last checkpoint."""
+    found = dagtune.TrainConfig.model_validate({**settings, "backend": config.train.backend})
+    steps = max(found.max_steps, 1)
     report("training", 0, steps)
-    result = dagtune.train(settings, resume=dagtune.resumable(settings))  # a killed run goes on from its checkpoint
+    result = dagtune.train(found, resume=dagtune.resumable(found))
     report("training", steps, steps)
     return result
 
@@ -202,14 +223,20 @@ def evaluate(
         )
 
     # Both sets hold bare requests, each stated through the served model's own contract.
-    benchmark = section.benchmark.file or dageval.benchmark_file()
+    benchmark = benchmark_requests(config)
     sets = [
         dageval.PromptSet(name="benchmark", prompts=benchmark, judge=judged(section.benchmark, "benchmark")),
         dageval.PromptSet(name="heldout", prompts=data.test_file, judge=judged(section.heldout, "heldout")),
     ]
-    serve = partial(_served, section, state=folder / "server")
-    found = dageval.run_experiments(models.gguf.gguf, exported.gguf, sets, folder, serve=serve, progress=report)
+    found = dageval.run_experiments(
+        models.gguf.gguf, exported.gguf, sets, folder, serve=serve(config, folder), progress=report
+    )
     return Evaluation(benchmark=found[0], heldout=found[1])
+
+
+def serve(config: PipelineConfig, folder: Path) -> dageval.Serve:
+    """Serves a model file with dagserve as the eval section says, its state in `folder`."""
+    return partial(_served, config.eval, state=folder / "server")
 
 
 @contextmanager

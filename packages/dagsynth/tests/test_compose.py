@@ -71,6 +71,27 @@ def test_the_request_states_what_the_file_does(composed: list[ComposedDag]) -> N
         assert dag.expect.min_tasks is not None and len(calls) + len(functions) - 1 >= dag.expect.min_tasks - 1
 
 
+def test_a_clock_schedule_says_the_requests_words_and_their_24_hour_time_above_it(composed: list[ComposedDag]) -> None:
+    seen_pm = 0
+    for dag in composed:
+        lines = dag.code.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith("schedule="))
+        above = lines[at - 1].strip()
+        cron = dag.expect.schedule or ""
+        if cron in ("none", "asset") or cron.startswith("@"):
+            assert not above.startswith("#")  # `None`, an asset, `@daily` say it themselves
+            continue
+        assert above.startswith("# ") and above[2:].split(" (")[0] in " ".join(dag.requests)
+        found = re.search(r"at (\d+)(?::(\d\d))?(am|pm)", above)
+        if found:
+            # The 24-hour time beside the words: what cron's hour and minute are.
+            minute, hour = cron.split()[:2]
+            clock = f"{int(hour):02d}:{int(minute):02d}"
+            assert above.endswith(f"({clock})") or clock in above[2:], above  # 12:30pm is 12:30 already
+            seen_pm += found.group(3) == "pm" and int(hour) > 12
+    assert seen_pm > 0
+
+
 def _body(code: str) -> list[str]:
     """The file without its imports and with the one renamed class made alike: what twins must share."""
     return [line.replace("Dataset", "Asset") for line in code.splitlines() if not line.startswith(("from ", "import "))]

@@ -21,7 +21,7 @@ from dagsynth.schedules import Schedule, schedule
 from dagsynth.steps import Context, Step
 from dagsynth.vocab import DOMAINS, EMAILS, TEAMS, pick
 
-FORMAT = 2
+FORMAT = 3
 """How composed files are written; a stored compose of another format is redone (2: the contract's import block)."""
 
 
@@ -479,7 +479,8 @@ def _header(dag_id: str, when: Schedule, o: Options, major: int, default_args: b
         sched = f'[{asset_class(major)}("{when.asset_uri}")]'
     else:
         sched = f'"{when.value}"'
-    args = [f'dag_id="{dag_id}"', f"schedule={sched}", "start_date=datetime(2024, 1, 1)", f"catchup={o.catchup}"]
+    note = [f"# {when.comment}"] if when.comment else []
+    args = [f'dag_id="{dag_id}"', *note, f"schedule={sched}", "start_date=datetime(2024, 1, 1)", f"catchup={o.catchup}"]
     if default_args:
         args.append("default_args=default_args")
     if o.max_active_runs:
@@ -488,4 +489,4 @@ def _header(dag_id: str, when: Schedule, o: Options, major: int, default_args: b
         args.append('params={"full_refresh": Param(False, type="boolean")}')
     if o.tags:
         args.append(f'tags=["{o.tags[0]}"]')
-    return "\n" + "".join(f"    {a},\n" for a in args)
+    return "\n" + "".join(f"    {a}\n" if a.startswith("#") else f"    {a},\n" for a in args)

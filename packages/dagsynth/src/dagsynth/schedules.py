@@ -20,6 +20,17 @@ class Schedule(BaseModel):
     """What the request's intent check expects: a cron expression or preset, `none`, or `asset`."""
     asset_uri: str = ""
     """For `asset`: the URI the DAG is scheduled on."""
+    clock: str = ""
+    """The time of day the phrase names, on a 24-hour clock (`18:30`), where it names one."""
+
+    @property
+    def comment(self) -> str:
+        """What the file says above `schedule=`: the request's words, and the 24-hour time they name. A small model
+        turns `8:15pm` into cron's hour at this line, beside the words, instead of far from them in the prompt."""
+        if self.value in ("none", "asset") or self.value.startswith("@"):
+            return ""  # `None`, an asset, `@daily` say it themselves
+        named = self.clock and self.clock not in self.phrase  # `9:05pm`, `9:05`: say 21:05, 09:05
+        return f"{self.phrase} ({self.clock})" if named else self.phrase
 
 
 def _clock(rng: random.Random, hour: int, minute: int) -> str:
@@ -33,22 +44,24 @@ def _clock(rng: random.Random, hour: int, minute: int) -> str:
 def schedule(rng: random.Random, slug: str) -> Schedule:
     hour, minute = rng.randrange(24), pick(rng, [0, 0, 0, 15, 30, 45, 10, 5])
     at = _clock(rng, hour, minute)
+    clock = f"{hour:02d}:{minute:02d}"
     kind = rng.random()
     if kind < 0.22:
         return Schedule(
             phrase=pick(rng, [f"every day at {at}", f"daily at {at}", f"each day at {at}"]),
             value=f"{minute} {hour} * * *",
+            clock=clock,
         )
     if kind < 0.34:
         phrase = pick(rng, [f"every weekday at {at}", f"Monday to Friday at {at}", f"on weekdays at {at}"])
-        return Schedule(phrase=phrase, value=f"{minute} {hour} * * 1-5")
+        return Schedule(phrase=phrase, value=f"{minute} {hour} * * 1-5", clock=clock)
     if kind < 0.42:
         day = rng.randrange(7)
-        return Schedule(phrase=f"every {_DAYS[day]} at {at}", value=f"{minute} {hour} * * {day}")
+        return Schedule(phrase=f"every {_DAYS[day]} at {at}", value=f"{minute} {hour} * * {day}", clock=clock)
     if kind < 0.48:
         dom = pick(rng, [1, 1, 2, 15])
         nth = {1: "1st", 2: "2nd", 15: "15th"}[dom]
-        return Schedule(phrase=f"on the {nth} of every month at {at}", value=f"{minute} {hour} {dom} * *")
+        return Schedule(phrase=f"on the {nth} of every month at {at}", value=f"{minute} {hour} {dom} * *", clock=clock)
     if kind < 0.54:
         m = pick(rng, [5, 10, 15, 20, 30, 45])
         return Schedule(phrase=pick(rng, [f"every hour at minute {m}", f"hourly at :{m:02d}"]), value=f"{m} * * * *")

@@ -90,8 +90,14 @@ def _round(
 ) -> Round:
     section = config.refine
     # Requests the model never trained on: a seed apart from the compose stage's and from every other round's.
+    # Only requests: no repair lessons of their own (a round's lessons come from the model's answers).
     fresh = stages.compose_fresh(
-        config, folder / "compose", per_version=section.per_version, seed=_seed(config, number)
+        config,
+        folder / "compose",
+        per_version=section.per_version,
+        seed=_seed(config, number),
+        repairs=0.0,
+        report=report,
     )
     by_id = {d.id: d for d in dagsynth.read_composed(fresh.out_dir)}
     prompts, asked = _prompts(list(by_id.values()), folder / "prompts.jsonl", _seed(config, number))
@@ -163,13 +169,6 @@ def _answers(
     out = []
     for verdict in judged.read_verdicts():
         dag = by_id[verdict.prompt_id]
-        failure = verdict.failure
-        said = (
-            dagsynth.Verdict(ok=True)
-            if failure is None
-            else dagsynth.Verdict(
-                ok=False, level=failure.level.label, category=failure.category, message=failure.message
-            )
-        )
+        said = stages.composed_verdict(verdict, dageval.Level.INTENT)
         out.append(dagsynth.Answer(dag=dag, request=asked[dag.id], code=verdict.code, verdict=said))
     return out

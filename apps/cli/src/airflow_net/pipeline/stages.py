@@ -55,11 +55,13 @@ def instruct(
 
 def compose(config: PipelineConfig, folder: Path, report: Report) -> dagsynth.ComposeSummary:
     section = config.compose
-    return compose_fresh(config, folder, per_version=section.per_version, seed=section.seed, report=report)
+    return compose_fresh(
+        config, folder, per_version=section.per_version, seed=section.seed, repairs=section.repairs, report=report
+    )
 
 
 def compose_fresh(
-    config: PipelineConfig, folder: Path, *, per_version: int, seed: int, report: Report | None = None
+    config: PipelineConfig, folder: Path, *, per_version: int, seed: int, repairs: float, report: Report
 ) -> dagsynth.ComposeSummary:
     """Composed files kept where dageval passes them to `compose.level` in a real Airflow of their version (the
     compose stage's, and each refine round's fresh requests under a seed of its own)."""
@@ -83,7 +85,7 @@ def compose_fresh(
             install_providers=config.eval.install_providers,
             progress=report,
         )
-        return [_composed_verdict(v, level) for v in verdicts]
+        return [composed_verdict(v, level) for v in verdicts]
 
     return dagsynth.compose_to_dir(
         folder,
@@ -92,16 +94,20 @@ def compose_fresh(
         seed=seed,
         judge=judge,
         judged_by=f"dageval {dageval.__version__} to {level.label}",
-        repairs=section.repairs,
+        repairs=repairs,
     )
 
 
-def _composed_verdict(verdict: dageval.Verdict, level: dageval.Level) -> dagsynth.Verdict:
+def composed_verdict(verdict: dageval.Verdict, level: dageval.Level) -> dagsynth.Verdict:
+    """dageval's verdict on a file as dagsynth keeps it: passed to `level`, or the failing level's words."""
     if verdict.passed is not None and verdict.passed >= level:
         return dagsynth.Verdict(ok=True)
-    last = verdict.results[-1]
+    # The first level that failed (a lint finding does not stop the judge, so it is not always the last result).
+    found = verdict.failure or verdict.results[-1]
     # The message whole: a repair lesson shows it to the model as the repair loop would (dageval's `Check`).
-    return dagsynth.Verdict(ok=False, level=last.level.label, category=last.category or "failed", message=last.message)
+    return dagsynth.Verdict(
+        ok=False, level=found.level.label, category=found.category or "failed", message=found.message
+    )
 
 
 def base(config: PipelineConfig, folder: Path, report: Report) -> BaseModels:

@@ -19,10 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dagcore import AirflowVersion
 from dagsynth.exceptions import DagsynthError
-from dagsynth.models import ComposedDag, Expect, Verdict
-from dagsynth.rows import STYLES, atomic_jsonl, mined_row, repair_row, request_row
+from dagsynth.models import ComposedDag, Verdict
+from dagsynth.rows import atomic_jsonl, dag_of_row, mined_row, repair_row, request_row
 
 ANSWER = "-answer"
 """What a kept answer's id adds to its composed file's id."""
@@ -66,21 +65,10 @@ def read_composed(folder: str | Path) -> list[ComposedDag]:
             asked.setdefault(str(row["dag_id"]), {})[str(row["style"])] = str(row["text"])
     dags = []
     for row in _rows(dags_file):
-        version = AirflowVersion.of(str(row["first_version"]))
-        if version is None:
+        dag = dag_of_row(row, asked.get(str(row["id"]), {}))
+        if dag is None:
             raise DagsynthError(f"{dags_file}: {row['id']} has no Airflow version: the folder is not compose's")
-        requests = asked.get(str(row["id"]), {})
-        dags.append(
-            ComposedDag(
-                id=str(row["id"]),
-                dag_id=str(row["dag_ids"][0]),
-                airflow_version=version,
-                code=str(row["code"]),
-                requests=[requests[s] for s in STYLES if s in requests],
-                expect=Expect.model_validate(row.get("expect") or {}),
-                kinds=[str(k) for k in row.get("operators") or []],
-            )
-        )
+        dags.append(dag)
     return dags
 
 

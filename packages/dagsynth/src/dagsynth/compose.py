@@ -22,7 +22,8 @@ from dagsynth.steps import Context, Step
 from dagsynth.vocab import DOMAINS, EMAILS, TEAMS, pick
 
 FORMAT = 3
-"""How composed files are written; a stored compose of another format is redone (2: the contract's import block)."""
+"""How composed files are written; a stored compose of another format is redone (2: the contract's import block;
+3: the request's words and the 24-hour time above a cron schedule)."""
 
 
 @dataclass

@@ -6,8 +6,10 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from dagsynth.models import ComposedDag, Verdict
+from dagcore import AirflowVersion
+from dagsynth.models import ComposedDag, Expect, Verdict
 
 STYLES = ("terse", "plain")
 """The styles of a composed file's requests, in the order of `ComposedDag.requests`."""
@@ -35,6 +37,22 @@ def mined_row(dag: ComposedDag) -> dict[str, object]:
         "origin": "composed",
         "expect": dag.expect.model_dump(),
     }
+
+
+def dag_of_row(row: dict[str, Any], requests: dict[str, str]) -> ComposedDag | None:
+    """The composed file a `mined_row` wrote, with its requests by style; None when the row names no version."""
+    version = AirflowVersion.of(str(row["first_version"]))
+    if version is None:
+        return None
+    return ComposedDag(
+        id=str(row["id"]),
+        dag_id=str(row["dag_ids"][0]),
+        airflow_version=version,
+        code=str(row["code"]),
+        requests=[requests[s] for s in STYLES if s in requests],
+        expect=Expect.model_validate(row.get("expect") or {}),
+        kinds=[str(k) for k in row.get("operators") or []],
+    )
 
 
 def request_row(dag: ComposedDag, text: str, style: str) -> dict[str, object]:

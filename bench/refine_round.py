@@ -47,7 +47,7 @@ def main() -> None:
     # The export as its stage recorded it: the model this measures, whatever became of the train folder since.
     done = json.loads((source / "export" / "manifest.json").read_text(encoding="utf-8"))
     exported = dagtune.ExportResult.model_validate(done["result"])
-    refined = refine(config, mined, instructed, models, exported, args.out / "refine", report)
+    refined = refine(config, mined, instructed, composed, models, exported, args.out / "refine", report)
     for r in refined.rounds:
         rates = {lv.level: f"{lv.rate:.1%}" for lv in r.judged.summary.levels}
         print(

@@ -110,7 +110,7 @@ def tiny_config(source: Path, base: Path, out: Path, **dataset: Any) -> Pipeline
             "results": out / "results",
             "mine": {"source": source},
             "instruct": {"backend": "template", "per_dag": 3},
-            "compose": {"versions": ["2.10", "3.1"]},  # no compose stage files; a refine round's fresh requests
+            "compose": {"per_version": 1, "versions": ["2.10", "3.1"]},  # and a refine round's fresh requests
             "base": {"model": str(base), "quant": "q8_0"},
             "dataset": {"max_tokens": 1024, "test_fraction": 0.3, "near_dup_threshold": 0.95, **dataset},
             "train": {
@@ -127,7 +127,12 @@ def tiny_config(source: Path, base: Path, out: Path, **dataset: Any) -> Pipeline
                 },
             },
             "export": {"quant": "q8_0", "verify_tokens": 4},
-            "refine": {"rounds": 1, "per_version": 2, "settings": {"max_steps": 1, "eval_steps": 1, "save_steps": 1}},
+            "refine": {
+                "rounds": 1,
+                "per_version": 2,
+                "with_compose": True,
+                "settings": {"max_steps": 1, "eval_steps": 1, "save_steps": 1},
+            },
             "eval": {
                 "benchmark": {"max_prompts": BENCHMARK_PROMPTS},
                 "heldout": {"level": "import", "max_prompts": 3},
@@ -174,6 +179,9 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     ]
     assert len(asked) == round_1.answers.kept + round_1.answers.references + round_1.answers.lessons > 0
     assert round_1.train.steps == 1 and round_1.dataset.test == first.results["dataset"].test
+    # The round's rows join the first training's composed files (refine.with_compose), not replace them.
+    composed = first.results["dataset"].composed
+    assert composed > 0 and round_1.dataset.composed == composed + len(asked)
     evaluation = first.results["eval"]
     assert evaluation.benchmark.tuned.model == round_1.export.gguf  # the eval stage judges the last round's model
     for model in ("base", "tuned"):

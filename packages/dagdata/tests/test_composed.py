@@ -8,9 +8,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 import dageval
 import dagsynth
-from dagdata import DatasetConfig, build_dataset
+from dagdata import DatasetConfig, InputError, build_dataset
 from dagdata._leaks import closest, shingles
 
 
@@ -125,3 +127,27 @@ def test_repair_lessons_show_the_real_airflow_error_of_a_broken_file_then_teach_
         composed_path=composed.out_dir,
     )
     assert both.repairs == lessons and both.composed == summary.composed
+
+
+def test_several_composed_folders_join_train_together_and_a_missing_one_is_named(
+    tmp_path: Path, tokenizer_dir: Path, kit: SimpleNamespace
+) -> None:
+    mined = _mined(tmp_path, kit, 8)
+    mined.write()
+    first = dagsynth.compose_to_dir(tmp_path / "first", per_version=5, versions=["2.10"], seed=1, judge=None)
+    second = dagsynth.compose_to_dir(tmp_path / "second", per_version=4, versions=["3.1"], seed=2, judge=None)
+    config = DatasetConfig(tokenizer=str(tokenizer_dir), max_tokens=4096, test_fraction=0.25)
+    args = (mined.dags_file, mined.instructions_file)
+    one = build_dataset(*args, tmp_path / "one", config, composed_path=first.out_dir)
+    both = build_dataset(*args, tmp_path / "both", config, composed_path=[first.out_dir, second.out_dir])
+    train = kit.read_jsonl(both.train_file)
+    ids = {d["id"] for d in kit.read_jsonl(second.dags_file)}
+    assert one.composed and both.composed == one.composed + sum(r["dag_id"] in ids for r in train) > one.composed
+    series = {".".join(r["airflow_version"].split(".")[:2]) for r in train if r["source"] == "composed"}
+    assert series == {"2.10", "3.1"}
+    assert both.test == one.test  # composed files never move the held-out split
+    # A folder as one path and as a list of one is the same dataset (the same fingerprint: found, not rebuilt).
+    again = build_dataset(*args, tmp_path / "one", config, composed_path=[first.out_dir])
+    assert again.skipped
+    with pytest.raises(InputError, match="missing"):
+        build_dataset(*args, tmp_path / "bad", config, composed_path=[first.out_dir, tmp_path / "missing"])

@@ -42,6 +42,14 @@ def _file(path: str | Path, default_name: str) -> Path:
     return file
 
 
+def _composed_dags(paths: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    """Each composed folder's `dags.jsonl` (one folder, or several), in the order given."""
+    if paths is None:
+        return []
+    found = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return [_file(path, "dags.jsonl") for path in found]
+
+
 def _read_jsonl(file: Path) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
@@ -205,15 +213,15 @@ def build_dataset(
     config: DatasetConfig | None = None,
     *,
     replay_path: str | Path | None = None,
-    composed_path: str | Path | None = None,
+    composed_path: str | Path | Sequence[str | Path] | None = None,
     exclude_requests: str | Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> DatasetSummary:
     """Build `out_dir`: `hf/` (a DatasetDict), `train.jsonl`, `test.jsonl`, `README.md`, plots, `manifest.json`.
 
-    `composed_path`: a dagsynth folder (`dags.jsonl` + `instructions.jsonl`) whose verified files join the
-    train split only. `exclude_requests`: a JSONL of evaluation requests (`request` or `text`); conversations
+    `composed_path`: a dagsynth folder (`dags.jsonl` + `instructions.jsonl`), or several, whose verified files
+    join the train split only. `exclude_requests`: a JSONL of evaluation requests (`request` or `text`); conversations
     whose request is one of them or nearly so are dropped (`filters.evaluation_overlap`).
     """
     config = config or DatasetConfig()
@@ -222,10 +230,10 @@ def build_dataset(
     dags_file = _file(dags_path, "dags.jsonl")
     instructions_file = _file(instructions_path, "instructions.jsonl")
     replay_file = _file(replay_path, "replay.jsonl") if replay_path else None
-    composed_dags = _file(composed_path, "dags.jsonl") if composed_path else None
-    composed_requests = composed_dags.with_name("instructions.jsonl") if composed_dags else None
+    composed_files = [(d, _file(d.with_name("instructions.jsonl"), "")) for d in _composed_dags(composed_path)]
     excluded_file = _file(exclude_requests, "requests.jsonl") if exclude_requests else None
-    inputs = [dags_file, instructions_file, replay_file, composed_dags, composed_requests, excluded_file]
+    pairs: list[Path | None] = [f for pair in composed_files for f in pair] or [None, None]
+    inputs = [dags_file, instructions_file, replay_file, *pairs, excluded_file]
     fingerprint = _fingerprint(inputs, config)
     previous = _manifest(out)
     if not force and previous and previous.get("fingerprint") == fingerprint:
@@ -236,9 +244,9 @@ def build_dataset(
     instructions = [Request.model_validate(i) for i in _read_jsonl(instructions_file)]
     counts = FilterCounts()
     conversations = _join(dags, instructions, config, counts)
-    if composed_dags and composed_requests:
-        made = {d["id"]: MinedDag.model_validate(d) for d in _read_jsonl(_file(composed_dags, "dags.jsonl"))}
-        asked = [Request.model_validate(i) for i in _read_jsonl(_file(composed_requests, "instructions.jsonl"))]
+    for composed_dags, composed_requests in composed_files:
+        made = {d["id"]: MinedDag.model_validate(d) for d in _read_jsonl(composed_dags)}
+        asked = [Request.model_validate(i) for i in _read_jsonl(composed_requests)]
         conversations += _join(made, asked, config, counts, source="composed")
         dags |= made
     report("join", len(conversations), len(conversations))

@@ -31,7 +31,7 @@ def _run(config: PipelineConfig, run: Runner) -> PipelineReport:
     data = run("dataset", partial(stages.dataset, config, mined, instructed, composed, models))
     trained = run("train", partial(stages.train, config, data, models))
     exported = run("export", partial(stages.export, config, trained))
-    refined = run("refine", partial(refine, config, mined, instructed, models, exported))
+    refined = run("refine", partial(refine, config, mined, instructed, composed, models, exported))
     judged = run("eval", partial(stages.evaluate, config, data, models, refined.export))
     inputs = Inputs(
         mine=mined,

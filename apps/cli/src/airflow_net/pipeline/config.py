@@ -89,6 +89,9 @@ class RefineSection(_Section):
     """Answers per request."""
     temperature: float | None = None
     """Default 0 (greedy) for n == 1 and 0.8 for n > 1."""
+    with_compose: bool = False
+    """Each round's dataset also holds the compose stage's files: the first training's mix plus the round's rows
+    (False: the round's rows beside the mined files alone)."""
     settings: dict[str, Any] = {}
     """dagtune.TrainConfig fields for each round's training, over the train section's (max_steps, learning_rate)."""
 

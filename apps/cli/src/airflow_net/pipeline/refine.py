@@ -5,7 +5,8 @@ the current model answer them (greedy unless the config says otherwise), judges 
 the requested version up to intent (dageval), and writes what the judge said as rows (dagsynth.answers_to_dir):
 answers it passed as the model wrote them, the composed file for requests it failed, and repair lessons for the
 failures the repair loop shows. A dataset of those rows beside the mined files (the same held-out split as the
-dataset stage) trains the current model further, and its export answers the next round, or the eval stage.
+dataset stage), and beside the compose stage's files where `refine.with_compose` asks, trains the current model
+further, and its export answers the next round, or the eval stage.
 Every step is a library call with its own manifest: an unchanged round is found, a killed one resumes.
 """
 
@@ -64,6 +65,7 @@ def refine(
     config: PipelineConfig,
     mined: dagmine.MineSummary,
     instructed: daginstruct.InstructSummary,
+    composed: dagsynth.ComposeSummary,
     models: stages.BaseModels,
     exported: dagtune.ExportResult,
     folder: Path,
@@ -72,7 +74,9 @@ def refine(
     current = exported
     rounds: list[Round] = []
     for number in range(1, config.refine.rounds + 1):
-        found = _round(config, number, mined, instructed, models, current, folder / f"round-{number}", report)
+        # The first training's composed files where asked: the round's rows join its mix instead of replacing it.
+        replay = [composed.dags_file] if config.refine.with_compose and composed.kept and composed.dags_file else []
+        found = _round(config, number, mined, instructed, replay, models, current, folder / f"round-{number}", report)
         rounds.append(found)
         current = found.export
     return Refined(rounds=rounds, export=current)
@@ -83,6 +87,7 @@ def _round(
     number: int,
     mined: dagmine.MineSummary,
     instructed: daginstruct.InstructSummary,
+    replay: list[Path],
     models: stages.BaseModels,
     current: dagtune.ExportResult,
     folder: Path,
@@ -126,7 +131,7 @@ def _round(
         instructed.out_dir,
         folder / "dataset",
         stages.dataset_config(config, models),
-        composed_path=answers.dags_file,
+        composed_path=[*replay, answers.dags_file],
         exclude_requests=stages.benchmark_requests(config) if config.dataset.exclude_benchmark else None,
         progress=report,
     )

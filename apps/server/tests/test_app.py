@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from airflow_net_server import AppSettings, create_app
+from dagcore import RETRY_BY_DEFAULT
 from dageval import Level, Validator
 from dagserve import Client
 
@@ -41,9 +42,8 @@ def app_with(model: ScriptedModel, validator: Validator, **settings: Any) -> Any
 def test_a_hallucinated_import_is_fed_back_and_repaired(serve: Callable[[Any], str], validator: Validator) -> None:
     model = ScriptedModel([HALLUCINATED, GOOD])
     url = serve(app_with(model, validator))
-    answer = httpx.post(
-        f"{url}/v1/dags", json={"request": "Load orders daily", "airflow_version": "3.1.3"}, timeout=300
-    )
+    asked = {"request": "Load orders daily", "airflow_version": "3.1.3", "retry": {"feedback": True}}
+    answer = httpx.post(f"{url}/v1/dags", json=asked, timeout=300)
     assert answer.status_code == 200, answer.text
     data = answer.json()
     assert data["ok"] and len(data["attempts"]) == 2
@@ -57,6 +57,20 @@ def test_a_hallucinated_import_is_fed_back_and_repaired(serve: Callable[[Any], s
     assert repair[-2]["role"] == "assistant" and "magic" in repair[-2]["content"]
     assert "hallucinated_module" in repair[-1]["content"] and "airflow.operators.magic" in repair[-1]["content"]
     assert "Target: Apache Airflow 3.1" in model.requests[0]["messages"][1]["content"]
+    model.close()
+
+
+def test_by_default_a_rejected_answer_is_asked_for_afresh_and_sampled(
+    serve: Callable[[Any], str], validator: Validator
+) -> None:
+    model = ScriptedModel([HALLUCINATED, GOOD])
+    url = serve(app_with(model, validator))
+    data = httpx.post(f"{url}/v1/dags", json={"request": "Load orders daily", "airflow_version": "3.1.3"}, timeout=300)
+    assert data.json()["ok"] and len(data.json()["attempts"]) == 2
+    first, retry = model.requests
+    # dagcore.RETRY_BY_DEFAULT: the request again, not the rejected answer and its error, at the retry temperature.
+    assert retry["messages"] == first["messages"] and first["temperature"] == 0.0
+    assert retry["temperature"] == RETRY_BY_DEFAULT.temperature and not RETRY_BY_DEFAULT.feedback
     model.close()
 
 

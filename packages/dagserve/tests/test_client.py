@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dagcore import PromptContract, extract_code
+from dagcore import PromptContract, Retry, extract_code
 from dagcore.testing import ScriptedModel
 from dagserve import (
     Client,
@@ -107,3 +107,27 @@ def test_fix_imports_moves_imports_before_the_validator_sees_the_file() -> None:
         assert validator.seen[0].splitlines()[0] == expected
         assert result.final.generation.code == validator.seen[0]
         assert bool(result.final.fixes) is fix and result.final.generation.completion == answer
+
+
+def test_retries_can_sample_afresh_without_the_rejected_answer() -> None:
+    answers = iter(["```python\nx = 1\n```", "```python\nx = 2\n```", "```python\nx = 3\n```"])
+    scripted = ScriptedModel(lambda body: next(answers))
+    validator = RejectFirst(reject=2)
+    afresh = Retry(feedback=False, temperature=0.8)
+    with Client(scripted.url) as client:
+        kept = generate_valid_dag(client, validator, "Say hi.", "2.10", seed=7, retry=afresh)
+    scripted.close()
+    assert kept.ok and [a.number for a in kept.attempts] == [1, 2, 3] and validator.seen[-1].strip() == "x = 3"
+    first, *retries = scripted.requests
+    # The first answer as asked (greedy); each retry the same conversation, sampled, under a seed of its own.
+    assert first["temperature"] == 0.0 and [r["temperature"] for r in retries] == [0.8, 0.8]
+    assert all(r["messages"] == first["messages"] for r in retries)
+    assert len({first["seed"], *(r["seed"] for r in retries)}) == 3
+    # With feedback (the default) a greedy retry keeps its seed and sees the rejected answer and the judge's words.
+    scripted = ScriptedModel(["```python\nx = 1\n```"])
+    with Client(scripted.url) as client:
+        generate_valid_dag(client, RejectFirst(reject=1), "Say hi.", "2.10", seed=7)
+    scripted.close()
+    first, retry = scripted.requests
+    assert retry["temperature"] == 0.0 and retry["seed"] == first["seed"] == 7
+    assert len(retry["messages"]) == len(first["messages"]) + 2

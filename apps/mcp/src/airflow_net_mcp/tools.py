@@ -12,7 +12,7 @@ import dagserve
 from airflow_net_mcp.examples import Example, ExampleIndex
 from airflow_net_mcp.exceptions import McpAppError
 from airflow_net_mcp.settings import McpSettings
-from dagcore import FIX_IMPORTS_BY_DEFAULT, JudgementLike
+from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, JudgementLike
 
 LEVELS = ("extract", "syntax", "structure", "lint", "import")
 
@@ -117,6 +117,7 @@ class Tools:
             max_attempts=max_repairs + 1,
             max_tokens=self.settings.max_tokens,
             fix_imports=fix_imports,
+            retry=RETRY_BY_DEFAULT,
         )
         attempts = [
             GeneratedAttempt(

@@ -18,7 +18,7 @@ from pygments.lexers import PythonLexer
 import dageval
 from airflow_net_server.page import PAGE
 from airflow_net_server.settings import AppSettings
-from dagcore import FIX_IMPORTS_BY_DEFAULT, BodyError, BodyLimits, ClientGone, read_json_body
+from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, BodyError, BodyLimits, ClientGone, Retry, read_json_body
 from dagserve import Client, ClientError, Validator, generate_valid_dag
 
 
@@ -30,6 +30,9 @@ class DagRequest(BaseModel):
     fix_imports: bool = FIX_IMPORTS_BY_DEFAULT
     """Move each answer's Airflow imports to where the target version has them before validating it (false: judge
     the model's own imports)."""
+    retry: Retry = RETRY_BY_DEFAULT
+    """How a rejected answer is asked for again: `feedback` shows the model its error, `temperature` samples the
+    retries (dagcore.Retry)."""
 
 
 # A request is at most 8000 characters; even written as \u escapes it is far below this.
@@ -127,6 +130,7 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
                 max_attempts=body.max_attempts or settings.max_attempts,
                 max_tokens=settings.max_tokens,
                 fix_imports=body.fix_imports,
+                retry=body.retry,
             )
         except ClientError as e:
             raise HTTPException(502, f"the model server failed: {e}") from e

@@ -28,10 +28,12 @@ from dagcore.manifest import (
 )
 from dagcore.repair import (
     FEEDBACK,
+    RETRY_BY_DEFAULT,
     Judge,
     Judgement,
     JudgementLike,
     Repair,
+    Retry,
     Turn,
     best_index,
     feedback,
@@ -48,6 +50,7 @@ __all__ = [
     "FIX_IMPORTS_BY_DEFAULT",
     "MANIFEST",
     "METADATA_PREFIX",
+    "RETRY_BY_DEFAULT",
     "RETRY_STATUSES",
     "AirflowNetError",
     "AirflowVersion",
@@ -65,6 +68,7 @@ __all__ = [
     "Manifest",
     "PromptContract",
     "Repair",
+    "Retry",
     "Turn",
     "Usage",
     "UserConfig",

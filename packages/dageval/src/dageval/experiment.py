@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dagcore import finished, read_manifest, stamp, write_manifest
+from dagcore import Retry, finished, read_manifest, stamp, write_manifest
 from dageval.evaluate import evaluate
 from dageval.exceptions import InputError
 from dageval.generate import GenerateConfig, generate, read_prompts
@@ -55,6 +55,16 @@ class JudgeConfig(BaseModel):
     repairs: int = 0
     """Also run the generate-validate-repair loop with up to N repairs per prompt, judged by a `Validator` of
     `level` (at most import); the verdicts stay single-shot, `JudgedModel.repairs` gives validity after 0..N."""
+    retry: Retry = Retry()
+    """How the loop asks again after a rejected answer (dagcore.Retry; default: the error fed back, greedy)."""
+
+    def stamped(self) -> dict[str, Any]:
+        """The settings a judgement is stamped with: `retry` only where it is not the default, so that a
+        judgement made before the field existed is still found."""
+        found = self.model_dump(mode="json")
+        if self.retry == Retry():
+            del found["retry"]
+        return found
 
 
 class JudgedModel(BaseModel):
@@ -118,7 +128,7 @@ def judge_model(
     """`model` served by `serve` answers the prompts of `prompts_file`; completions.jsonl, verdicts.jsonl,
     summary.json, report.md/html and manifest.json go to `folder`."""
     report: Progress = progress or (lambda stage, done, total: None)
-    expected = stamp("judge", "dageval", {"model": model, "prompts": prompts_file}, config.model_dump(mode="json"))
+    expected = stamp("judge", "dageval", {"model": model, "prompts": prompts_file}, config.stamped())
     if not force and (done := finished(folder, expected)) is not None:
         return JudgedModel.model_validate({**done.result, "skipped": True})
     started = read_manifest(folder)
@@ -139,6 +149,7 @@ def judge_model(
             concurrency=config.concurrency,
             extra=config.extra,
             repairs=config.repairs,
+            retry=config.retry,
         )
         judge = None
         if config.repairs:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from dagcore import AirflowVersion, ChatClient, ChatError, Judge, PromptContract, repair_loop
+from dagcore import AirflowVersion, ChatClient, ChatError, Judge, PromptContract, Retry, repair_loop
 from dageval.exceptions import GenerationError, InputError
 from dageval.inputs import row_version
 from dageval.models import Expect, RepairStep, Sample
@@ -59,6 +59,8 @@ class GenerateConfig(BaseModel):
     """More request fields, sent as they are (e.g. `repeat_penalty` for llama.cpp-based servers)."""
     repairs: int = 0
     """Run the generate-validate-repair loop with up to this many repairs per sample (needs a judge)."""
+    retry: Retry = Retry()
+    """How the loop asks again after a rejected answer (dagcore.Retry: feedback at `temperature` by default)."""
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
@@ -126,6 +128,7 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
                 seed=index,
                 extra=config.extra,
                 messages=messages,
+                retry=config.retry,
             )
             answer, steps = repair.turns[0].answer, steps_of(repair.turns)
         else:

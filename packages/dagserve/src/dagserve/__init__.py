@@ -23,6 +23,7 @@ from dagserve.store import ModelEntry, import_model, list_models, pull_model, re
 from dagserve.validate import (
     Attempt,
     RepairResult,
+    Retry,
     ValidationOutcome,
     ValidationResult,
     Validator,
@@ -44,6 +45,7 @@ __all__ = [
     "ModelNotFoundError",
     "PullError",
     "RepairResult",
+    "Retry",
     "ServeConfig",
     "ServerError",
     "ServerInfo",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from dagcore import AirflowVersion
+from dagcore import AirflowVersion, Retry
 from dagcore.repair import FEEDBACK, Judge, Judgement, JudgementLike, best_index, repair_loop
 from dagserve.client import Client, Generation
 
@@ -16,6 +16,7 @@ __all__ = [
     "FEEDBACK",
     "Attempt",
     "RepairResult",
+    "Retry",
     "ValidationOutcome",
     "ValidationResult",
     "Validator",
@@ -69,10 +70,12 @@ def generate_valid_dag(
     temperature: float = 0.0,
     seed: int | None = None,
     fix_imports: bool = False,
+    retry: Retry | None = None,
 ) -> RepairResult:
     """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again.
 
-    `fix_imports`: move each answer's Airflow imports to where the target version has them before judging it."""
+    `fix_imports`: move each answer's Airflow imports to where the target version has them before judging it.
+    `retry`: how each answer after the first is asked for (dagcore.Retry; None: the error fed back, a repair)."""
     repair = client.call(
         repair_loop,
         client.chat_client,
@@ -84,6 +87,7 @@ def generate_valid_dag(
         temperature=temperature,
         seed=seed,
         fix_imports=fix_imports,
+        retry=retry,
     )
     return RepairResult(
         attempts=[

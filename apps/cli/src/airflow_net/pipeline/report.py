@@ -159,12 +159,20 @@ def _evaluation(config: PipelineConfig, evaluation: Evaluation, plots: Path) -> 
         "and served by dagserve; validity per level as judged by dageval (import loads each file in a real Airflow "
         "of the version its prompt asks for; intent checks that the loaded DAG shows what the request asked for). "
         "Differences are paired by prompt; the CI is a paired bootstrap. After repairs: the answer each model had "
-        "after up to N rounds of the generate-validate-repair loop of `airflow-net generate`.",
+        f"after up to N rounds of the generate-validate-repair loop of `airflow-net generate` ({_retry(config)}).",
         "",
     ]
     for title, experiment in evaluation.sets().items():
         lines += _prompt_set(title, experiment, plots)
     return lines
+
+
+def _retry(config: PipelineConfig) -> str:
+    """How the measured loop asked again, in words."""
+    retry = config.eval.retry
+    how = "the error fed back" if retry.feedback else "the request asked afresh"
+    heat = "as the first answer" if retry.temperature is None else f"at temperature {retry.temperature}"
+    return f"each retry: {how}, sampled {heat}"
 
 
 def _prompt_set(title: str, experiment: dageval.Experiment, plots: Path) -> list[str]:

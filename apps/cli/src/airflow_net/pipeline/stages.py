@@ -226,6 +226,7 @@ def evaluate(
             import_workers=section.workers,
             install_providers=section.install_providers,
             repairs=section.repairs,
+            retry=section.retry,
         )
 
     # Both sets hold bare requests, each stated through the served model's own contract.

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dagcore import Retry
+from dagcore import RETRY_BY_DEFAULT, Retry
 from dagdata import PromptContract
 from dageval import InputError
 
@@ -117,9 +117,9 @@ class EvalSection(_Section):
     """The dataset's held-out split: requests like the training data's, judged up to a real import."""
     repairs: int = 0
     """Also measure validity after up to N repairs (the generate-validate-repair loop of `airflow-net generate`)."""
-    retry: Retry = Retry()
-    """How that loop asks again (dagcore.Retry): the error fed back, greedy, unless set; `airflow-net generate`
-    uses dagcore.RETRY_BY_DEFAULT."""
+    retry: Retry = RETRY_BY_DEFAULT
+    """How that loop asks again (dagcore.Retry): as `airflow-net generate` does unless set (`{feedback: true}`:
+    the error fed back, greedy, a repair)."""
     n: int = 1
     max_tokens: int = 1024
     temperature: float | None = None

@@ -205,13 +205,16 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     assert "## Base vs tuned" in report and "| import |" in report and "train conversations" in report
     assert "## Request benchmark" in report and "## Held-out split" in report and "| intent |" in report
     assert "Validity after repairs, tuned:" in report and "Per tag, at intent:" in report
+    # The loop as `airflow-net generate` runs it (dagcore.RETRY_BY_DEFAULT), named where its numbers are.
+    assert "after up to 1 retry (the request asked afresh, sampled at temperature 0.8), up to import" in report
+    assert "| base after 1 retry | tuned after 1 retry |" in report
     assert "## Verifier as teacher" in report
     assert (out / "results" / "report.html").is_file() and (out / "results" / "plots" / "loss.png").is_file()
     readme = config.readme.read_text() if config.readme else ""
     assert readme.startswith("# tiny\n\nProse the writer keeps.\n\n<!-- results:tiny:start -->\n")
     assert readme.endswith("\n<!-- results:tiny:end -->\n\nMore.\n") and "old numbers" not in readme
     assert "Pipeline `tiny`, judged on " in readme and "**Request benchmark**" in readme
-    assert "| intent |" in readme and "| tuned after 1 repair |" in readme
+    assert "| intent |" in readme and "| tuned after 1 retry |" in readme
 
     again = run_pipeline(config)
     assert all(status.startswith("skipped") for status in again.status.values()), again.status

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 import dageval
 from airflow_net.pipeline.stages import Evaluation
+from dagcore import Retry
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def _repairs(n: int) -> str:
-    return f"{n} repair" if n == 1 else f"{n} repairs"
+def _repairs(n: int, retry: Retry) -> str:
+    # A retry that shows the model its error is a repair; one that asks afresh is a retry.
+    noun = "repair" if retry.feedback else "retry"
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s" if retry.feedback else f"{n} retries"
+
+
+def retry_words(retry: Retry) -> str:
+    """How the loop asked again, in words (`the request asked afresh, sampled at temperature 0.8`)."""
+    how = "the judge's verdict fed back" if retry.feedback else "the request asked afresh"
+    heat = "as the first answer" if retry.temperature is None else f"at temperature {retry.temperature}"
+    return f"{how}, sampled {heat}"
 
 
 def repairs_of(experiment: dageval.Experiment) -> int:
@@ -22,14 +32,16 @@ def repairs_of(experiment: dageval.Experiment) -> int:
     return max(len(experiment.base.repairs) - 1, 0)
 
 
-def comparison_table(experiment: dageval.Experiment) -> list[str]:
+def comparison_table(experiment: dageval.Experiment, retry: Retry | None = None) -> list[str]:
     """Per level: base, tuned, the paired difference with its 95% bootstrap CI and McNemar's p, single-shot; then
-    each model's validity after N repairs, where the loop's judge reached that level (it stops at import)."""
+    each model's validity after N repairs (or retries: `retry`, how the loop asked again), where the loop's judge
+    reached that level (it stops at import)."""
     repairs = repairs_of(experiment)
+    retry = retry or Retry()
     head = "| level | base | tuned | tuned - base | 95% CI | McNemar p |"
     rule = "|---|---:|---:|---:|---|---:|"
     if repairs:
-        head += f" base after {_repairs(repairs)} | tuned after {_repairs(repairs)} |"
+        head += f" base after {_repairs(repairs, retry)} | tuned after {_repairs(repairs, retry)} |"
         rule += "---:|---:|"
     lines = [head, rule]
     base_after = experiment.base.repairs[-1].rates if repairs else {}
@@ -45,20 +57,21 @@ def comparison_table(experiment: dageval.Experiment) -> list[str]:
     return lines
 
 
-def describe(experiment: dageval.Experiment) -> str:
-    """How many prompts, to which level, and how the repairs were judged."""
+def describe(experiment: dageval.Experiment, retry: Retry | None = None) -> str:
+    """How many prompts, to which level, and how the repairs (`retry`) were asked for and judged."""
+    retry = retry or Retry()
     base = experiment.base
     deepest = experiment.comparisons[-1].level
     text = f"{base.prompts} prompts, {base.samples_per_prompt} sample(s) each, judged single-shot up to {deepest}"
     if repairs := repairs_of(experiment):
         judged = base.repairs[-1].rates
-        text += f"; after up to {_repairs(repairs)} fed with the judge's verdict, up to {list(judged)[-1]}"
+        text += f"; after up to {_repairs(repairs, retry)} ({retry_words(retry)}), up to {list(judged)[-1]}"
     return text + "."
 
 
-def headline(evaluation: Evaluation, about: str) -> list[str]:
-    """`about` (the run: date, model, data), then one table per prompt set."""
+def headline(evaluation: Evaluation, about: str, retry: Retry | None = None) -> list[str]:
+    """`about` (the run: date, model, data), then one table per prompt set; `retry`: how the loop asked again."""
     lines = [about, ""]
     for title, experiment in evaluation.sets().items():
-        lines += [f"**{title}**: {describe(experiment)}", "", *comparison_table(experiment), ""]
+        lines += [f"**{title}**: {describe(experiment, retry)}", "", *comparison_table(experiment, retry), ""]
     return lines

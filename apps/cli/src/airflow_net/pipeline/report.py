@@ -23,11 +23,11 @@ import dagsynth
 import dagtune
 from airflow_net.pipeline import readme
 from airflow_net.pipeline.config import PipelineConfig
-from airflow_net.pipeline.headline import comparison_table, describe, headline
+from airflow_net.pipeline.headline import comparison_table, describe, headline, retry_words
 from airflow_net.pipeline.refine import Refined
 from airflow_net.pipeline.runner import StageTime
 from airflow_net.pipeline.stages import BaseModels, Evaluation
-from dagcore import finished, stamp, write_manifest
+from dagcore import Retry, finished, stamp, write_manifest
 from dageval.report import html_page, repair_lines, tag_lines
 
 
@@ -159,25 +159,18 @@ def _evaluation(config: PipelineConfig, evaluation: Evaluation, plots: Path) -> 
         "and served by dagserve; validity per level as judged by dageval (import loads each file in a real Airflow "
         "of the version its prompt asks for; intent checks that the loaded DAG shows what the request asked for). "
         "Differences are paired by prompt; the CI is a paired bootstrap. After repairs: the answer each model had "
-        f"after up to N rounds of the generate-validate-repair loop of `airflow-net generate` ({_retry(config)}).",
+        "after up to N rounds of the generate-validate-repair loop of `airflow-net generate` (each retry: "
+        f"{retry_words(config.eval.retry)}).",
         "",
     ]
     for title, experiment in evaluation.sets().items():
-        lines += _prompt_set(title, experiment, plots)
+        lines += _prompt_set(title, experiment, plots, config.eval.retry)
     return lines
 
 
-def _retry(config: PipelineConfig) -> str:
-    """How the measured loop asked again, in words."""
-    retry = config.eval.retry
-    how = "the error fed back" if retry.feedback else "the request asked afresh"
-    heat = "as the first answer" if retry.temperature is None else f"at temperature {retry.temperature}"
-    return f"each retry: {how}, sampled {heat}"
-
-
-def _prompt_set(title: str, experiment: dageval.Experiment, plots: Path) -> list[str]:
+def _prompt_set(title: str, experiment: dageval.Experiment, plots: Path, retry: Retry) -> list[str]:
     name = experiment.folder.name
-    lines = [f"## {title}", "", describe(experiment), "", *comparison_table(experiment), ""]
+    lines = [f"## {title}", "", describe(experiment, retry), "", *comparison_table(experiment, retry), ""]
     for plot in (experiment.folder / "plots").glob("*.png"):
         shutil.copyfile(plot, plots / f"{name}-{plot.name}")
     if (plots / f"{name}-comparison.png").is_file():
@@ -208,7 +201,7 @@ def write_pipeline_report(
     expected = stamp("report", "airflow-net", folders, settings | {"quants": [config.base.quant, config.export.quant]})
     page = folder / "report.html"
     about = _about(config, inputs, times)
-    top = headline(inputs.eval, about)
+    top = headline(inputs.eval, about, config.eval.retry)
     copied = config.results is None or (config.results / "report.html").is_file()
     written = config.readme is None or readme.read_block(config.readme, config.name) == "\n".join(top).strip("\n")
     if finished(folder, expected) is not None and page.is_file() and copied and written:

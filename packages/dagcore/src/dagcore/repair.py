@@ -36,9 +36,10 @@ class Retry(BaseModel):
 
 
 # The retry of the product's loop (`airflow-net generate`, the app, the MCP tool) unless asked otherwise.
-# Measured on the 2026-12-05 laptop model's 40 benchmark requests (bench/repair_strategies.py, one run each, 2
-# retries): feedback fixed 0 of 20 failures greedy and 0 of 16 at 0.8; asking afresh at 0.8 fixed 5 of 17 (import
-# 57.5% -> 70.0%). A 135M model does not act on the error; a fresh sample judged in a real Airflow does.
+# Measured on the 2026-12-05 import-block laptop model's 40 benchmark requests (bench/repair_strategies.py, one run
+# each, 2 retries): feedback fixed 0 of 20 failures greedy and 0 of 16 at 0.8; asking afresh at 0.8 fixed 5 of 17
+# (import 57.5% -> 70.0%); on the next model's eval, 3 of 19. A 135M model does not act on the error it is shown; a
+# fresh sample judged in a real Airflow sometimes loads.
 RETRY_BY_DEFAULT = Retry(feedback=False, temperature=0.8)
 
 
@@ -181,7 +182,7 @@ def repair_loop(
     for number in range(1, max_attempts + 1):
         sent = list(messages)
         # A retry's own seed: a sampled retry that drew the first answer's tokens again would waste the attempt.
-        heat, draw = (temperature, seed) if number == 1 else _retry(temperature, retry.temperature, seed, number)
+        heat, draw = (temperature, seed) if number == 1 else _retry(temperature, retry, seed, number)
         answer = client.chat(sent, max_tokens=max_tokens, temperature=heat, seed=draw, stop=contract.stop, extra=extra)
         code = extract_code(answer.text)
         fixes: list[str] = []
@@ -214,12 +215,10 @@ def repair_loop(
     return Repair(turns=turns)
 
 
-def _retry(
-    temperature: float, retry_temperature: float | None, seed: int | None, number: int
-) -> tuple[float, int | None]:
-    """The temperature and seed of answer `number` (> 1): the retry temperature where one is set, and a seed of
+def _retry(temperature: float, retry: Retry, seed: int | None, number: int) -> tuple[float, int | None]:
+    """The temperature and seed of answer `number` (> 1): the retry's temperature where it sets one, and a seed of
     the answer's own where it samples."""
-    heat = temperature if retry_temperature is None else retry_temperature
+    heat = temperature if retry.temperature is None else retry.temperature
     if heat == 0 or seed is None:
         return heat, seed
     return heat, seed * 1000 + number

@@ -16,8 +16,9 @@ def _pct(x: float | None) -> str:
 
 def _repairs(n: int, retry: Retry) -> str:
     # A retry that shows the model its error is a repair; one that asks afresh is a retry.
-    noun = "repair" if retry.feedback else "retry"
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s" if retry.feedback else f"{n} retries"
+    if retry.feedback:
+        return "1 repair" if n == 1 else f"{n} repairs"
+    return "1 retry" if n == 1 else f"{n} retries"
 
 
 def retry_words(retry: Retry) -> str:

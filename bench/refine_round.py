@@ -59,7 +59,7 @@ def main() -> None:
     judged = stages.evaluate(config, data, models, refined.export, args.out / "eval", report)
     for title, experiment in judged.sets().items():
         print(f"\n{title}\n")
-        print("\n".join(comparison_table(experiment)))
+        print("\n".join(comparison_table(experiment, config.eval.retry)))
 
 
 if __name__ == "__main__":

@@ -43,11 +43,10 @@ def handed_over(samples: list[dageval.Sample]) -> list[dageval.Sample]:
     """Each sample as the answer the loop hands over after its last repair (the valid one, else the closest)."""
     out = []
     for sample in samples:
-        step = sample.repairs[best_index(sample.repairs)] if sample.repairs else None
-        if step is None:
-            out.append(sample)
-        else:
-            out.append(sample.model_copy(update={"completion": step.completion, "finish_reason": step.finish_reason}))
+        if sample.repairs:
+            step = sample.repairs[best_index(sample.repairs)]
+            sample = sample.model_copy(update={"completion": step.completion, "finish_reason": step.finish_reason})
+        out.append(sample)
     return out
 
 
@@ -65,7 +64,8 @@ def main() -> None:
     prompts = dageval.read_prompts(stages.benchmark_requests(config))
     if section.benchmark.max_prompts:
         prompts = prompts[: section.benchmark.max_prompts]
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, tuple[list[float], float]] = {}
+    """Per strategy: import after 0..N retries, and intent of the answer handed over after N."""
     serve = stages.serve(config, args.out)
     with serve(args.model) as endpoint, dageval.Validator(dageval.Level.IMPORT, install_runtimes=True) as judge:
         for name, retry in strategies(args.temperature).items():
@@ -84,19 +84,17 @@ def main() -> None:
                 handed_over(samples), level=dageval.Level.INTENT, install_providers=section.install_providers
             )
             intent = sum(v.passed is not None and v.passed >= dageval.Level.INTENT for v in final) / len(final)
-            results[name] = {"import": [row.rates["import"] for row in table], "intent_after": intent}
-            print(f"{name}: {results[name]}", flush=True)
+            results[name] = ([row.rates["import"] for row in table], intent)
+            print(f"{name}: import {results[name][0]}, intent after {repairs} {intent:.1%}", flush=True)
     header = " | ".join(f"import after {k}" for k in range(repairs + 1))
     print(f"\n| strategy ({len(prompts)} requests) | {header} | intent after {repairs} |")
     print("|---|" + "---:|" * (repairs + 2))
-    for name, found in results.items():
-        rates = found["import"]
-        assert isinstance(rates, list)
-        cells = " | ".join(f"{r:.1%}" for r in rates)
-        print(f"| {name} | {cells} | {found['intent_after']:.1%} |")
+    for name, (rates, intent) in results.items():
+        print(f"| {name} | {' | '.join(f'{r:.1%}' for r in rates)} | {intent:.1%} |")
     out = Path("bench/results/repair_strategies.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": str(args.model), "results": results}, indent=2) + "\n", encoding="utf-8")
+    found = {name: {"import": rates, "intent_after": intent} for name, (rates, intent) in results.items()}
+    out.write_text(json.dumps({"model": str(args.model), "results": found}, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

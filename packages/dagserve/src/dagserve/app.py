@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dagcore import BodyError, BodyLimits, ClientGone, PromptContract, read_json_body
+from dagserve._grammar import GrammarError, check_grammar, grammar_for
 from dagserve._llama import LlamaRuntime
 from dagserve._prompt import PromptTokenizer
 from dagserve._reply import Reply, sse_events
@@ -256,6 +257,12 @@ async def _generate(
     if max_tokens is not None and max_tokens > n_ctx:
         message = f"max_tokens {max_tokens} is over the context of {n_ctx} tokens per request"
         raise ApiError(400, message, code="max_tokens_too_large")
+    try:
+        grammar = grammar_for(req.response_format, req.grammar)
+        if grammar is not None:
+            check_grammar(service.runtime.vocab, grammar)
+    except GrammarError as e:
+        raise ApiError(400, str(e), code="invalid_grammar") from e
     params = SamplingParams(
         max_tokens=max_tokens or n_ctx - len(prompt),
         temperature=req.temperature,
@@ -268,6 +275,7 @@ async def _generate(
         frequency_penalty=req.frequency_penalty,
         presence_penalty=req.presence_penalty,
         repeat_last_n=req.repeat_last_n,
+        grammar=grammar,
     )
     stream = Stream(len(prompt), live=req.stream)
     try:

@@ -18,6 +18,7 @@ from typing import Any
 
 import llama_cpp
 
+from dagserve._grammar import init_grammar_sampler
 from dagserve._llama import LlamaRuntime
 from dagserve._stream import Stream
 from dagserve._text import TextTail
@@ -44,6 +45,8 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     repeat_last_n: int = 64
+    grammar: str | None = None
+    """GBNF the text is decoded under (already parsed once by the caller: `dagserve._grammar.check_grammar`)."""
 
 
 @dataclass
@@ -223,6 +226,9 @@ class Engine:
         params = llama_cpp.llama_sampler_chain_default_params()
         params.no_perf = True
         chain = llama_cpp.llama_sampler_chain_init(params)
+        if p.grammar is not None:
+            # First in the chain: the tokens the grammar forbids are out before any other sampler looks.
+            llama_cpp.llama_sampler_chain_add(chain, init_grammar_sampler(self.rt.vocab, p.grammar))
         bias = dict(p.logit_bias)
         if p.ignore_eos:
             bias.update(dict.fromkeys(self.rt.eog, float("-inf")))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_MESSAGES = 1024
 """More than any conversation that fits a context; each message costs template and tokenizer work."""
@@ -41,6 +41,28 @@ class StreamOptions(_Request):
     """Send one more chunk with the token usage before `[DONE]`."""
 
 
+class JsonSchemaFormat(_Request):
+    """OpenAI's `response_format.json_schema`: the answer is JSON that the schema accepts."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = "response"
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+    """Accepted for compatibility: the answer always follows the schema (it is decoded under its grammar)."""
+
+
+class ResponseFormat(_Request):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError('type "json_schema" needs `json_schema: {"name": ..., "schema": {...}}`')
+        return self
+
+
 class _Sampling(_Request):
     model: str | None = None
     """Accepted for compatibility; the server has one model."""
@@ -61,6 +83,18 @@ class _Sampling(_Request):
     repeat_penalty: float = Field(1.0, ge=0.5, le=2.0)
     """llama.cpp's extension: divide the logits of the last `repeat_last_n` tokens (1.0: off)."""
     repeat_last_n: int = Field(64, ge=0, le=4096)
+    response_format: ResponseFormat | None = None
+    """`json_object` or `json_schema`: the answer is decoded under a grammar, so it is JSON (the schema's)."""
+    grammar: str | None = Field(None, min_length=1, max_length=262_144)
+    """llama.cpp's extension: a GBNF grammar (a `root` rule) the answer is decoded under."""
+
+    @model_validator(mode="after")
+    def _one_constraint(self) -> _Sampling:
+        if self.grammar is not None and self.response_format is not None and self.response_format.type != "text":
+            raise ValueError("give `grammar` or a JSON `response_format`, not both")
+        if self.ignore_eos and (self.grammar is not None or self.response_format is not None):
+            raise ValueError("ignore_eos cannot go with a grammar: a finished grammar allows only the end token")
+        return self
 
     @field_validator("stop")
     @classmethod

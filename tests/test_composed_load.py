@@ -96,3 +96,34 @@ def test_fix_imports_makes_files_written_for_the_other_major_load_in_2_10_and_3_
         if v.passed is None or v.passed < Level.IMPORT
     }
     assert len(samples) == 10 and not failed, failed
+
+
+def test_specs_of_composed_core_designs_render_files_that_load_and_match_their_requests() -> None:
+    """The spec renderer (`dagsynth.spec`) writes the file a spec-filling model's answer becomes: for the designs a
+    spec can say, the rendered file loads in a real Airflow of each major and shows the design's request."""
+    import random
+
+    from dagsynth.compose import draw
+    from dagsynth.spec import render_spec, spec_of
+
+    samples = []
+    for version, release in (("2.10", "2.10.5"), ("3.1", "3.1.3")):
+        rng = random.Random(13)
+        designs = [draw(rng, version) for _ in range(120)]
+        said = [(d, s) for d in designs if not d.expect.providers and (s := spec_of(d)) is not None]
+        groups = [p for p in said if "task_group" in p[0].expect.features][:2]
+        for design, spec in groups + [p for p in said if p not in groups][: 8 - len(groups)]:
+            samples.append(
+                Sample(
+                    id=f"{release}-{len(samples)}",
+                    completion=f"```python\n{render_spec(spec, version)}```",
+                    airflow_version=release,
+                    expect=Expect.model_validate(design.expect.model_dump()),
+                )
+            )
+    verdicts = dageval.evaluate(samples, level=Level.INTENT, install_providers=False)
+    failed = {
+        v.sample_id: (v.results[-1].category, v.results[-1].message[:200]) for v in verdicts if v.passed != Level.INTENT
+    }
+    assert len(samples) == 16
+    assert not failed, failed

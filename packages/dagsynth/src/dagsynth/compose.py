@@ -142,6 +142,7 @@ def _groups(c: Context) -> Shape:
                     f"{verb}_{source}",
                     bash_command=S._q(f"python /opt/etl/{verb}.py --source {source}"),
                 ),
+                spec={"operator": "bash", "bash_command": f"python /opt/etl/{verb}.py --source {source}"},
             )
             for verb in per
         ]
@@ -298,8 +299,42 @@ def _options(rng: random.Random, major: int) -> Options:
     return o
 
 
+@dataclass
+class Design:
+    """One draw: everything a file is rendered from, and the requests it answers with what they promise."""
+
+    dag_id: str
+    shape: Shape
+    when: Schedule
+    options: Options
+    major: int
+    taskflow: bool
+    requests: list[str]
+    expect: Expect
+    kinds: list[str]
+
+    def render(self) -> str:
+        return render(self.dag_id, self.shape, self.when, self.options, self.major, self.taskflow)
+
+
 def compose_one(rng: random.Random, version: AirflowVersion) -> ComposedDag:
     """One composed file for `version` (a series such as `3.1`), with its requests and what they promise."""
+    design = draw(rng, version)
+    code = design.render()
+    digest = hashlib.sha256(f"{version}\n{code}".encode()).hexdigest()[:16]
+    return ComposedDag(
+        id=digest,
+        dag_id=design.dag_id,
+        airflow_version=version,
+        code=code,
+        requests=design.requests,
+        expect=design.expect,
+        kinds=design.kinds,
+    )
+
+
+def draw(rng: random.Random, version: AirflowVersion) -> Design:
+    """The design of one file for `version`; `compose_one` renders it (the same draws, in the same order)."""
     major = int(str(version).split(".")[0])
     domain = pick(rng, DOMAINS)
     c = Context(rng=rng, domain=domain, major=major, taskflow=rng.random() < 0.5)
@@ -311,7 +346,6 @@ def compose_one(rng: random.Random, version: AirflowVersion) -> ComposedDag:
         options.sla_hours = 0
         options.sentences = [t for t in options.sentences if "SLA" not in t]
     dag_id = f"{domain.slug}_{pick(rng, ['pipeline', 'daily', 'sync', 'etl', 'job', 'report', 'load'])}"
-    code = render(dag_id, shape, when, options, major, c.taskflow)
     all_steps = _steps(shape)
     features = sorted({*shape.features, *options.features, *(f for s in all_steps for f in s.features)})
     has_taskflow = any(s.function and s.kind != "branch" for s in all_steps)
@@ -324,16 +358,8 @@ def compose_one(rng: random.Random, version: AirflowVersion) -> ComposedDag:
         min_tasks=_task_count(shape),
     )
     requests = describe(rng, shape, when, options, features)
-    digest = hashlib.sha256(f"{version}\n{code}".encode()).hexdigest()[:16]
-    return ComposedDag(
-        id=digest,
-        dag_id=dag_id,
-        airflow_version=version,
-        code=code,
-        requests=requests,
-        expect=expect,
-        kinds=sorted({s.kind for s in all_steps}),
-    )
+    kinds = sorted({s.kind for s in all_steps})
+    return Design(dag_id, shape, when, options, major, c.taskflow, requests, expect, kinds)
 
 
 def _task_count(shape: Shape) -> int:
@@ -411,7 +437,16 @@ def _step_ref(step: Step, body: list[str]) -> str:
     return step.task_id
 
 
-def render(dag_id: str, shape: Shape, when: Schedule, o: Options, major: int, taskflow: bool) -> str:
+def render(
+    dag_id: str,
+    shape: Shape,
+    when: Schedule,
+    o: Options,
+    major: int,
+    taskflow: bool,
+    edges: Sequence[tuple[str, str]] | None = None,
+) -> str:
+    """The file's text. Dependencies follow the shape's stages, or `edges` (upstream, downstream task ids)."""
     all_steps = _steps(shape)
     for step in list(all_steps):
         if isinstance(step, _Chained):
@@ -444,7 +479,12 @@ def render(dag_id: str, shape: Shape, when: Schedule, o: Options, major: int, ta
         if step.function:
             body += [*step.function.splitlines(), ""]
     refs = [[_element_lines(e, body) for e in stage] for stage in shape.stages]
-    body += _deps(refs)
+    if edges is None:
+        body += _deps(refs)
+    else:
+        # Edges name tasks; the file names each task's variable (`<id>_task` for a TaskFlow call's result).
+        ref = {s.task_id: f"{s.task_id}_task" if s.function else s.task_id for s in all_steps}
+        body += [f"{ref[up]} >> {ref[down]}" for up, down in edges]
     if taskflow:
         lines += ["", f"@dag({header})", f"def {dag_id}():"]
         lines += [f"    {line}" if line else "" for line in body]

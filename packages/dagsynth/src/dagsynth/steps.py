@@ -7,9 +7,11 @@ on the step so the composed file can be judged against its own request (dageval'
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dagsynth.vocab import BUCKETS, EMAILS, IMAGES, NAMESPACES, Domain, pick
 
@@ -34,6 +36,8 @@ class Step:
     """Features the phrase names (`sensor`, `deferrable`)."""
     stdlib: set[str] = field(default_factory=set)
     """`datetime`/`timedelta` when the code needs them."""
+    spec: dict[str, Any] = field(default_factory=dict)
+    """The task as `dagsynth.spec` says it (`{"operator": "bash", "bash_command": ...}`), without its task_id."""
 
 
 @dataclass
@@ -54,7 +58,8 @@ def _call(cls: str, task_id: str, **kwargs: str) -> str:
 
 
 def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # A JSON string is a Python string literal too: quotes, backslashes and control characters escaped.
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _task(task_id: str, body: list[str], decorator: str = "@task") -> str:
@@ -67,7 +72,8 @@ def bash_script(c: Context) -> Step:
     tid = f"{verb}_{d.slug}"
     cmd = pick(c.rng, [f"python /opt/jobs/{tid}.py", f"bash /opt/scripts/{tid}.sh", f"/usr/local/bin/{tid}"])
     phrase = pick(c.rng, [f"{verb} the {d.noun} with `{cmd}`", f"run `{cmd}` to {verb} the {d.noun}"])
-    return Step(tid, "bash", phrase, {"BashOperator"}, _call("BashOperator", tid, bash_command=_q(cmd)))
+    spec = {"operator": "bash", "bash_command": cmd}
+    return Step(tid, "bash", phrase, {"BashOperator"}, _call("BashOperator", tid, bash_command=_q(cmd)), spec=spec)
 
 
 def dbt(c: Context) -> Step:
@@ -78,7 +84,8 @@ def dbt(c: Context) -> Step:
         cmd = f"cd /opt/dbt && {cmd}"
     tid = f"dbt_{action}_{d.slug}"
     phrase = pick(c.rng, [f"run `{cmd}`", f"{action} the dbt models for {d.noun} (`{cmd}`)"])
-    return Step(tid, "dbt", phrase, {"BashOperator"}, _call("BashOperator", tid, bash_command=_q(cmd)))
+    spec = {"operator": "bash", "bash_command": cmd}
+    return Step(tid, "dbt", phrase, {"BashOperator"}, _call("BashOperator", tid, bash_command=_q(cmd)), spec=spec)
 
 
 def python(c: Context) -> Step:
@@ -89,12 +96,12 @@ def python(c: Context) -> Step:
     if verb == "validate":
         body = ["rows = 100  # stand-in for the real row count", "if rows == 0:", '    raise ValueError("no rows")']
     phrase = pick(c.rng, [f"{verb} the {d.noun} in Python", f"{verb} the {d.noun} with a Python function"])
+    spec = {"operator": "python", "does": f"{verb} the {d.noun}"}
     if c.taskflow:
-        return Step(tid, "taskflow", phrase, {"task"}, f"{tid}()", function=_task(tid, body))
+        return Step(tid, "taskflow", phrase, {"task"}, f"{tid}()", function=_task(tid, body), spec=spec)
     helper = "\n".join([f"def {tid}():", *[f"    {line}" for line in body]])
-    return Step(
-        tid, "python", phrase, {"PythonOperator"}, _call("PythonOperator", tid, python_callable=tid), helper=helper
-    )
+    call = _call("PythonOperator", tid, python_callable=tid)
+    return Step(tid, "python", phrase, {"PythonOperator"}, call, helper=helper, spec=spec)
 
 
 def postgres(c: Context) -> Step:
@@ -108,7 +115,14 @@ def postgres(c: Context) -> Step:
         phrase = f"refresh the Postgres materialized view {table}_daily"
     body = ['hook = PostgresHook(postgres_conn_id="postgres_default")', f"hook.run({_q(sql)})"]
     return Step(
-        tid, "postgres", phrase, {"task", "PostgresHook"}, f"{tid}()", function=_task(tid, body), providers=["postgres"]
+        tid,
+        "postgres",
+        phrase,
+        {"task", "PostgresHook"},
+        f"{tid}()",
+        function=_task(tid, body),
+        providers=["postgres"],
+        spec={"operator": "postgres", "sql": sql},
     )
 
 
@@ -126,6 +140,7 @@ def snowflake(c: Context) -> Step:
         f"{tid}()",
         function=_task(tid, body),
         providers=["snowflake"],
+        spec={"operator": "snowflake", "sql": sql},
     )
 
 
@@ -134,16 +149,20 @@ def s3_upload(c: Context) -> Step:
     bucket = pick(c.rng, BUCKETS)
     key = f"{d.slug}/latest.json"
     phrase = f"upload the {d.noun} export to s3://{bucket}/{key}"
+    spec = {"operator": "s3_upload", "bucket": bucket, "key": key}
     if c.rng.random() < 0.5:
         tid = f"upload_{d.slug}_to_s3"
         body = [
             'hook = S3Hook(aws_conn_id="aws_default")',
             f'hook.load_string("{{}}", key="{key}", bucket_name="{bucket}", replace=True)',
         ]
-        return Step(tid, "s3", phrase, {"task", "S3Hook"}, f"{tid}()", function=_task(tid, body), providers=["amazon"])
+        function = _task(tid, body)
+        return Step(
+            tid, "s3", phrase, {"task", "S3Hook"}, f"{tid}()", function=function, providers=["amazon"], spec=spec
+        )
     tid = f"write_{d.slug}_to_s3"
     expr = _call("S3CreateObjectOperator", tid, s3_bucket=_q(bucket), s3_key=_q(key), data=_q("{}"), replace="True")
-    return Step(tid, "s3", phrase, {"S3CreateObjectOperator"}, expr, providers=["amazon"])
+    return Step(tid, "s3", phrase, {"S3CreateObjectOperator"}, expr, providers=["amazon"], spec=spec)
 
 
 def s3_sensor(c: Context) -> Step:
@@ -167,6 +186,7 @@ def s3_sensor(c: Context) -> Step:
         _call("S3KeySensor", tid, **kwargs),
         providers=["amazon"],
         features=features,
+        spec={"operator": "s3_sensor", "bucket": bucket, "key": key, "deferrable": deferrable},
     )
 
 
@@ -183,6 +203,7 @@ def bigquery(c: Context) -> Step:
         {"BigQueryInsertJobOperator"},
         _call("BigQueryInsertJobOperator", tid, configuration=conf),
         providers=["google"],
+        spec={"operator": "bigquery", "sql": query},
     )
 
 
@@ -191,7 +212,8 @@ def slack(c: Context) -> Step:
     text = pick(c.rng, [f"{d.noun} pipeline finished", f"The {d.noun} load is done", f"{d.noun}: all tasks succeeded"])
     expr = _call("SlackWebhookOperator", "notify_slack", slack_webhook_conn_id=_q("slack_default"), message=_q(text))
     phrase = pick(c.rng, [f'post "{text}" to Slack', f'send a Slack message saying "{text}"'])
-    return Step("notify_slack", "slack", phrase, {"SlackWebhookOperator"}, expr, providers=["slack"])
+    spec = {"operator": "slack", "message": text}
+    return Step("notify_slack", "slack", phrase, {"SlackWebhookOperator"}, expr, providers=["slack"], spec=spec)
 
 
 def email(c: Context) -> Step:
@@ -200,9 +222,9 @@ def email(c: Context) -> Step:
     subject = f"{d.noun.capitalize()} report"
     kwargs = {"to": _q(to), "subject": _q(subject), "html_content": _q(f"The {d.noun} report is ready.")}
     phrase = f'email {to} with the subject "{subject}"'
-    return Step(
-        "send_report_email", "email", phrase, {"EmailOperator"}, _call("EmailOperator", "send_report_email", **kwargs)
-    )
+    expr = _call("EmailOperator", "send_report_email", **kwargs)
+    spec = {"operator": "email", "to": to, "subject": subject}
+    return Step("send_report_email", "email", phrase, {"EmailOperator"}, expr, spec=spec)
 
 
 def http(c: Context) -> Step:
@@ -217,13 +239,17 @@ def http(c: Context) -> Step:
             _call("HttpSensor", "wait_for_api", **kwargs),
             providers=["http"],
             features=["sensor"],
+            spec={"operator": "http_sensor", "endpoint": "health"},
         )
     method = pick(c.rng, ["GET", "POST"])
     endpoint = f"api/v1/{d.slug}/" + ("export" if method == "GET" else "refresh")
     tid = f"call_{d.slug}_api"
     kwargs = {"http_conn_id": _q("http_default"), "endpoint": _q(endpoint), "method": _q(method)}
     phrase = f"call {method} /{endpoint} on our HTTP API"
-    return Step(tid, "http", phrase, {"HttpOperator"}, _call("HttpOperator", tid, **kwargs), providers=["http"])
+    spec = {"operator": "http", "method": method, "endpoint": endpoint}
+    return Step(
+        tid, "http", phrase, {"HttpOperator"}, _call("HttpOperator", tid, **kwargs), providers=["http"], spec=spec
+    )
 
 
 def docker(c: Context) -> Step:
@@ -239,6 +265,7 @@ def docker(c: Context) -> Step:
         {"DockerOperator"},
         _call("DockerOperator", tid, image=_q(image), command=_q(cmd)),
         providers=["docker"],
+        spec={"operator": "docker", "image": image, "command": cmd},
     )
 
 
@@ -260,6 +287,7 @@ def kubernetes(c: Context) -> Step:
         {"KubernetesPodOperator"},
         _call("KubernetesPodOperator", tid, **kwargs),
         providers=["cncf.kubernetes"],
+        spec={"operator": "kubernetes", "image": image, "namespace": namespace, "command": f"python -m jobs.{d.slug}"},
     )
 
 
@@ -276,6 +304,7 @@ def sftp_sensor(c: Context) -> Step:
         _call("SFTPSensor", tid, **kwargs),
         providers=["sftp"],
         features=["sensor"],
+        spec={"operator": "sftp_sensor", "path": path},
     )
 
 
@@ -291,6 +320,7 @@ def file_sensor(c: Context) -> Step:
         {"FileSensor"},
         _call("FileSensor", tid, **kwargs),
         features=["sensor"],
+        spec={"operator": "file_sensor", "path": path},
     )
 
 
@@ -303,7 +333,14 @@ def deferred_wait(c: Context) -> Step:
     phrase = f"wait {minutes} minutes with a deferrable sensor (no worker slot held)"
     expr = _call("TimeDeltaSensor", tid, delta=f"timedelta(minutes={minutes})", deferrable="True")
     return Step(
-        tid, "deferred_wait", phrase, {"TimeDeltaSensor"}, expr, features=["sensor", "deferrable"], stdlib={"timedelta"}
+        tid,
+        "deferred_wait",
+        phrase,
+        {"TimeDeltaSensor"},
+        expr,
+        features=["sensor", "deferrable"],
+        stdlib={"timedelta"},
+        spec={"operator": "wait", "minutes": minutes, "deferrable": True},
     )
 
 
@@ -316,6 +353,7 @@ def trigger(c: Context) -> Step:
         f"trigger the `{other}` DAG",
         {"TriggerDagRunOperator"},
         _call("TriggerDagRunOperator", tid, trigger_dag_id=_q(other)),
+        spec={"operator": "trigger_dag", "dag_id": other},
     )
 
 
@@ -330,6 +368,7 @@ def upstream(c: Context) -> Step:
         {"ExternalTaskSensor"},
         _call("ExternalTaskSensor", tid, **kwargs),
         features=["sensor"],
+        spec={"operator": "wait_for_dag", "dag_id": other},
     )
 
 
@@ -342,4 +381,5 @@ NOTIFIES: list[Builder] = [slack, email, trigger]
 
 def empty(task_id: str, trigger_rule: str | None = None) -> Step:
     kwargs = {"trigger_rule": _q(trigger_rule)} if trigger_rule else {}
-    return Step(task_id, "empty", "", {"EmptyOperator"}, _call("EmptyOperator", task_id, **kwargs))
+    spec = {"operator": "empty"} if trigger_rule is None else {}  # a spec task has no trigger rule
+    return Step(task_id, "empty", "", {"EmptyOperator"}, _call("EmptyOperator", task_id, **kwargs), spec=spec)

@@ -51,6 +51,8 @@ def test_a_json_schema_answer_is_json_the_schema_accepts_greedy_and_sampled(serv
         assert list(task) == ["operator", "retries", "task_id"]
         assert task["operator"] in {"bash", "python", "empty"} and task["retries"] in {0, 1, 2}
         assert re.fullmatch(r"[a-z][a-z_]{0,11}", task["task_id"])
+    # The model's own picks broke the grammar and were picked again under it (`GuidedSampler`'s second path).
+    assert httpx.get(f"{server}/health").json()["grammar_refused_tokens"] > 0
 
 
 def test_a_gbnf_grammar_and_json_object_constrain_completions_and_streams(server: str) -> None:
@@ -94,3 +96,24 @@ def test_bad_grammars_and_schemas_get_a_clear_400_and_the_server_keeps_serving(s
         error = response.json()["error"]
         assert error["code"] == code and words in error["message"], (extra, error)
     assert _ask(server, temperature=0.0, response_format={"type": "text"}).choices[0].message.content
+
+
+def test_greedy_answers_are_the_same_whether_the_grammar_checks_each_pick_or_masks_it(server: str) -> None:
+    response_format: Any = {"type": "json_schema", "json_schema": {"name": "task", "schema": TASK_SCHEMA}}
+    client = _client(server)
+    for prompt in ("a task", "move the files", "dag dag dag", "load the orders, then report"):
+        answers = [
+            client.chat.completions.create(
+                model="tiny",
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=200,
+                temperature=0.0,
+                response_format=response_format,
+                extra_body={"grammar_first": first},
+            )
+            .choices[0]
+            .message.content
+            for first in (False, True)
+        ]
+        assert answers[0] == answers[1]
+        json.loads(answers[0])

@@ -7,11 +7,13 @@ here what it means to llama.cpp's server: properties in the schema's order, requ
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from dagserve.schemas import ResponseFormat
@@ -65,3 +67,68 @@ def check_grammar(vocab: Any, grammar: str) -> None:
     if len(_PARSED) >= 64:
         _PARSED.clear()
     _PARSED.add(grammar)
+
+
+_TOKEN = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+"""llama.cpp's `llama_token_data`, for filling a candidate array from the logits in one copy."""
+
+
+class GuidedSampler:
+    """One sequence's sampling under a grammar, checked before it is applied, as llama.cpp's `common_sampler` does.
+
+    Masking the whole vocabulary with the grammar costs more than the model's forward pass on a small model (49k
+    candidates per token). So the token is first picked without the grammar; only when the grammar refuses it is
+    the pick redone with the grammar applied first. A greedy pick is the same either way (the best token the
+    grammar allows is the best token whenever it allows the best); a sampled pick keeps a token the grammar allows
+    with its unconstrained probability, as llama.cpp's own server samples by default. `first`: the grammar masks
+    every pick (llama.cpp's `grammar_first`): sampled picks then follow the constrained distribution exactly.
+    """
+
+    def __init__(self, vocab: Any, n_vocab: int, chain: Any, grammar: str, *, first: bool = False) -> None:
+        self.first = first
+        self.chain = chain
+        """The request's other samplers; the caller owns it (and frees it)."""
+        self.grammar = init_grammar_sampler(vocab, grammar)
+        self.n_vocab = n_vocab
+        self.refused = 0
+        """Tokens the grammar refused, so the pick was redone."""
+        self._buf = (llama_cpp.llama_token_data * n_vocab)()
+        self._view = np.frombuffer(memoryview(self._buf), dtype=_TOKEN)  # the same memory: filled in place
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self._arr = llama_cpp.llama_token_data_array(self._buf, n_vocab, -1, False)
+        self._one_buf = (llama_cpp.llama_token_data * 1)()
+        self._one = llama_cpp.llama_token_data_array(self._one_buf, 1, -1, False)
+
+    def _pick(self, logits: np.ndarray[Any, Any], constrained: bool) -> int:
+        view, arr = self._view, self._arr
+        view["id"] = self._ids  # samplers sort the array in place: every pick starts from the logits again
+        view["logit"] = logits
+        view["p"] = 0.0
+        arr.data, arr.size, arr.selected, arr.sorted = self._buf, self.n_vocab, -1, False
+        if constrained:
+            llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(arr))
+        llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(arr))
+        return int(arr.data[arr.selected].id)  # samplers may move `data`: read through the array's own pointer
+
+    def _allows(self, token: int) -> bool:
+        one, cell = self._one, self._one_buf[0]
+        cell.id = llama_cpp.llama_token(token)
+        cell.logit, cell.p = 1.0, 0.0
+        one.data, one.size, one.selected, one.sorted = self._one_buf, 1, -1, False
+        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(one))
+        return bool(np.isfinite(one.data[0].logit))
+
+    def sample(self, ctx: Any, idx: int) -> int:
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, idx), shape=(self.n_vocab,))
+        token = self._pick(logits, constrained=self.first)
+        if not self.first and not self._allows(token):
+            self.refused += 1
+            token = self._pick(logits, constrained=True)
+        llama_cpp.llama_sampler_accept(self.grammar, token)
+        llama_cpp.llama_sampler_accept(self.chain, token)
+        return token
+
+    def free(self) -> None:
+        if self.grammar:
+            llama_cpp.llama_sampler_free(self.grammar)
+            self.grammar = None

@@ -276,6 +276,7 @@ async def _generate(
         presence_penalty=req.presence_penalty,
         repeat_last_n=req.repeat_last_n,
         grammar=grammar,
+        grammar_first=req.grammar_first,
     )
     stream = Stream(len(prompt), live=req.stream)
     try:

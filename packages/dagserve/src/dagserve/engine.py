@@ -18,7 +18,7 @@ from typing import Any
 
 import llama_cpp
 
-from dagserve._grammar import init_grammar_sampler
+from dagserve._grammar import GuidedSampler
 from dagserve._llama import LlamaRuntime
 from dagserve._stream import Stream
 from dagserve._text import TextTail
@@ -46,6 +46,8 @@ class SamplingParams:
     presence_penalty: float = 0.0
     repeat_last_n: int = 64
     grammar: str | None = None
+    grammar_first: bool = False
+    """Mask every pick with the grammar (exact constrained sampling), not only picks the grammar refuses."""
     """GBNF the text is decoded under (already parsed once by the caller: `dagserve._grammar.check_grammar`)."""
 
 
@@ -63,6 +65,8 @@ class _Slot:
         self.seq = seq
         self.job: _Job | None = None
         self.sampler: Any = None
+        self.guided: GuidedSampler | None = None
+        """For a request under a grammar: samples with `sampler` and the grammar (`sampler` is its chain)."""
         self.kv: list[int] = []
         """The tokens whose keys and values the sequence holds, by position; kept after a request ends, so
         the next prompt that starts the same way (a shared system prompt, a repair turn) skips that part."""
@@ -102,8 +106,9 @@ class Engine:
         self._seq_ptrs = [self._batch.seq_id[i] for i in range(self.n_batch)]
         self._pieces: dict[int, bytes] = {}
         self.counters = {"completed": 0, "cancelled": 0, "failed": 0, "generated_tokens": 0, "cached_prompt_tokens": 0}
+        self.counters |= {"grammar_refused_tokens": 0}
         """Since start: requests finished, dropped because their client left, failed; tokens sampled; prompt
-        tokens not computed again because a slot still held them."""
+        tokens not computed again because a slot still held them; tokens a grammar refused, so their pick was redone."""
 
     # -- event loop side ------------------------------------------------------------------------------
 
@@ -145,9 +150,7 @@ class Engine:
         if self._thread is not None:
             self._thread.join()
         for slot in self._slots:
-            if slot.sampler:
-                llama_cpp.llama_sampler_free(slot.sampler)
-                slot.sampler = None
+            self._free_samplers(slot)
         if self._batch is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
@@ -207,6 +210,10 @@ class Engine:
 
     def _start(self, slot: _Slot, job: _Job) -> None:
         slot.sampler = self._make_sampler(job.params)
+        if job.params.grammar is not None:
+            slot.guided = GuidedSampler(
+                self.rt.vocab, self.rt.n_vocab, slot.sampler, job.params.grammar, first=job.params.grammar_first
+            )
         # The last prompt token is always decoded again: its logits give the first sampled token.
         common = min(_common_prefix(slot.kv, job.prompt), len(job.prompt) - 1)
         if common < len(slot.kv) and not llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, common, -1):
@@ -226,9 +233,6 @@ class Engine:
         params = llama_cpp.llama_sampler_chain_default_params()
         params.no_perf = True
         chain = llama_cpp.llama_sampler_chain_init(params)
-        if p.grammar is not None:
-            # First in the chain: the tokens the grammar forbids are out before any other sampler looks.
-            llama_cpp.llama_sampler_chain_add(chain, init_grammar_sampler(self.rt.vocab, p.grammar))
         bias = dict(p.logit_bias)
         if p.ignore_eos:
             bias.update(dict.fromkeys(self.rt.eog, float("-inf")))
@@ -304,7 +308,8 @@ class Engine:
         now = time.perf_counter()
         for slot, idx in outputs:
             slot.decoding = True
-            self._accept(slot, sample(slot.sampler, ctx, idx), updates, now)
+            token = slot.guided.sample(ctx, idx) if slot.guided else sample(slot.sampler, ctx, idx)
+            self._accept(slot, token, updates, now)
 
     def _accept(self, slot: _Slot, tok: int, updates: list[_Update], now: float) -> None:
         job = slot.job
@@ -357,13 +362,20 @@ class Engine:
         if not keep_kv:
             llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, -1, -1)
             slot.kv.clear()
-        if slot.sampler:
-            llama_cpp.llama_sampler_free(slot.sampler)
-            slot.sampler = None
+        self._free_samplers(slot)
         self._order.remove(slot)
         with self._cv:
             slot.job = None
             self._in_flight -= 1
+
+    def _free_samplers(self, slot: _Slot) -> None:
+        if slot.guided:
+            self.counters["grammar_refused_tokens"] += slot.guided.refused
+            slot.guided.free()
+            slot.guided = None
+        if slot.sampler:
+            llama_cpp.llama_sampler_free(slot.sampler)
+            slot.sampler = None
 
     def _deliver(self, updates: list[_Update]) -> None:
         loop = self._loop

@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+from pydantic import ValidationError
 
 from dagsynth.compose import Design, draw
 from dagsynth.spec import (
@@ -71,7 +72,7 @@ def test_a_hostile_spec_renders_to_a_file_that_says_only_what_it_should() -> Non
     spec = DagSpec.model_validate(
         {
             "dag_id": "odd_dag",
-            "schedule": "  @daily ",
+            "schedule": "@daily",
             "tasks": [
                 {"operator": "bash", "task_id": "for", "group": "", "bash_command": 'echo "$(rm -rf /)" \\ done'},
                 {"operator": "python", "task_id": "dag", "group": "", "does": 'print("x")\nimport os'},
@@ -96,6 +97,9 @@ def test_a_hostile_spec_renders_to_a_file_that_says_only_what_it_should() -> Non
             "trigger_param": False,
         }
     )
+    for schedule in ("18:30", "0 19 * * ", "@fortnightly", "daily at 5"):  # what an untuned model wrote, and worse
+        with pytest.raises(ValidationError, match="schedule"):
+            DagSpec.model_validate({**spec.model_dump(), "schedule": schedule})
     for version in ("2.10", "3.1"):
         code = render_spec(spec, version)
         tree = ast.parse(code)

@@ -32,15 +32,12 @@ from serve_bench import free_port, start
 
 from dagserve.resolve import resolve_model
 from dagsynth.compose import draw
-from dagsynth.spec import SPEC_SCHEMA, spec_messages
+from dagsynth.spec import SPEC_RESPONSE_FORMAT, spec_messages
 
 WAYS: dict[str, dict[str, Any]] = {
     "free": {},
-    "checked": {"response_format": {"type": "json_schema", "json_schema": {"name": "dag", "schema": SPEC_SCHEMA}}},
-    "masked": {
-        "response_format": {"type": "json_schema", "json_schema": {"name": "dag", "schema": SPEC_SCHEMA}},
-        "grammar_first": True,
-    },
+    "checked": {"response_format": SPEC_RESPONSE_FORMAT},
+    "masked": {"response_format": SPEC_RESPONSE_FORMAT, "grammar_first": True},
 }
 
 

@@ -38,9 +38,15 @@ from dagcore import RETRY_BY_DEFAULT
 from dagcore.chat import ChatClient
 from dagdata._leaks import closest
 from dagsynth.compose import draw
-from dagsynth.spec import SPEC_FORMAT, SPEC_SCHEMA, DagSpec, render_spec, spec_conversation, spec_messages, spec_of
-
-FORMAT = {"type": "json_schema", "json_schema": {"name": "dag_spec", "schema": SPEC_SCHEMA}}
+from dagsynth.spec import (
+    SPEC_FORMAT,
+    SPEC_RESPONSE_FORMAT,
+    DagSpec,
+    render_spec,
+    spec_conversation,
+    spec_messages,
+    spec_of,
+)
 
 
 class Answer(BaseModel):
@@ -112,7 +118,7 @@ def answer_all(
             max_tokens=max_tokens,
             temperature=temperature,
             seed=None if attempt == 0 else 1000 + attempt,
-            extra={"response_format": FORMAT},
+            extra={"response_format": SPEC_RESPONSE_FORMAT},
         )
         return Answer(
             prompt_id=p.id,
@@ -271,10 +277,12 @@ def main() -> None:
     tuned = exported.quantized.path if exported.quantized else exported.f16
     t = time.perf_counter()
     with serve(tuned) as endpoint:
-        results.append(
-            judge("spec-tuned", endpoint, prompts, False, config, args.out / f"eval-spec{SPEC_FORMAT}" / "tuned")
-        )
-    print(json.dumps(results[-1]), flush=True)
+        folder = args.out / f"eval-spec{SPEC_FORMAT}"
+        results.append(judge("spec-tuned", endpoint, prompts, False, config, folder / "tuned"))
+        print(json.dumps(results[-1]), flush=True)
+        # The guide a user's `--spec` sends any model, sent to the spec-tuned one: does training need its own prompt?
+        results.append(judge("spec-tuned, guided", endpoint, prompts, True, config, folder / "tuned-guided"))
+        print(json.dumps(results[-1]), flush=True)
     judge_minutes = (judge_seconds + time.perf_counter() - t) / 60
     retries = config.eval.repairs
     print(

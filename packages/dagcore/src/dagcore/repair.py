@@ -9,7 +9,7 @@ asks for the whole file again.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,13 +165,16 @@ def repair_loop(
     messages: list[dict[str, str]] | None = None,
     fix_imports: bool = False,
     retry: Retry | None = None,
+    answer_code: Callable[[str], str | None] | None = None,
 ) -> Repair:
     """Ask for a DAG, then, while the judge rejects it, feed the verdict back; at most `max_attempts` answers.
 
     The request is stated through the served model's own contract, unless `messages` gives the conversation.
     `fix_imports`: each answer's Airflow imports are moved to where the target version has them, and unused ones
     dropped (`dagcore.fix_imports`), before it is judged; the repair history holds the fixed file.
-    `retry`: how each answer after the first is asked for (`Retry`; None: feedback at `temperature`, a repair)."""
+    `retry`: how each answer after the first is asked for (`Retry`; None: feedback at `temperature`, a repair).
+    `answer_code`: how an answer becomes the file judged (default `extract_code`, the fenced block; a spec answer
+    is rendered by `dagsynth.spec.spec_code`, with `messages` and `extra` asking for it)."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     version = AirflowVersion.of(airflow_version)
@@ -184,7 +187,7 @@ def repair_loop(
         # A retry's own seed: a sampled retry that drew the first answer's tokens again would waste the attempt.
         heat, draw = (temperature, seed) if number == 1 else _retry(temperature, retry, seed, number)
         answer = client.chat(sent, max_tokens=max_tokens, temperature=heat, seed=draw, stop=contract.stop, extra=extra)
-        code = extract_code(answer.text)
+        code = (answer_code or extract_code)(answer.text)
         fixes: list[str] = []
         if fix_imports and code is not None and answer.finish_reason != "length":
             fixed = fix_airflow_imports(code, version, drop_unused=True)
@@ -211,7 +214,8 @@ def repair_loop(
             break
         if retry.feedback:
             # As the contract writes an answer: a reply cut at the stop string is closed again.
-            messages += feedback(contract.answer(code) if code is not None else answer.text, verdict)
+            shown = contract.answer(code) if code is not None and answer_code is None else answer.text
+            messages += feedback(shown, verdict)
     return Repair(turns=turns)
 
 

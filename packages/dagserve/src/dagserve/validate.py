@@ -6,6 +6,9 @@ importing the other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel
 
 from dagcore import AirflowVersion, Retry
@@ -71,11 +74,16 @@ def generate_valid_dag(
     seed: int | None = None,
     fix_imports: bool = False,
     retry: Retry | None = None,
+    messages: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    answer_code: Callable[[str], str | None] | None = None,
 ) -> RepairResult:
     """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again.
 
     `fix_imports`: move each answer's Airflow imports to where the target version has them before judging it.
-    `retry`: how each answer after the first is asked for (dagcore.Retry; None: the error fed back, a repair)."""
+    `retry`: how each answer after the first is asked for (dagcore.Retry; None: the error fed back, a repair).
+    `messages`, `extra`, `answer_code`: another way of asking and of reading the answer (the DAG spec:
+    `airflow-net generate --spec`), as `dagcore.repair_loop` takes them."""
     repair = client.call(
         repair_loop,
         client.chat_client,
@@ -88,6 +96,9 @@ def generate_valid_dag(
         seed=seed,
         fix_imports=fix_imports,
         retry=retry,
+        messages=messages,
+        extra=extra,
+        answer_code=answer_code,
     )
     return RepairResult(
         attempts=[

@@ -15,7 +15,7 @@ import keyword
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dagcore import AirflowVersion
 from dagsynth.compose import Design, Group, Mapping, Options, Shape, _Chained, render
@@ -225,6 +225,12 @@ def _operator_first(node: Any) -> Any:
 
 SPEC_SCHEMA: dict[str, Any] = _operator_first(_inline(DagSpec.model_json_schema()))
 """The JSON schema a model's spec is decoded under (`response_format.json_schema.schema`)."""
+
+SPEC_RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "dag_spec", "schema": SPEC_SCHEMA},
+}
+"""OpenAI's `response_format` that asks an answer for a spec (dagserve decodes it under the schema's grammar)."""
 
 SPEC_SYSTEM = """You turn a request for an Apache Airflow DAG into a JSON spec; a program writes the DAG file from it.
 Operators: bash (a shell command), python (a Python function; say what it does), postgres, snowflake, bigquery (a \
@@ -511,3 +517,13 @@ def spec_of(design: Design) -> DagSpec | None:
             "trigger_param": o.params,
         }
     )
+
+
+def spec_code(answer: str, airflow_version: AirflowVersion | str | None) -> str | None:
+    """The file a spec answer renders to for `airflow_version` (3.x when unknown); None when it is no spec (cut at
+    the token limit, or from a server that ignored the schema)."""
+    try:
+        spec = DagSpec.model_validate_json(answer)
+    except ValidationError:
+        return None
+    return render_spec(spec, AirflowVersion.of(airflow_version) or AirflowVersion("3.1"))

@@ -1,0 +1,45 @@
+"""`airflow-net generate --spec`: the model is asked for a DAG spec under its schema, and the file is rendered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from airflow_net.cli import app
+from dagcore.testing import ScriptedModel
+from dagsynth.spec import SPEC_EXAMPLE, SPEC_RESPONSE_FORMAT, spec_messages, spec_text
+
+runner = CliRunner()
+
+
+def test_generate_spec_asks_for_a_spec_and_writes_the_file_for_the_target_version(tmp_path: Path) -> None:
+    _, example = SPEC_EXAMPLE
+    model = ScriptedModel(['{"dag_id": "cut', spec_text(example)])  # the first cut short: asked again
+    out = tmp_path / "dag.py"
+    try:
+        done = runner.invoke(
+            app,
+            [
+                "generate",
+                "Export the users every Monday at 7pm.",
+                "--spec",
+                "--endpoint",
+                model.url,
+                "--airflow-version",
+                "2.10",
+                "--level",
+                "lint",
+                "--out",
+                str(out),
+            ],
+        )
+    finally:
+        model.close()
+    assert done.exit_code == 0, done.output
+    first, second = model.requests
+    assert first["messages"] == spec_messages("Export the users every Monday at 7pm.")
+    assert first["response_format"] == SPEC_RESPONSE_FORMAT and second["temperature"] > 0  # asked afresh, sampled
+    code = out.read_text(encoding="utf-8")
+    assert "from airflow.operators.bash import BashOperator" in code  # 2.10's path, not the standard provider's
+    assert 'schedule="0 19 * * 1"' in code and "no_code" in done.output

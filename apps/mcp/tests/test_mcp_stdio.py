@@ -20,6 +20,7 @@ from mcp.client.stdio import StdioServerParameters
 
 import dagmine
 from dagcore.testing import ScriptedModel
+from dagsynth.spec import SPEC_EXAMPLE, SPEC_RESPONSE_FORMAT, spec_text
 
 GOOD = """from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -76,7 +77,7 @@ def mined(tmp_path: Path) -> Path:
 
 
 def test_the_four_tools_over_stdio(tmp_path: Path, mined: Path) -> None:
-    model = ScriptedModel([f"```python\n{HALLUCINATED}```", f"```python\n{GOOD}```"])
+    model = ScriptedModel([f"```python\n{HALLUCINATED}```", f"```python\n{GOOD}```", spec_text(SPEC_EXAMPLE[1])])
     (tmp_path / "config" / "airflow-net").mkdir(parents=True)
     # The user's config names the version: calls that name none are judged for it.
     (tmp_path / "config" / "airflow-net" / "config.toml").write_text('airflow_version = "3.1"\n')
@@ -112,6 +113,12 @@ def test_the_four_tools_over_stdio(tmp_path: Path, mined: Path) -> None:
             assert made["ok"] and len(made["attempts"]) == 2 and "EmptyOperator" in made["code"]
             assert made["attempts"][0]["verdict"]["category"] == "hallucinated_module"
             assert made["attempts"][1]["verdict"]["imported"]
+            # The spec way: the worked example's spec (bash, postgres, slack), rendered for 3.1 and judged in its real
+            # runtime: whatever its providers, the file got past syntax, structure and lint to the import.
+            asked = {"request": "Export the users weekly", "spec": True, "max_repairs": 0}
+            made = _structured(await client.call_tool("generate_dag", asked))
+            assert "from airflow.providers.standard.operators.bash import BashOperator" in made["code"]
+            assert made["attempts"][0]["verdict"]["level"] in ("import", "intent")
 
             hits = _structured(await client.call_tool("search_examples", {"query": "postgres to S3 nightly", "k": 2}))
             hits = hits["result"]
@@ -126,6 +133,7 @@ def test_the_four_tools_over_stdio(tmp_path: Path, mined: Path) -> None:
     finally:
         model.close()
     assert "Target: Apache Airflow 3.1" in model.requests[0]["messages"][1]["content"]
+    assert model.requests[2]["response_format"] == SPEC_RESPONSE_FORMAT
 
 
 def test_streamable_http_on_loopback(tmp_path: Path) -> None:

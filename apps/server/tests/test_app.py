@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -127,4 +128,41 @@ def test_versions_offer_the_installed_runtimes(serve: Callable[[Any], str], vali
     validator.validate(GOOD.strip("`").removeprefix("python\n"), "3.1.3")  # installs 3.1.3 if missing
     offered = httpx.get(f"{url}/v1/versions").json()
     assert offered[:2] == ["3.1", "3.0"] and "3.1.3" in offered
+    model.close()
+
+
+def test_a_spec_request_renders_the_file_for_the_version_and_it_loads(
+    serve: Callable[[Any], str], validator: Validator
+) -> None:
+    spec = {
+        "dag_id": "orders_daily",
+        "schedule": "30 5 * * *",
+        "tasks": [
+            {"operator": "bash", "task_id": "extract", "group": "", "bash_command": "python /opt/extract.py"},
+            {"operator": "python", "task_id": "clean", "group": "", "does": "clean the orders"},
+            {"operator": "empty", "task_id": "done", "group": ""},
+        ],
+        "dependencies": [
+            {"upstream": "extract", "downstream": "clean"},
+            {"upstream": "clean", "downstream": "done"},
+        ],
+        "taskflow": True,
+        "retries": 2,
+        "retry_delay_minutes": 5,
+        "catchup": False,
+        "owner": "",
+        "tags": [],
+        "email_on_failure": "",
+        "failure_callback": False,
+        "max_active_runs": 0,
+        "trigger_param": False,
+    }
+    model = ScriptedModel([json.dumps(spec)] * 2)
+    url = serve(app_with(model, validator, max_attempts=1))
+    for version, module in (("2.10.5", "airflow.decorators"), ("3.1.3", "airflow.sdk")):
+        asked = {"request": "Extract and clean the orders at 5:30", "airflow_version": version, "spec": True}
+        data = httpx.post(f"{url}/v1/dags", json=asked, timeout=300).json()
+        assert data["ok"] and data["attempts"][0]["level"] == "import", data
+        assert f"from {module} import" in data["code"] and 'schedule="30 5 * * *"' in data["code"]
+    assert all(r["response_format"]["type"] == "json_schema" for r in model.requests)
     model.close()

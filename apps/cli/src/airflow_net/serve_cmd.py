@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.syntax import Syntax
@@ -16,7 +16,7 @@ from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, Retry, load_user_c
 from dagcore.cli import one_line_errors
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd
-from dagsynth.spec import SPEC_RESPONSE_FORMAT, spec_code, spec_messages
+from dagsynth.spec import spec_loop_args
 
 __all__ = ["app_cmd", "generate", "serve_cmd", "status_cmd", "stop_cmd"]
 
@@ -82,7 +82,7 @@ def generate(
             max_tokens=max_tokens,
             fix_imports=fix_imports and not spec,  # the renderer writes each import where the version has it
             retry=Retry(feedback=feedback, temperature=retry_temperature),
-            **(_spec_mode(request, airflow_version) if spec else {}),
+            **(spec_loop_args(request, airflow_version) if spec else {}),
         )
     final = result.final
     if final.generation.code:
@@ -106,15 +106,6 @@ def generate(
         console.print(f"written: {out}")
     if not result.ok:
         raise typer.Exit(2)
-
-
-def _spec_mode(request: str, airflow_version: str | None) -> dict[str, Any]:
-    """How `--spec` asks (dagsynth's guide and worked example, the spec's schema) and reads the answer."""
-    return {
-        "messages": spec_messages(request),
-        "extra": {"response_format": SPEC_RESPONSE_FORMAT},
-        "answer_code": lambda answer: spec_code(answer, airflow_version),
-    }
 
 
 def app_cmd(

@@ -69,13 +69,22 @@ def build_server(settings: McpSettings) -> MCPServer:
     async def generate_dag(
         request: Annotated[str, Field(description="What the DAG should do, in words.")],
         airflow_version: Annotated[str | None, Field(description="Target Airflow version, e.g. 3.1.")] = None,
-        max_repairs: Annotated[int, Field(description="Repairs fed with the validator's errors (0-5).")] = 2,
+        max_repairs: Annotated[
+            int, Field(description="Retries after a rejected answer, each the request asked afresh (0-5).")
+        ] = 2,
         fix_imports: Annotated[
             bool, Field(description="Move Airflow imports to where the target version has them before validating.")
         ] = FIX_IMPORTS_BY_DEFAULT,
+        spec: Annotated[
+            bool,
+            Field(
+                description="Ask the model for a DAG spec (JSON under a schema) and render the file for the version, "
+                "instead of asking for the file."
+            ),
+        ] = False,
     ) -> Generated:
-        """Write a DAG with the local model, validate it in a real Airflow, feed the errors back, retry."""
-        return await _run(tools.generate_dag, request, airflow_version, max_repairs, fix_imports)
+        """Write a DAG with the local model, validate it in a real Airflow, and ask again while it fails."""
+        return await _run(tools.generate_dag, request, airflow_version, max_repairs, fix_imports, spec)
 
     @server.tool()
     async def search_examples(

@@ -13,6 +13,7 @@ from airflow_net_mcp.examples import Example, ExampleIndex
 from airflow_net_mcp.exceptions import McpAppError
 from airflow_net_mcp.settings import McpSettings
 from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, JudgementLike
+from dagsynth.spec import spec_loop_args
 
 LEVELS = ("extract", "syntax", "structure", "lint", "import")
 
@@ -105,6 +106,7 @@ class Tools:
         airflow_version: str | None,
         max_repairs: int = 2,
         fix_imports: bool = FIX_IMPORTS_BY_DEFAULT,
+        spec: bool = False,
     ) -> Generated:
         if not 0 <= max_repairs <= 5:
             raise McpAppError("max_repairs must be between 0 and 5")
@@ -116,8 +118,9 @@ class Tools:
             version,
             max_attempts=max_repairs + 1,
             max_tokens=self.settings.max_tokens,
-            fix_imports=fix_imports,
+            fix_imports=fix_imports and not spec,
             retry=RETRY_BY_DEFAULT,
+            **(spec_loop_args(request, version) if spec else {}),
         )
         attempts = [
             GeneratedAttempt(

@@ -20,6 +20,7 @@ from airflow_net_server.page import PAGE
 from airflow_net_server.settings import AppSettings
 from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, BodyError, BodyLimits, ClientGone, Retry, read_json_body
 from dagserve import Client, ClientError, Validator, generate_valid_dag
+from dagsynth.spec import spec_loop_args
 
 
 class DagRequest(BaseModel):
@@ -33,6 +34,9 @@ class DagRequest(BaseModel):
     retry: Retry = RETRY_BY_DEFAULT
     """How a rejected answer is asked for again: `feedback` shows the model its error, `temperature` samples the
     retries (dagcore.Retry)."""
+    spec: bool = False
+    """Ask for a DAG spec under its JSON schema and render the file for the version (`dagsynth.spec`), instead of
+    asking for the file; the model server must take `response_format` (dagserve does)."""
 
 
 # A request is at most 8000 characters; even written as \u escapes it is far below this.
@@ -129,8 +133,9 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
                 body.airflow_version,
                 max_attempts=body.max_attempts or settings.max_attempts,
                 max_tokens=settings.max_tokens,
-                fix_imports=body.fix_imports,
+                fix_imports=body.fix_imports and not body.spec,
                 retry=body.retry,
+                **(spec_loop_args(body.request, body.airflow_version) if body.spec else {}),
             )
         except ClientError as e:
             raise HTTPException(502, f"the model server failed: {e}") from e

@@ -527,3 +527,18 @@ def spec_code(answer: str, airflow_version: AirflowVersion | str | None) -> str 
     except ValidationError:
         return None
     return render_spec(spec, AirflowVersion.of(airflow_version) or AirflowVersion("3.1"))
+
+
+def spec_loop_args(request: str, airflow_version: AirflowVersion | str | None) -> dict[str, Any]:
+    """How the generate-validate loop asks for a spec and reads the answer: `messages`, `extra` and `answer_code`
+    for `dagcore.repair_loop` (and `dagserve.generate_valid_dag`), as `airflow-net generate --spec` and the app
+    send them. The guided prompt: it works with any model (a spec-tuned one included)."""
+
+    def answer_code(answer: str) -> str | None:
+        return spec_code(answer, airflow_version)
+
+    return {
+        "messages": spec_messages(request),
+        "extra": {"response_format": SPEC_RESPONSE_FORMAT},
+        "answer_code": answer_code,
+    }

@@ -188,8 +188,13 @@ def judge(
         with (folder / "verdicts.jsonl").open("a", encoding="utf-8") as out:
             for (sample, why), v in zip(made, verdicts, strict=True):
                 found = v.failure or v.results[-1]
-                passed = v.passed.label if v.passed is not None else None
-                row = {"id": sample.id, "passed": passed, "category": found.category, "why": why or found.message[:300]}
+                reached = v.passed.label if v.passed is not None else None
+                row = {
+                    "id": sample.id,
+                    "passed": reached,
+                    "category": found.category,
+                    "why": why or found.message[:300],
+                }
                 out.write(json.dumps(row) + "\n")
         for p, v in zip(asked, verdicts, strict=True):
             if attempt == 0:

@@ -288,3 +288,25 @@ def test_top_layers_is_checked_against_the_model(tiny_model: Path, tiny_dataset:
         dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "a", finetune="full", train_top_layers=5))
     with pytest.raises(dagtune.ConfigError, match="finetune: full"):
         dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "b", train_top_layers=1))
+
+
+def test_reading_a_bare_dataset_folder_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """A Hugging Face folder made elsewhere is known by the hash of its files: reading it must not add any (measured:
+    `datasets` wrote four cache files into it, so a finished training ran again from scratch)."""
+    from datasets import Dataset, DatasetDict
+
+    from dagcore.manifest import identity
+    from dagtune.train import load_splits
+
+    rows = [
+        {"messages": [{"role": "user", "content": f"request {i}"}, {"role": "assistant", "content": f"answer {i}"}]}
+        for i in range(12)
+    ]
+    DatasetDict({"train": Dataset.from_list(rows[2:]), "test": Dataset.from_list(rows[:2])}).save_to_disk(
+        str(tmp_path / "data" / "hf")
+    )
+    before = identity(tmp_path / "data")
+    config = TrainConfig(base_model="unused", dataset=tmp_path / "data", output_dir=tmp_path / "run")
+    train, test = load_splits(config)
+    assert train[0] == {"prompt": rows[2]["messages"][:1], "completion": rows[2]["messages"][1:]} and len(test) == 2
+    assert identity(tmp_path / "data") == before

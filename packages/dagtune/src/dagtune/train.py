@@ -97,7 +97,9 @@ def to_prompt_completion(dataset: Any) -> Any:
         messages = row["messages"]
         return {"prompt": messages[:-1], "completion": messages[-1:]}
 
-    return dataset.map(split, remove_columns=dataset.column_names)
+    # In memory: `datasets` would otherwise write its cache files into the dataset's own folder, which changes the
+    # folder's identity (a bare HF folder is known by the hash of its files), so a finished run would run again.
+    return dataset.map(split, remove_columns=dataset.column_names, keep_in_memory=True)
 
 
 def load_splits(config: TrainConfig) -> tuple[Any, Any]:

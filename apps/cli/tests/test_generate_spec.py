@@ -43,3 +43,10 @@ def test_generate_spec_asks_for_a_spec_and_writes_the_file_for_the_target_versio
     code = out.read_text(encoding="utf-8")
     assert "from airflow.operators.bash import BashOperator" in code  # 2.10's path, not the standard provider's
     assert 'schedule="0 19 * * 1"' in code and "no_code" in done.output
+    model = ScriptedModel([spec_text(example)])
+    try:
+        args = ["generate", "Export the users weekly.", "--spec-tuned", "--endpoint", model.url, "--level", "syntax"]
+        assert runner.invoke(app, args).exit_code == 0
+    finally:
+        model.close()
+    assert model.requests[0]["messages"] == spec_messages("Export the users weekly.", guide=False)

@@ -58,6 +58,14 @@ def generate(
             "server that takes `response_format` (dagserve does).",
         ),
     ] = False,
+    spec_tuned: Annotated[
+        bool,
+        typer.Option(
+            "--spec-tuned",
+            help="--spec for a model trained on specs (bench/spec_mode.py): ask with the one-line task it learned, "
+            "not the guide and worked example.",
+        ),
+    ] = False,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
 
@@ -80,9 +88,9 @@ def generate(
             airflow_version,
             max_attempts=attempts,
             max_tokens=max_tokens,
-            fix_imports=fix_imports and not spec,  # the renderer writes each import where the version has it
+            fix_imports=fix_imports and not (spec or spec_tuned),  # the renderer puts imports where they belong
             retry=Retry(feedback=feedback, temperature=retry_temperature),
-            **(spec_loop_args(request, airflow_version) if spec else {}),
+            **(spec_loop_args(request, airflow_version, guide=not spec_tuned) if spec or spec_tuned else {}),
         )
     final = result.final
     if final.generation.code:

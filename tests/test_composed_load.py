@@ -14,25 +14,31 @@ from dagcore.names import CORE
 from dageval import Expect, Level, Sample
 
 
+def _sample(sample_id: str, code: str, release: str, expect: dagsynth.Expect) -> Sample:
+    return Sample(
+        id=sample_id,
+        completion=f"```python\n{code}```",
+        airflow_version=release,
+        expect=Expect.model_validate(expect.model_dump()),
+    )
+
+
+def _below_intent(samples: list[Sample]) -> dict[str, tuple[str, str]]:
+    """What a real Airflow of each sample's version said of the files that did not load or match their request."""
+    verdicts = dageval.evaluate(samples, level=Level.INTENT, install_providers=False)
+    return {
+        v.sample_id: (v.results[-1].category, v.results[-1].message[:200]) for v in verdicts if v.passed != Level.INTENT
+    }
+
+
 def test_composed_core_files_load_and_match_their_requests_in_2_10_and_3_1() -> None:
     chosen = []
     for version, release in (("2.10", "2.10.5"), ("3.1", "3.1.3")):
         core = [d for d in dagsynth.compose(100, [version], seed=3) if not d.expect.providers]
         chosen += [(d, release) for d in core[:8]]
-    samples = [
-        Sample(
-            id=d.id,
-            completion=f"```python\n{d.code}```",
-            airflow_version=release,
-            expect=Expect.model_validate(d.expect.model_dump()),
-        )
-        for d, release in chosen
-    ]
-    verdicts = dageval.evaluate(samples, level=Level.INTENT, install_providers=False)
-    failed = {
-        v.sample_id: (v.results[-1].category, v.results[-1].message[:200]) for v in verdicts if v.passed != Level.INTENT
-    }
+    samples = [_sample(d.id, d.code, release, d.expect) for d, release in chosen]
     assert len(samples) == 16
+    failed = _below_intent(samples)
     assert not failed, failed
     kinds = {k for d, _ in chosen for k in d.kinds}
     assert {"bash", "empty"} & kinds and ({"python", "taskflow"} & kinds)
@@ -113,17 +119,7 @@ def test_specs_of_composed_core_designs_render_files_that_load_and_match_their_r
         said = [(d, s) for d in designs if not d.expect.providers and (s := spec_of(d)) is not None]
         groups = [p for p in said if "task_group" in p[0].expect.features][:2]
         for design, spec in groups + [p for p in said if p not in groups][: 8 - len(groups)]:
-            samples.append(
-                Sample(
-                    id=f"{release}-{len(samples)}",
-                    completion=f"```python\n{render_spec(spec, version)}```",
-                    airflow_version=release,
-                    expect=Expect.model_validate(design.expect.model_dump()),
-                )
-            )
-    verdicts = dageval.evaluate(samples, level=Level.INTENT, install_providers=False)
-    failed = {
-        v.sample_id: (v.results[-1].category, v.results[-1].message[:200]) for v in verdicts if v.passed != Level.INTENT
-    }
+            samples.append(_sample(f"{release}-{len(samples)}", render_spec(spec, version), release, design.expect))
     assert len(samples) == 16
+    failed = _below_intent(samples)
     assert not failed, failed

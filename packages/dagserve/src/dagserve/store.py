@@ -13,7 +13,6 @@ import importlib
 import os
 import re
 import shutil
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -201,27 +200,6 @@ def _transport_errors() -> tuple[type[Exception], ...]:
 
 
 def _download(url: str, partial: Path, size: int | None, headers: dict[str, str], progress: Progress | None) -> None:
-    """The transfer runs in a worker thread that the main thread waits on in short steps. Ctrl-C sets a flag only the
-    main thread acts on, and the kernel may hand the signal to any thread: a main thread blocked in a socket read
-    of a stalled download would hold it until the read timed out (60 s: the suite's cut-pull test saw a pull outlive
-    its 60-second wait twice). The partial file keeps what arrived; the next pull resumes from it."""
-    failed: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            _transfer(url, partial, size, headers, progress)
-        except BaseException as e:  # handed to the main thread, which raises it
-            failed.append(e)
-
-    worker = threading.Thread(target=work, name="dagserve-pull", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.1)
-    if failed:
-        raise failed[0]
-
-
-def _transfer(url: str, partial: Path, size: int | None, headers: dict[str, str], progress: Progress | None) -> None:
     have = partial.stat().st_size if partial.is_file() else 0
     if size is not None and have >= size:
         return  # complete already; the checksum decides

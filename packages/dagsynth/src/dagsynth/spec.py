@@ -420,11 +420,11 @@ def _step(t: TaskSpec, tid: str, major: int, taskflow: bool) -> Step:
     return Step(tid, "empty", "", {"EmptyOperator"}, _call("EmptyOperator", tid))
 
 
-def _schedule(text: str) -> Schedule:
-    value = " ".join(text.split())
-    if value.lower() in ("", "none", "null", "manual"):
+def _schedule(value: str) -> Schedule:
+    # The schema gave the value its shape (`_SCHEDULE`): `none`, a dataset URI, or what Airflow reads as it is.
+    if value == "none":
         return Schedule(phrase="", value="none")
-    if re.match(r"^[a-z][a-z0-9+.-]*://", value):
+    if "://" in value:
         return Schedule(phrase="", value="asset", asset_uri=value)
     return Schedule(phrase="", value=value)
 

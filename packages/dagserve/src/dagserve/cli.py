@@ -44,6 +44,9 @@ def serve_cmd(
     stream_interval: Annotated[
         float, typer.Option(help="Seconds between streamed chunks of a request (0: every token).")
     ] = 0.02,
+    stop_repeats: Annotated[
+        int, typer.Option(help="Cut an answer once its last 96+ tokens are one block this many times (0: never).")
+    ] = 3,
     detach: Annotated[bool, typer.Option(help="Run in the background; `dagserve stop` ends it.")] = False,
     state_dir: Annotated[Path | None, typer.Option(hidden=True, help="Set by --detach for its child.")] = None,
 ) -> None:
@@ -60,6 +63,7 @@ def serve_cmd(
         queue=queue,
         batch=batch,
         stream_interval=stream_interval,
+        stop_repeats=stop_repeats,
     )
     try:
         if detach:

@@ -43,3 +43,6 @@ class ServeConfig(BaseModel):
     """Tokens per llama_decode call (prompt chunks plus one token per running request)."""
     stream_interval: float = Field(0.02, ge=0.0, le=1.0)
     """Seconds between streamed chunks of one request (the first comes at once); 0 sends every token."""
+    stop_repeats: int = Field(3, ge=0, le=16)
+    """End an answer as cut once its last 96+ tokens are one block written this many times (0: never), for
+    requests that do not say (`stop_repeats`): a looping small model would otherwise write until max_tokens."""

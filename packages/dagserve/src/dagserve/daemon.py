@@ -121,7 +121,7 @@ def start_server(
     args += ["--host", config.host, "--port", str(config.port), "--ctx", str(config.ctx)]
     args += ["--threads", str(config.threads), "--gpu-layers", str(config.gpu_layers)]
     args += ["--parallel", str(config.parallel), "--queue", str(config.queue), "--batch", str(config.batch)]
-    args += ["--stream-interval", str(config.stream_interval)]
+    args += ["--stream-interval", str(config.stream_interval), "--stop-repeats", str(config.stop_repeats)]
     env = dict(os.environ, DAGSERVE_HOME=str(folder))
     env.pop("DAGSERVE_API_KEY", None)
     if config.api_key:

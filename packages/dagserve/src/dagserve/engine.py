@@ -20,6 +20,7 @@ import llama_cpp
 
 from dagserve._grammar import GuidedSampler
 from dagserve._llama import LlamaRuntime
+from dagserve._loops import looping
 from dagserve._stream import Stream
 from dagserve._text import TextTail
 from dagserve.exceptions import BusyError
@@ -46,9 +47,12 @@ class SamplingParams:
     presence_penalty: float = 0.0
     repeat_last_n: int = 64
     grammar: str | None = None
+    """GBNF the text is decoded under (already parsed once by the caller: `dagserve._grammar.check_grammar`)."""
     grammar_first: bool = False
     """Mask every pick with the grammar (exact constrained sampling), not only picks the grammar refuses."""
-    """GBNF the text is decoded under (already parsed once by the caller: `dagserve._grammar.check_grammar`)."""
+    stop_repeats: int | None = None
+    """End the answer as cut (`length`) once its last tokens are one block written this many times
+    (`dagserve._loops.looping`); 0 never does, None takes the server's setting."""
 
 
 @dataclass
@@ -74,6 +78,8 @@ class _Slot:
         self.decoding = False
         self.last = 0
         self.generated = 0
+        self.out: list[int] = []
+        """The tokens sampled so far, kept only when loops are looked for."""
         self.text = TextTail()
         self.pending: list[str] = []
         """Text made but not yet handed to the event loop."""
@@ -84,9 +90,17 @@ class Engine:
     """Serves requests on one runtime; `submit` from the event loop, everything else in the engine thread."""
 
     def __init__(
-        self, runtime: LlamaRuntime, *, queue_size: int, prefill_chunk: int = 256, stream_interval: float = 0.02
+        self,
+        runtime: LlamaRuntime,
+        *,
+        queue_size: int,
+        prefill_chunk: int = 256,
+        stream_interval: float = 0.02,
+        stop_repeats: int = 0,
     ) -> None:
         self.rt = runtime
+        self.stop_repeats = stop_repeats
+        """For requests that do not say: end an answer caught in a loop (`SamplingParams.stop_repeats`)."""
         self.stream_interval = stream_interval
         self.queue_size = queue_size
         self.n_batch = max(runtime.n_batch, runtime.n_seq_max)
@@ -106,9 +120,10 @@ class Engine:
         self._seq_ptrs = [self._batch.seq_id[i] for i in range(self.n_batch)]
         self._pieces: dict[int, bytes] = {}
         self.counters = {"completed": 0, "cancelled": 0, "failed": 0, "generated_tokens": 0, "cached_prompt_tokens": 0}
-        self.counters |= {"grammar_refused_tokens": 0}
+        self.counters |= {"grammar_refused_tokens": 0, "loops_stopped": 0}
         """Since start: requests finished, dropped because their client left, failed; tokens sampled; prompt
-        tokens not computed again because a slot still held them; tokens a grammar refused, so their pick was redone."""
+        tokens not computed again because a slot still held them; tokens a grammar refused, so their pick was redone;
+        answers ended because they looped."""
 
     # -- event loop side ------------------------------------------------------------------------------
 
@@ -224,6 +239,7 @@ class Engine:
         self.counters["cached_prompt_tokens"] += common
         slot.decoding = False
         slot.generated = 0
+        slot.out = []
         slot.text = TextTail(job.params.stop)
         slot.pending = []
         slot.sent_at = 0.0
@@ -329,6 +345,14 @@ class Engine:
         if slot.generated >= p.max_tokens or slot.n_past >= self.rt.n_ctx_seq:
             self._finish(slot, updates, "length", text=text)
             return
+        repeats = self.stop_repeats if p.stop_repeats is None else p.stop_repeats
+        if repeats:
+            slot.out.append(tok)
+            if looping(slot.out, repeats):
+                # It would have written the block until max_tokens: the answer is cut either way, only sooner.
+                self.counters["loops_stopped"] += 1
+                self._finish(slot, updates, "length", text=text)
+                return
         slot.last = tok
         if text:
             slot.pending.append(text)

@@ -87,6 +87,10 @@ class _Sampling(_Request):
     """`json_object` or `json_schema`: the answer is decoded under a grammar, so it is JSON (the schema's)."""
     grammar: str | None = Field(None, min_length=1, max_length=262_144)
     """llama.cpp's extension: a GBNF grammar (a `root` rule) the answer is decoded under."""
+    stop_repeats: int | None = Field(None, ge=0, le=16)
+    """dagserve extension: end the answer, as cut (`finish_reason: length`), once its last tokens (at least 96) are
+    one block written this many times in a row: a model caught in a loop would write it until max_tokens. 0 never
+    does; left out, the server's `--stop-repeats` decides."""
     grammar_first: bool = False
     """llama.cpp's option: apply the grammar before every pick, not only when the free pick breaks it. Greedy answers
     are the same either way; sampled ones then follow the constrained distribution exactly, at the grammar's cost

@@ -30,7 +30,9 @@ def load_service(config: ServeConfig) -> Service:
     )
     meta = runtime.metadata
     template = ChatTemplate(meta.get("tokenizer.chat_template"), bos_token=runtime.bos_text, eos_token=runtime.eos_text)
-    engine = Engine(runtime, queue_size=config.queue, stream_interval=config.stream_interval)
+    engine = Engine(
+        runtime, queue_size=config.queue, stream_interval=config.stream_interval, stop_repeats=config.stop_repeats
+    )
     return Service(
         runtime=runtime,
         engine=engine,

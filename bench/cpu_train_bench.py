@@ -7,9 +7,10 @@ subprocess per training setup runs the same optimiser steps (AdamW, batch 1, `--
 from dagsynth, loss on every token) on the real base model, through dagtune's own switches (`precision`,
 `train_top_layers`, LoRA), and reports tokens/s, the model FLOP/s that makes (forward 2N per token, backward
 2N through every block it passes and 2N for the weights it trains) and that as a fraction of the matmul rate
-of its precision. Then `dagtune.train`'s own Trainer on composed conversations of varying length, with glibc's
-malloc as it comes and with freed memory kept for the run (dagtune does the latter on a CPU): the same steps, one
-subprocess each. Writes bench/results/cpu_train.json.
+of its precision. Then `dagtune.train`'s own Trainer on composed conversations of varying length, in
+`--trainer-precision` (dagtune's `auto` by default): with glibc's malloc as it comes, with freed memory kept for the
+run, and with that and TRL's fused LM head scoring only the answer's positions (dagtune does both on a CPU): the same
+steps, one subprocess each (`--only-trainer` runs these rows alone). Writes bench/results/cpu_train.json.
 """
 
 from __future__ import annotations
@@ -100,9 +101,17 @@ def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: i
     return {"seconds_per_step": seconds, "tokens": int(ids.shape[1]), "flops_per_token": flops_per_token}
 
 
-def trainer_rate(keep: bool, steps: int) -> dict[str, float]:
-    """dagtune's Trainer (full fine-tuning, bf16, batch 1 x 4) over `steps` optimiser steps of composed
-    conversations; glibc's allocator tuned for training only when `keep`."""
+TRAINER_MODES = {
+    "default": "glibc malloc as it comes, every position scored",
+    "keep": "freed memory kept, every position scored",
+    "labelled": "freed memory kept, answer positions scored (dagtune on CPU)",
+}
+
+
+def trainer_rate(mode: str, steps: int, precision: str) -> dict[str, float]:
+    """dagtune's Trainer (full fine-tuning, batch 1 x 4) over `steps` optimiser steps of composed conversations in
+    the contract's messages; glibc's allocator tuned for training unless `mode` is default, and the fused LM head
+    scoring only the answer's positions when it is `labelled`."""
     import tempfile
 
     from datasets import Dataset, DatasetDict
@@ -111,6 +120,7 @@ def trainer_rate(keep: bool, steps: int) -> dict[str, float]:
     import dagtune
     from dagcore import DEFAULT_CONTRACT
     from dagtune._alloc import keep_freed_memory
+    from dagtune._fused import labelled_positions_only
     from dagtune.train import build_trainer
 
     accum = 4
@@ -127,7 +137,7 @@ def trainer_rate(keep: bool, steps: int) -> dict[str, float]:
             dataset=Path(f"{tmp}/data"),
             output_dir=Path(f"{tmp}/run"),
             finetune="full",
-            precision="bf16",
+            precision=precision,  # type: ignore[arg-type]
             max_seq_length=1024,
             per_device_train_batch_size=1,
             gradient_accumulation_steps=accum,
@@ -135,7 +145,7 @@ def trainer_rate(keep: bool, steps: int) -> dict[str, float]:
             save_steps=10_000,
             logging_steps=1,
         )
-        with keep_freed_memory(enabled=keep):
+        with keep_freed_memory(enabled=mode != "default"), labelled_positions_only(enabled=mode == "labelled"):
             trainer, _ = build_trainer(config)
             start = time.perf_counter(), time.process_time()
             trainer.train()
@@ -150,10 +160,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--trainer-steps", type=int, default=4, help="optimiser steps of the Trainer rows (0: none)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--trainer-precision", default="auto", help="precision of the Trainer rows (dagtune's)")
+    parser.add_argument("--only-trainer", action="store_true", help="skip the matmul ceiling and the setups")
     parser.add_argument("--trainer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trainer:
-        print(json.dumps(trainer_rate(args.trainer == "keep", args.trainer_steps)))
+        print(json.dumps(trainer_rate(args.trainer, args.trainer_steps, args.trainer_precision)))
         return
     if args.one:
         finetune, precision, top = json.loads(args.one)
@@ -171,7 +183,7 @@ def main() -> None:
         f"({rates['bf16'] / rates['fp32']:.2f}x)\n"
     )
     rows = []
-    for finetune, precision, top in SETUPS:
+    for finetune, precision, top in () if args.only_trainer else SETUPS:
         spec = json.dumps([finetune, precision, top])
         cmd = [sys.executable, __file__, "--one", spec, "--seq", str(args.seq), "--steps", str(args.steps)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -188,7 +200,7 @@ def main() -> None:
                 "of_matmul_rate": model_gflops / rates[precision],
             }
         )
-    base = rows[0]["tokens_per_s"]
+    base = rows[0]["tokens_per_s"] if rows else 0.0
     print("| setup | precision | tokens/s | ratio | model GFLOP/s | of its matmul rate |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
@@ -197,19 +209,19 @@ def main() -> None:
             f"| {r['model_gflops']:.0f} | {r['of_matmul_rate']:.0%} |"
         )
     trainer_rows = []
-    for mode in ("default", "keep") if args.trainer_steps else ():
+    for mode in TRAINER_MODES if args.trainer_steps else ():
         cmd = [sys.executable, __file__, "--trainer", mode, "--trainer-steps", str(args.trainer_steps)]
+        cmd += ["--trainer-precision", args.trainer_precision]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        trainer_rows.append({"malloc": mode, **json.loads(done.stdout.strip().splitlines()[-1])})
+        trainer_rows.append({"mode": mode, **json.loads(done.stdout.strip().splitlines()[-1])})
     if trainer_rows:
         first = trainer_rows[0]["tokens_per_s"]
-        print("\n| dagtune Trainer, every weight, bf16 | tokens/s | ratio | wall s | system s |")
+        print(f"\n| dagtune Trainer, every weight, {args.trainer_precision} | tokens/s | ratio | wall s | system s |")
         print("|---|---:|---:|---:|---:|")
         for r in trainer_rows:
-            what = "glibc malloc as it comes" if r["malloc"] == "default" else "freed memory kept (dagtune on CPU)"
             print(
-                f"| {what} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / first:.2f}x | {r['wall_s']:.0f} "
-                f"| {r['system_s']:.0f} |"
+                f"| {TRAINER_MODES[r['mode']]} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / first:.2f}x "
+                f"| {r['wall_s']:.0f} | {r['system_s']:.0f} |"
             )
     out = Path(__file__).parent / "results" / "cpu_train.json"
     out.parent.mkdir(exist_ok=True)

@@ -15,6 +15,7 @@ from dagcore import Manifest, finished, read_manifest, stamp, write_manifest
 from dagdata import PromptContract
 from dagtune._alloc import keep_freed_memory
 from dagtune._extras import UNSLOTH_INSTALL
+from dagtune._fused import labelled_positions_only
 from dagtune._load import load_model, load_tokenizer
 from dagtune.config import TrainConfig
 from dagtune.contract import CONTRACT_FILE, dataset_contract
@@ -311,7 +312,8 @@ def train(
     (run / CONTRACT_FILE).write_text(contract.model_dump_json(indent=2), encoding="utf-8")
     import torch
 
-    with keep_freed_memory(enabled=not torch.cuda.is_available()):
+    cpu = not torch.cuda.is_available()
+    with keep_freed_memory(enabled=cpu), labelled_positions_only(enabled=cpu):
         trainer, backend = build_trainer(config, callbacks=callbacks)
         checkpoint = last_checkpoint(run / "checkpoints") if resume else None
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -284,3 +284,16 @@ def test_the_readme_writer_replaces_only_its_block(tmp_path: Path) -> None:
     readme.write_text(expected + "<!-- results:tiny:start -->\n<!-- results:tiny:end -->\n")
     with pytest.raises(dageval.InputError, match="more than one"):
         write_block(readme, "tiny", "x")
+
+
+def test_a_prompt_set_may_set_its_own_retries() -> None:
+    from airflow_net.pipeline.stages import judge_config
+
+    config = PipelineConfig.model_validate(
+        {"eval": {"repairs": 2, "max_tokens": 640, "heldout": {"level": "import", "repairs": 0}}}
+    )
+    benchmark, heldout = judge_config(config.eval, "benchmark"), judge_config(config.eval, "heldout")
+    assert (benchmark.repairs, heldout.repairs) == (2, 0)
+    assert benchmark.max_tokens == heldout.max_tokens == 640
+    with pytest.raises(ValueError, match="repairs"):
+        PipelineConfig.model_validate({"eval": {"heldout": {"repairs": -1}}})

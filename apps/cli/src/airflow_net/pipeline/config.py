@@ -102,6 +102,8 @@ class PromptSetSection(_Section):
     """The deepest level judged."""
     max_prompts: int = 0
     """Judge the first N prompts; 0 means all."""
+    repairs: int | None = Field(None, ge=0)
+    """Retries for this set; None: the eval section's `repairs`."""
 
 
 class BenchmarkSection(PromptSetSection):

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -202,6 +202,24 @@ class Evaluation(BaseModel):
         return {"Request benchmark": self.benchmark, "Held-out split": self.heldout}
 
 
+def judge_config(section: EvalSection, where: Literal["benchmark", "heldout"]) -> dageval.JudgeConfig:
+    """How one prompt set is judged: its own level, prompts and retries, the rest as the eval section says."""
+    part: PromptSetSection = getattr(section, where)
+    return dageval.JudgeConfig(
+        level=dageval.Level.from_label(part.level, f"eval.{where}.level"),
+        max_prompts=part.max_prompts,
+        n=section.n,
+        max_tokens=section.max_tokens,
+        temperature=section.temperature,
+        concurrency=section.parallel,
+        extra=section.sampling,
+        import_workers=section.workers,
+        install_providers=section.install_providers,
+        repairs=section.repairs if part.repairs is None else part.repairs,
+        retry=section.retry,
+    )
+
+
 def evaluate(
     config: PipelineConfig,
     data: dagdata.DatasetSummary,
@@ -213,27 +231,11 @@ def evaluate(
     if models.gguf.contract != exported.contract:
         raise dageval.InputError("the base and tuned GGUFs carry different prompt contracts: not a fair comparison")
     section = config.eval
-
-    def judged(part: PromptSetSection, where: str) -> dageval.JudgeConfig:
-        return dageval.JudgeConfig(
-            level=dageval.Level.from_label(part.level, f"eval.{where}.level"),
-            max_prompts=part.max_prompts,
-            n=section.n,
-            max_tokens=section.max_tokens,
-            temperature=section.temperature,
-            concurrency=section.parallel,
-            extra=section.sampling,
-            import_workers=section.workers,
-            install_providers=section.install_providers,
-            repairs=section.repairs,
-            retry=section.retry,
-        )
-
     # Both sets hold bare requests, each stated through the served model's own contract.
     benchmark = benchmark_requests(config)
     sets = [
-        dageval.PromptSet(name="benchmark", prompts=benchmark, judge=judged(section.benchmark, "benchmark")),
-        dageval.PromptSet(name="heldout", prompts=data.test_file, judge=judged(section.heldout, "heldout")),
+        dageval.PromptSet(name="benchmark", prompts=benchmark, judge=judge_config(section, "benchmark")),
+        dageval.PromptSet(name="heldout", prompts=data.test_file, judge=judge_config(section, "heldout")),
     ]
     found = dageval.run_experiments(
         models.gguf.gguf, exported.gguf, sets, folder, serve=serve(config, folder), progress=report

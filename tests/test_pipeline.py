@@ -297,3 +297,14 @@ def test_a_prompt_set_may_set_its_own_retries() -> None:
     assert benchmark.max_tokens == heldout.max_tokens == 640
     with pytest.raises(ValueError, match="repairs"):
         PipelineConfig.model_validate({"eval": {"heldout": {"repairs": -1}}})
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("configs/*.yaml")), ids=lambda p: p.name)
+def test_the_shipped_configs_load(path: Path) -> None:
+    from airflow_net.pipeline import load_pipeline_config
+
+    if path.name.startswith("train-"):
+        assert dagtune.load_config(path).max_seq_length > 0
+        return
+    config = load_pipeline_config(path)
+    assert config.name == path.stem  # the README block and results folder are named after it

@@ -5,7 +5,7 @@ from __future__ import annotations
 MIN_SPAN = 96
 """Tokens the repeated blocks must cover together: the repeats of a short line (a `)` or a blank line) are code."""
 MAX_PERIOD = 160
-"""The longest block looked for; a loop with a longer period also repeats no sooner than it would hit most limits."""
+"""The longest block looked for: three copies of a longer one come near most answers' token limits anyway."""
 
 
 def looping(tokens: list[int], repeats: int, *, min_span: int = MIN_SPAN, max_period: int = MAX_PERIOD) -> bool:

@@ -119,6 +119,7 @@ def trainer_rate(mode: str, steps: int, precision: str) -> dict[str, float]:
     import dagsynth
     import dagtune
     from dagcore import DEFAULT_CONTRACT
+    from dagdata._tokens import count_tokens
     from dagtune._alloc import keep_freed_memory
     from dagtune._fused import labelled_positions_only
     from dagtune.train import build_trainer
@@ -129,9 +130,7 @@ def trainer_rate(mode: str, steps: int, precision: str) -> dict[str, float]:
         chat = DEFAULT_CONTRACT.messages(d.requests[-1], d.airflow_version)
         rows.append({"messages": [*chat, {"role": "assistant", "content": DEFAULT_CONTRACT.answer(d.code)}]})
     tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
-    # Rendered, then tokenised: transformers 5's apply_chat_template returns an encoding, not a list of ids.
-    texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False) for r in rows]  # type: ignore[union-attr]
-    tokens = sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)  # type: ignore[operator]
+    tokens = sum(count_tokens(tokenizer, [r["messages"] for r in rows]))  # as dagdata's length filter counts them
     with tempfile.TemporaryDirectory() as tmp:
         DatasetDict({"train": Dataset.from_list(rows)}).save_to_disk(f"{tmp}/data")
         config = dagtune.TrainConfig(

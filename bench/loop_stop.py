@@ -4,7 +4,7 @@
 
 Every answer of every attempt (first answers and retries) of each model folder under the experiments (`*/base`,
 `*/tuned`: completions.jsonl) is tokenised with the served GGUF's own vocabulary and replayed through
-`dagserve._loops.looping` token by token, as the engine calls it. Prints per model: answers, answers the stop would
+`dagserve._loops.first_loop`, token by token, as the engine checks it. Prints per model: answers, answers the stop would
 end, their share of all generated tokens it would save, and answers it would end that had finished by themselves
 (a verdict could change only there; the judged levels they passed are listed). Writes bench/results/loop_stop.json.
 The answers were written without the stop, so a retokenised answer can differ from the sampled tokens at a few
@@ -20,7 +20,7 @@ from typing import Any
 
 import llama_cpp
 
-from dagserve._loops import looping
+from dagserve._loops import first_loop
 
 
 def attempts(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -28,10 +28,6 @@ def attempts(row: dict[str, Any]) -> list[dict[str, Any]]:
     if row.get("repairs"):
         return [{"text": r["completion"], "finish": r["finish_reason"], "passed": r["passed"]} for r in row["repairs"]]
     return [{"text": row["messages"][-1]["content"], "finish": row["finish_reason"], "passed": None}]
-
-
-def first_loop(tokens: list[int], repeats: int) -> int | None:
-    return next((n for n in range(1, len(tokens) + 1) if looping(tokens[:n], repeats)), None)
 
 
 def main() -> None:

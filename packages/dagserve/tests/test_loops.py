@@ -6,12 +6,11 @@ import random
 
 import httpx
 
-from dagserve._loops import MIN_SPAN, looping
+from dagserve._loops import MIN_SPAN, first_loop, looping
 
 
 def _ends_looping(tokens: list[int], repeats: int = 3) -> int | None:
-    """The first length at which the detector, called after every token as the engine calls it, fires."""
-    return next((n for n in range(1, len(tokens) + 1) if looping(tokens[:n], repeats)), None)
+    return first_loop(tokens, repeats)
 
 
 def test_a_block_written_three_times_is_a_loop_once_it_spans_the_minimum() -> None:

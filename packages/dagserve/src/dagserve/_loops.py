@@ -28,3 +28,14 @@ def looping(tokens: list[int], repeats: int, *, min_span: int = MIN_SPAN, max_pe
         if all(tokens[n - (k + 1) * period : n - k * period] == block for k in range(1, repeats)):
             return True
     return False
+
+
+def first_loop(tokens: list[int], repeats: int) -> int | None:
+    """How many tokens of a finished text the engine would have kept: the first length at which `looping` fires,
+    checked after each token as the engine checks it (None: never). For replaying answers written without the stop."""
+    seen: list[int] = []
+    for token in tokens:
+        seen.append(token)
+        if looping(seen, repeats):
+            return len(seen)
+    return None

@@ -10,22 +10,8 @@ from __future__ import annotations
 
 import ast
 
+from dageval._cron import same_schedule
 from dageval.models import Expect, Level, LevelResult, LoadedDag
-
-_PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-
-
-def _cron(text: str) -> str:
-    text = " ".join(text.strip().strip("\"'").split())
-    return _PRESETS.get(text, text)
 
 
 def _asset_triggered(dag: LoadedDag) -> bool:
@@ -99,7 +85,7 @@ def check_intent(expect: Expect | None, dags: list[LoadedDag], code: str) -> Lev
         elif wanted == "none":
             ok = any(_unscheduled(d) for d in dags)
         else:
-            ok = any(_cron(d.schedule) == _cron(wanted) for d in dags)
+            ok = any(same_schedule(d.schedule, wanted) for d in dags)
         if not ok:
             said = ", ".join(sorted({d.schedule or "none" for d in dags}))
             return fail("intent_schedule", f"the request asks for schedule {wanted}; the DAG runs on {said}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from datetime import timedelta
 
 from dagcore import fix_imports
 
@@ -64,6 +65,16 @@ def test_a_known_name_used_but_never_imported_is_imported_after_the_leading_impo
     assert isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[-1], ast.Expr)
 
 
+def test_timedelta_used_but_never_imported_joins_the_file() -> None:
+    code = 'from datetime import datetime\n\nfrom airflow import DAG\n\nargs = {"retry_delay": timedelta(minutes=5)}\n'
+    fixed = fix_imports(code, "2.10")
+    assert fixed.changes == ["timedelta: imported from datetime"]
+    assert _imports(fixed.code) == {"datetime": "datetime", "timedelta": "datetime", "DAG": "airflow"}
+    namespace: dict[str, object] = {}
+    exec(compile(fixed.code.replace("from airflow import DAG\n", ""), "dag.py", "exec"), namespace)
+    assert namespace["args"] == {"retry_delay": timedelta(minutes=5)}
+
+
 def test_unknown_names_aliases_and_unparsable_files_are_kept() -> None:
     code = "from airflow.sdk import task as t, Unknown\n\n@t\ndef f():\n    Unknown()\n"
     fixed = fix_imports(code, "2.10")
@@ -102,13 +113,13 @@ tidy()
 """
     fixed = fix_imports(code, "3.1", drop_unused=True)
     assert _imports(fixed.code) == {
-        "datetime": "datetime",
-        "timedelta": "datetime",  # not Airflow's: left alone
+        "datetime": "datetime",  # the contract's datetime line keeps what the file uses
         "dag": "airflow.sdk",
         "task": "airflow.sdk",
         "BashOperator": "airflow.providers.standard.operators.bash",
     }
     assert fixed.changes == [
+        "timedelta: unused, dropped",
         "Asset: unused, dropped",
         "DAG: unused, dropped",
         "task_group: unused, dropped",

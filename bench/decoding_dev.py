@@ -67,10 +67,15 @@ def main() -> None:
         finally:
             dagserve.stop_server(state_dir=state)
 
+    # Pipelines name every export `model-q8_0.gguf`: two models of one name are told apart by their run folder.
+    stems = [m.stem for m in args.models]
+    labels = [m.stem if stems.count(m.stem) == 1 else f"{m.parent.parent.name}-{m.stem}" for m in args.models]
+    if len(set(labels)) < len(labels):
+        parser.error("two models share a name and a run folder: give each its own path")
     rows = []
-    for model in args.models:
+    for model, label in zip(args.models, labels, strict=True):
         for penalty in penalties:
-            row: dict[str, object] = {"model": model.name, "repeat_penalty": penalty}
+            row: dict[str, object] = {"model": label, "repeat_penalty": penalty}
             parts = [
                 ("dev", dev, dageval.Level.INTENT, 0),
                 ("heldout", args.dataset / "test.jsonl", dageval.Level.IMPORT, args.heldout),
@@ -79,8 +84,8 @@ def main() -> None:
                 config = dageval.JudgeConfig(
                     level=level, max_prompts=first, max_tokens=640, extra={"repeat_penalty": penalty}
                 )
-                folder = work / f"{model.stem}-{penalty}-{name}"
-                judged = dageval.judge_model(model.stem, model, prompts, folder, config, serve=served)
+                folder = work / f"{label}-{penalty}-{name}"
+                judged = dageval.judge_model(label, model, prompts, folder, config, serve=served)
                 row.update({f"{name}_{lv.level}": lv.rate for lv in judged.summary.levels})
             rows.append(row)
             print(json.dumps(row), flush=True)

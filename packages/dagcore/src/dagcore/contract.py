@@ -24,9 +24,8 @@ class PromptContract(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: str = "3"
-    """Version of the contract's format (2: the system message carries the target major's import lines; 3: and the
-    `datetime` line with `timedelta`)."""
+    version: str = "2"
+    """Version of the contract's format (2: the system message carries the target major's import lines)."""
     system: str = (
         "You are an expert Apache Airflow engineer. Write one complete, working Airflow DAG file that does "
         "what the user asks, for the Airflow version they target: import only what that version provides, "

@@ -96,15 +96,7 @@ def import_lines(names: Iterable[str], major: int) -> list[str]:
 # 2026-12-05 laptop model gave a 2.x and a 3.x answer the same likelihood whatever version the request named).
 NOTED = ("DAG", "dag", "task", "task_group", "BashOperator", "PythonOperator", "EmptyOperator")
 
-# The standard library's half of that block. `timedelta` is in it whether a file needs it or not, for the reason the
-# Airflow names are: the line is written before the body that uses it. Measured on the 2026-12-05 45-minute model's
-# 32 dev requests: 14 failed on `NameError: timedelta` (retries in `default_args` under `from datetime import
-# datetime`), every composed file it learned from having imported `timedelta` exactly when it used it.
-NOTED_STDLIB = ("datetime", "timedelta")
-
 
 def import_notes(major: int) -> str:
     """The import lines of the names most DAGs use, as Airflow `major`.x has them (with its data-aware class)."""
-    return "\n".join(
-        [f"from datetime import {', '.join(NOTED_STDLIB)}", *import_lines([*NOTED, asset_class(major)], major)]
-    )
+    return "\n".join(import_lines([*NOTED, asset_class(major)], major))

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 from dagcore import AirflowVersion
 from dagsynth import steps as S
-from dagsynth.imports import NOTED, NOTED_STDLIB, asset_class, import_lines
+from dagsynth.imports import NOTED, asset_class, import_lines
 from dagsynth.models import ComposedDag, Expect
 from dagsynth.schedules import Schedule, schedule
 from dagsynth.steps import Context, Step
 from dagsynth.vocab import DOMAINS, EMAILS, TEAMS, pick
 
-FORMAT = 4
+FORMAT = 3
 """How composed files are written; a stored compose of another format is redone (2: the contract's import block;
-3: the request's words and the 24-hour time above a cron schedule; 4: `timedelta` in every file's datetime line)."""
+3: the request's words and the 24-hour time above a cron schedule)."""
 
 
 @dataclass
@@ -452,7 +452,7 @@ def render(
         if isinstance(step, _Chained):
             all_steps.extend(step.members)
     names: set[str] = {"dag" if taskflow else "DAG"} | {n for s in all_steps for n in s.names}
-    stdlib = {*NOTED_STDLIB} | {n for s in all_steps for n in s.stdlib}
+    stdlib = {"datetime"} | {n for s in all_steps for n in s.stdlib}
     if any(isinstance(e, Group) for stage in shape.stages for e in stage):
         names.add("TaskGroup")
     if o.params:
@@ -462,6 +462,8 @@ def render(
     # Measured on the 2026-12-05 laptop model: 18 of 31 failures used a name (`@task` 15) the import line
     # written before the body had left out.
     names |= {*NOTED, asset_class(major)}
+    if o.retries or o.sla_hours:
+        stdlib.add("timedelta")
     lines = [f"from datetime import {', '.join(sorted(stdlib))}", "", *import_lines(names, major), ""]
     helpers = [s.helper for s in all_steps if s.helper]
     if o.callback:

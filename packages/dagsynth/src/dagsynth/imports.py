@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from dagcore.names import NOTED, NOTED_STDLIB, asset_class, import_lines, module_of
+from dagcore.names import NOTED, asset_class, import_lines, module_of
 
-__all__ = ["NOTED", "NOTED_STDLIB", "asset_class", "import_lines", "module_of"]
+__all__ = ["NOTED", "asset_class", "import_lines", "module_of"]

@@ -85,7 +85,7 @@ def _drop_unused(code: str) -> FixedImports:
     lines = code.splitlines(keepends=True)
     changes: list[str] = []
     for node in reversed(tree.body):  # from the bottom, so earlier line numbers stay right
-        # Airflow's lines and the datetime line: the two halves of the contract's import block.
+        # Airflow's lines, and the datetime line every composed file opens with.
         if not (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in _TIDIED):
             continue
         kept = [a for a in node.names if a.name == "*" or (a.asname or a.name) in used]

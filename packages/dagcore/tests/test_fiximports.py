@@ -113,7 +113,7 @@ tidy()
 """
     fixed = fix_imports(code, "3.1", drop_unused=True)
     assert _imports(fixed.code) == {
-        "datetime": "datetime",  # the contract's datetime line keeps what the file uses
+        "datetime": "datetime",  # the datetime line keeps what the file uses
         "dag": "airflow.sdk",
         "task": "airflow.sdk",
         "BashOperator": "airflow.providers.standard.operators.bash",

@@ -22,7 +22,8 @@ from dagcore.version import AirflowVersion
 _BUILTINS = frozenset(dir(builtins))
 
 # Standard-library names a missing import is added for, beside the Airflow table's: `timedelta` used in
-# `default_args` under `from datetime import datetime` failed 14 of 32 dev answers of the 2026-12-05 45-minute model.
+# `default_args` under `from datetime import datetime` failed 9 of 32 dev answers of the 2026-12-05 45-minute model
+# (putting `timedelta` in the prompt's import block instead cost the benchmark; README, 45-minute run).
 _STDLIB = {"timedelta": "datetime"}
 _TIDIED = ("airflow", "datetime")
 

@@ -62,9 +62,14 @@ def _field(text: str, index: int) -> frozenset[int]:
     return frozenset(values)
 
 
+def _spelled(text: str) -> str:
+    """The schedule as written, without quotes and with single spaces."""
+    return " ".join(text.strip().strip("\"'").split())
+
+
 def _fields(text: str) -> tuple[Fields, str] | None:
     """The expanded fields and how days combine (`and`/`or`), or None for what is not a five-field cron."""
-    text = " ".join(text.strip().strip("\"'").split())
+    text = _spelled(text)
     parts = _PRESETS.get(text.lower(), text).split(" ")
     if len(parts) != 5:
         return None
@@ -80,5 +85,5 @@ def same_schedule(said: str, wanted: str) -> bool:
     """Whether two schedules, as a DAG states them and as a request asks, run at the same times."""
     a, b = _fields(said), _fields(wanted)
     if a is None or b is None:
-        return " ".join(said.strip().strip("\"'").split()) == " ".join(wanted.strip().strip("\"'").split())
+        return _spelled(said) == _spelled(wanted)
     return a == b

@@ -2,11 +2,10 @@
 
     uv run python bench/decoding_dev.py GGUF [GGUF ...] --dataset out/laptop/dataset [--penalty 1.0 --penalty 1.1]
 
-The dev set is two parts: fresh composed requests (dagsynth with a seed no pipeline uses, minus any file whose code
-is in the dataset's training split), judged up to intent, and the dataset's held-out split, judged up to import.
-Each GGUF is served by dagserve and answers both parts under each repeat penalty, greedy, stopping at the contract's
-closing fence, 640 tokens. Prints validity per setting; writes bench/results/decoding_dev.json. The laptop config's
-`repeat_penalty` and quantisation were chosen with it.
+The dev set is two parts: fresh composed requests (`bench/devset.py`), judged up to intent, and the dataset's
+held-out split, judged up to import. Each GGUF is served by dagserve and answers both parts under each repeat
+penalty, greedy, stopping at the contract's closing fence, 640 tokens. Prints validity per setting; writes
+bench/results/decoding_dev.json. The laptop config's `repeat_penalty` and quantisation were chosen with it.
 """
 
 from __future__ import annotations
@@ -18,30 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from devset import dev_prompts
+
 import dageval
 import dagserve
-import dagsynth
-
-DEV_SEED = 9991  # no pipeline composes with it
-
-
-def dev_prompts(dataset: Path, per_version: int, out: Path) -> Path:
-    trained = {json.loads(line)["messages"][-1]["content"] for line in (dataset / "train.jsonl").open()}
-    rows = []
-    for d in dagsynth.compose(per_version, ["2.9", "2.10", "3.0", "3.1"], seed=DEV_SEED):
-        if any(d.code.strip() in answer for answer in trained):
-            continue
-        rows.append(
-            {
-                "id": d.id,
-                "request": d.requests[-1],
-                "airflow_version": str(d.airflow_version),
-                "expect": d.expect.model_dump(exclude_defaults=True),
-                "tags": d.kinds,
-            }
-        )
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return out
 
 
 def main() -> None:

@@ -34,9 +34,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="a GGUF file")
     parser.add_argument("--config", type=Path, required=True, help="a pipeline config: its eval section")
     parser.add_argument("--out", type=Path, default=Path("out/whole-benchmark"))
+    parser.add_argument("--repairs", type=int, default=None, help="retries per request (default: the config's)")
     args = parser.parse_args()
     config = load_pipeline_config(args.config)
     judge = stages.judge_config(config.eval, "benchmark").model_copy(update={"max_prompts": 0})
+    if args.repairs is not None:
+        judge = judge.model_copy(update={"repairs": args.repairs})
     judged = dageval.judge_model(
         args.model.stem,
         args.model,
@@ -57,7 +60,7 @@ def main() -> None:
         shown = f"{retried:.1%}" if retried is not None else "n/a"
         print(f"| {level.level} | {level.rate:.1%} ({passed}) | [{low:.1%}, {high:.1%}] | {shown} |")
         rows.append({"level": level.level, "rate": level.rate, "ci": [low, high], "after_retries": retried})
-    out = Path(__file__).parent / "results" / "whole_benchmark.json"
+    out = Path(__file__).parent / "results" / f"whole_benchmark-{args.model.stem}.json"
     out.parent.mkdir(exist_ok=True)
     record = {"model": str(args.model), "requests": judged.prompts, "levels": rows}
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -43,6 +43,21 @@ def test_eval_file_is_eval_run_and_goes_to_the_import_level(tmp_path: Path) -> N
     assert rows["extract"]["difference"] > 0 and rows["import"]["pairs"] == 3
 
 
+def test_compare_goes_as_deep_as_the_tuned_run_when_the_base_fails_early(tmp_path: Path) -> None:
+    # The base fails at syntax on every answer; the comparison still reaches the tuned run's import level.
+    base = write(tmp_path / "base.jsonl", ["```python\nwith DAG(\n```", "```python\ndef (\n```"])
+    tuned = write(tmp_path / "tuned.jsonl", [f"```python\n{GOOD}```", "```python\ndef (\n```"])
+    for name, file in (("b", base), ("t", tuned)):
+        assert runner.invoke(app, ["eval", str(file), "--out", str(tmp_path / name)]).exit_code == 0
+    compared = runner.invoke(
+        app, ["eval", "compare", str(tmp_path / "b"), str(tmp_path / "t"), "-o", str(tmp_path / "c")]
+    )
+    assert compared.exit_code == 0, compared.output
+    rows = {r["level"]: r for r in json.loads((tmp_path / "c" / "comparison.json").read_text())}
+    assert rows["import"]["base_rate"] == 0.0 and rows["import"]["tuned_rate"] == 0.5
+    assert rows["import"]["tuned_only"] == 1
+
+
 def test_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(tmp_path / "missing.jsonl"), "--level", "lint"])
     assert result.exit_code == 1 and "does not exist" in result.output

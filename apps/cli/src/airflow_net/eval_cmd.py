@@ -139,7 +139,8 @@ def compare(
         return [dageval.Verdict.model_validate_json(line) for line in file.read_text().splitlines() if line.strip()]
 
     before, after = load(base), load(tuned)
-    deepest = max((r.level for v in before for r in v.results), default=dageval.Level.LINT)
+    # As deep as either run got: a base that never passed structure must not hide the tuned model's import level.
+    deepest = max((r.level for v in [*before, *after] for r in v.results), default=dageval.Level.LINT)
     results = [dageval.compare(before, after, level) for level in dageval.Level if level <= deepest]
     rows = [
         (

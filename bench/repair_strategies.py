@@ -16,7 +16,8 @@ runs the benchmark's first `eval.benchmark.max_prompts` requests instead, to rep
   words), sampled at T: a verifier choosing among samples, as in "Is Self-Repair a Silver Bullet for Code
   Generation?" (Olausson et al., ICLR 2024), which found repair's gains over resampling modest at equal budget.
 
-The first answer is the same greedy one for every strategy (the single-shot number). Prints validity at import
+The first answer is greedy for every strategy (the single-shot number; batched decoding makes it differ a little
+from run to run, so each strategy is also read as the first failures its own retries fixed). Prints validity at import
 after 0..N repairs, and at intent for the answer the loop hands over after N (the best of its answers, judged
 again up to intent); writes bench/results/repair_strategies.json. Answers go to `--out/<strategy>/` and a killed
 run resumes.

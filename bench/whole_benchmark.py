@@ -54,13 +54,12 @@ def main() -> None:
     print("|---|---:|---|---:|")
     after = judged.repairs[-1].rates if judged.repairs else {}
     for level in judged.summary.levels:
-        passed = level.passed
-        low, high = wilson(passed, n)
+        low, high = wilson(level.passed, n)
         retried = after.get(level.level)
         shown = f"{retried:.1%}" if retried is not None else "n/a"
-        print(f"| {level.level} | {level.rate:.1%} ({passed}) | [{low:.1%}, {high:.1%}] | {shown} |")
+        print(f"| {level.level} | {level.rate:.1%} ({level.passed}) | [{low:.1%}, {high:.1%}] | {shown} |")
         rows.append({"level": level.level, "rate": level.rate, "ci": [low, high], "after_retries": retried})
-    out = Path(__file__).parent / "results" / f"whole_benchmark-{args.model.stem}.json"
+    out = Path(__file__).parent / "results" / f"whole_benchmark-{args.out.name}.json"  # pipelines name every export alike
     out.parent.mkdir(exist_ok=True)
     record = {"model": str(args.model), "requests": judged.prompts, "levels": rows}
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -59,7 +59,8 @@ def main() -> None:
         shown = f"{retried:.1%}" if retried is not None else "n/a"
         print(f"| {level.level} | {level.rate:.1%} ({level.passed}) | [{low:.1%}, {high:.1%}] | {shown} |")
         rows.append({"level": level.level, "rate": level.rate, "ci": [low, high], "after_retries": retried})
-    out = Path(__file__).parent / "results" / f"whole_benchmark-{args.out.name}.json"  # pipelines name every export alike
+    # Named by the output folder: pipelines name every export `model-q8_0.gguf`.
+    out = Path(__file__).parent / "results" / f"whole_benchmark-{args.out.name}.json"
     out.parent.mkdir(exist_ok=True)
     record = {"model": str(args.model), "requests": judged.prompts, "levels": rows}
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -1,10 +1,12 @@
 """Decoding and quantisation settings, side by side, on a dev set: never on the request benchmark.
 
     uv run python bench/decoding_dev.py GGUF [GGUF ...] --dataset out/laptop/dataset [--penalty 1.0 --penalty 1.1]
+        [--grammar]
 
 The dev set is two parts: fresh composed requests (`bench/devset.py`), judged up to intent, and the dataset's
 held-out split, judged up to import. Each GGUF is served by dagserve and answers both parts under each repeat
-penalty, greedy, stopping at the contract's closing fence, 640 tokens. Prints validity per setting; writes
+penalty (and, with `--grammar`, also under the Python answer grammar), greedy, stopping at the contract's closing
+fence, 640 tokens. Prints validity per setting; writes
 bench/results/decoding_dev.json. The laptop config's `repeat_penalty` and quantisation were chosen with it.
 """
 
@@ -22,12 +24,15 @@ from devset import dev_prompts
 import dageval
 import dagserve
 
+PARTS = [("dev", ["syntax", "structure", "import", "intent"]), ("heldout", ["syntax", "structure", "import"])]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--dataset", type=Path, default=Path("out/laptop/dataset"))
     parser.add_argument("--penalty", type=float, action="append", help="repeat penalties to compare (default 1.0)")
+    parser.add_argument("--grammar", action="store_true", help="also decode under the Python answer grammar")
     parser.add_argument("--per-version", type=int, default=8)
     parser.add_argument("--heldout", type=int, default=20)
     args = parser.parse_args()
@@ -53,28 +58,30 @@ def main() -> None:
         parser.error("two models share a name and a run folder: give each its own path")
     rows = []
     for model, label in zip(args.models, labels, strict=True):
-        for penalty in penalties:
-            row: dict[str, object] = {"model": label, "repeat_penalty": penalty}
+        for penalty, grammar in [(p, g) for p in penalties for g in ([False, True] if args.grammar else [False])]:
+            row: dict[str, object] = {"model": label, "repeat_penalty": penalty, "grammar": grammar}
             parts = [
                 ("dev", dev, dageval.Level.INTENT, 0),
                 ("heldout", args.dataset / "test.jsonl", dageval.Level.IMPORT, args.heldout),
             ]
             for name, prompts, level, first in parts:
                 config = dageval.JudgeConfig(
-                    level=level, max_prompts=first, max_tokens=640, extra={"repeat_penalty": penalty}
+                    level=level, max_prompts=first, max_tokens=640, extra={"repeat_penalty": penalty}, grammar=grammar
                 )
-                folder = work / f"{label}-{penalty}-{name}"
+                folder = work / f"{label}-{penalty}-{'grammar-' if grammar else ''}{name}"
                 judged = dageval.judge_model(label, model, prompts, folder, config, serve=served)
                 row.update({f"{name}_{lv.level}": lv.rate for lv in judged.summary.levels})
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(
-        "\n| model | repeat penalty | dev structure | dev import | dev intent | held-out structure | held-out import |"
+        "\n| model | repeat penalty | grammar | dev syntax | dev structure | dev import | dev intent "
+        "| held-out syntax | held-out structure | held-out import |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        cells = [r["dev_structure"], r["dev_import"], r["dev_intent"], r["heldout_structure"], r["heldout_import"]]
-        print(f"| {r['model']} | {r['repeat_penalty']} | " + " | ".join(f"{float(c):.0%}" for c in cells) + " |")  # type: ignore[arg-type]
+        cells = [r[f"{part}_{level}"] for part, levels in PARTS for level in levels]
+        rates = " | ".join(f"{float(c):.0%}" for c in cells)  # type: ignore[arg-type]
+        print(f"| {r['model']} | {r['repeat_penalty']} | {'on' if r['grammar'] else 'off'} | {rates} |")
     out = Path(__file__).parent / "results" / "decoding_dev.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from airflow_net.cli import app
+from dagcore import python_answer_grammar
 from dagcore.testing import ScriptedModel
 from dagsynth.spec import SPEC_EXAMPLE, SPEC_RESPONSE_FORMAT, spec_messages, spec_text
 
@@ -50,3 +51,16 @@ def test_generate_spec_asks_for_a_spec_and_writes_the_file_for_the_target_versio
     finally:
         model.close()
     assert model.requests[0]["messages"] == spec_messages("Export the users weekly.", guide=False)
+
+
+def test_generate_grammar_sends_the_python_answer_grammar_on_every_attempt() -> None:
+    model = ScriptedModel(["```python\nx = (\n```", "```python\nfrom airflow import DAG\n\nd = DAG('a')\n```"])
+    try:
+        args = ["generate", "A DAG named a.", "--grammar", "--endpoint", model.url, "--level", "syntax"]
+        done = runner.invoke(app, args)
+        clash = runner.invoke(app, [*args, "--spec"])
+    finally:
+        model.close()
+    assert done.exit_code == 0, done.output
+    assert [r["grammar"] for r in model.requests] == [python_answer_grammar()] * 2  # the retry too
+    assert clash.exit_code != 0 and "not both" in clash.output

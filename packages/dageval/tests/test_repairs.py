@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import dageval
+from dagcore import python_answer_grammar
 from dagcore.testing import ScriptedModel
 from dageval import GenerateConfig, Level, Prompt
 
@@ -88,3 +89,17 @@ def test_a_repair_that_makes_the_file_worse_never_takes_the_better_one_away(tmp_
     table = {row.repairs: row.rates for row in dageval.repair_table([sample], 2, Level.STRUCTURE)}
     # The loop hands over its best answer: the first, which parses, not the last, which does not.
     assert table[0] == table[1] == table[2] == {"extract": 1.0, "syntax": 1.0, "structure": 0.0}
+
+
+def test_grammar_goes_with_every_answer_and_only_a_grammar_run_is_stamped_with_it(
+    model: ScriptedModel, tmp_path: Path
+) -> None:
+    prompts = [Prompt(id="p0", request="Make DAG 0.", airflow_version="3.1")]
+    config = GenerateConfig(endpoint=model.url, repairs=1, grammar=True, extra={"repeat_penalty": 1.0})
+    with dageval.Validator(Level.LINT) as judge:
+        dageval.generate(prompts, config, tmp_path / "completions.jsonl", judge=judge)
+    assert len(model.requests) == 2  # the first answer and its repair, both decoded under the grammar
+    assert all(b["grammar"] == python_answer_grammar() and b["repeat_penalty"] == 1.0 for b in model.requests)
+    # A judgement made before the field existed (no grammar) keeps its stamp; a grammar run has its own.
+    assert "grammar" not in dageval.JudgeConfig().stamped()
+    assert dageval.JudgeConfig(grammar=True).stamped()["grammar"] is True

@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 
 import dageval
 from airflow_net._ui import console, summary_table
-from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, Retry, load_user_config
+from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, Retry, load_user_config, with_answer_grammar
 from dagcore.cli import one_line_errors
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd
@@ -66,6 +66,14 @@ def generate(
             "not the guide and worked example.",
         ),
     ] = False,
+    grammar: Annotated[
+        bool,
+        typer.Option(
+            "--grammar",
+            help="Decode under the Python answer grammar: every answer one block of Python that parses (unless cut "
+            "at --max-tokens). Needs a llama.cpp-based server (dagserve is one).",
+        ),
+    ] = False,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
 
@@ -80,7 +88,12 @@ def generate(
     else:
         with console.status("starting the model server (dagserve)"):
             client = Client(start_server(ServeConfig(model=model, port=0)).url)
+    if grammar and (spec or spec_tuned):
+        raise typer.BadParameter("a spec is decoded under its JSON schema: give --grammar or --spec, not both")
+    asked = spec_loop_args(request, airflow_version, guide=not spec_tuned) if spec or spec_tuned else {}
     with client, dageval.Validator(target) as validator, console.status("writing and checking the DAG"):
+        if grammar:
+            asked = {"extra": with_answer_grammar({}, client.contract())}
         result = generate_valid_dag(
             client,
             validator,
@@ -90,7 +103,7 @@ def generate(
             max_tokens=max_tokens,
             fix_imports=fix_imports and not (spec or spec_tuned),  # the renderer puts imports where they belong
             retry=Retry(feedback=feedback, temperature=retry_temperature),
-            **(spec_loop_args(request, airflow_version, guide=not spec_tuned) if spec or spec_tuned else {}),
+            **asked,
         )
     final = result.final
     if final.generation.code:

@@ -15,6 +15,7 @@ from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
 from dagcore.fiximports import FIX_IMPORTS_BY_DEFAULT, FixedImports, fix_imports
+from dagcore.grammar import python_answer_grammar, with_answer_grammar
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
 from dagcore.manifest import (
     MANIFEST,
@@ -87,6 +88,7 @@ __all__ = [
     "is_test_internal",
     "load_user_config",
     "parse_json_body",
+    "python_answer_grammar",
     "read_body",
     "read_json_body",
     "read_manifest",
@@ -96,5 +98,6 @@ __all__ = [
     "sha256_file",
     "stamp",
     "test_internal_imports",
+    "with_answer_grammar",
     "write_manifest",
 ]

@@ -57,13 +57,17 @@ class JudgeConfig(BaseModel):
     `level` (at most import); the verdicts stay single-shot, `JudgedModel.repairs` gives validity after 0..N."""
     retry: Retry = Retry()
     """How the loop asks again after a rejected answer (dagcore.Retry; default: the error fed back, greedy)."""
+    grammar: bool = False
+    """Decode under the Python answer grammar (`GenerateConfig.grammar`), first answers and retries alike."""
 
     def stamped(self) -> dict[str, Any]:
-        """The settings a judgement is stamped with: `retry` only where it is not the default, so that a
-        judgement made before the field existed is still found."""
+        """The settings a judgement is stamped with: `retry` and `grammar` only where they are not the default, so
+        that a judgement made before the field existed is still found."""
         found = self.model_dump(mode="json")
         if self.retry == Retry():
             del found["retry"]
+        if not self.grammar:
+            del found["grammar"]
         return found
 
 
@@ -150,6 +154,7 @@ def judge_model(
             extra=config.extra,
             repairs=config.repairs,
             retry=config.retry,
+            grammar=config.grammar,
         )
         judge = None
         if config.repairs:

@@ -17,7 +17,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from dagcore import AirflowVersion, ChatClient, ChatError, Judge, PromptContract, Retry, repair_loop
+from dagcore import (
+    AirflowVersion,
+    ChatClient,
+    ChatError,
+    Judge,
+    PromptContract,
+    Retry,
+    repair_loop,
+    with_answer_grammar,
+)
 from dageval.exceptions import GenerationError, InputError
 from dageval.inputs import row_version
 from dageval.models import Expect, RepairStep, Sample
@@ -61,6 +70,9 @@ class GenerateConfig(BaseModel):
     """Run the generate-validate-repair loop with up to this many repairs per sample (needs a judge)."""
     retry: Retry = Retry()
     """How the loop asks again after a rejected answer (dagcore.Retry: feedback at `temperature` by default)."""
+    grammar: bool = False
+    """Decode every answer under the Python answer grammar of the served model's contract
+    (`dagcore.python_answer_grammar`, sent as llama.cpp's `grammar` field): answers that parse, in one block."""
 
 
 def read_prompts(path: str | Path) -> list[Prompt]:
@@ -114,6 +126,7 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
     temperature = config.temperature if config.temperature is not None else (0.8 if config.n > 1 else 0.0)
     contract = client.contract()
     messages = prompt.conversation(contract)
+    extra = with_answer_grammar(config.extra, contract) if config.grammar else config.extra
     steps: list[RepairStep] = []
     try:
         if judge is not None and config.repairs > 0:
@@ -126,7 +139,7 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
                 max_tokens=config.max_tokens,
                 temperature=temperature,
                 seed=index,
-                extra=config.extra,
+                extra=extra,
                 messages=messages,
                 retry=config.retry,
             )
@@ -138,7 +151,7 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
                 temperature=temperature,
                 seed=index,
                 stop=contract.stop,
-                extra=config.extra,
+                extra=extra,
             )
     except ChatError as e:
         if e.status is not None and e.status < 500 and e.status not in (408, 409, 429):

@@ -10,12 +10,15 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
+from dagserve._llama import quiet_llama
+from dagserve.exceptions import ModelLoadError
 from dagserve.schemas import ResponseFormat
 
 
@@ -132,3 +135,65 @@ class GuidedSampler:
         if self.grammar:
             llama_cpp.llama_sampler_free(self.grammar)
             self.grammar = None
+
+
+class GrammarChecker:
+    """Which texts a grammar accepts, token by token as the sampler meets them, in one model's vocabulary (only the
+    vocabulary is loaded). Checks a grammar against a corpus before answers are decoded under it."""
+
+    def __init__(self, model: str | Path, grammar: str) -> None:
+        quiet_llama()
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        self._model: Any = llama_cpp.llama_model_load_from_file(str(model).encode(), params)
+        if not self._model:
+            raise ModelLoadError(f"llama.cpp could not read the vocabulary of {model} (not a GGUF model?)")
+        self._vocab: Any = llama_cpp.llama_model_get_vocab(self._model)
+        self.grammar = grammar
+        llama_cpp.llama_sampler_free(init_grammar_sampler(self._vocab, grammar))  # a GrammarError now, not later
+        self._end = llama_cpp.llama_vocab_eos(self._vocab)
+        self._buf = ctypes.create_string_buffer(256)
+
+    def refusal(self, text: str, *, complete: bool = True) -> int | None:
+        """Where the grammar first refuses `text`: the offset (in characters) of the token it refused, `len(text)`
+        when it accepts the text but not its end (`complete`: the grammar must be finished, as when an answer
+        stops); None when it accepts all of it."""
+        tokens = self._tokens(text)
+        sampler = init_grammar_sampler(self._vocab, self.grammar)
+        cell = (llama_cpp.llama_token_data * 1)()
+        one = llama_cpp.llama_token_data_array(cell, 1, -1, False)
+        done = b""
+        try:
+            for token in [*tokens, self._end] if complete else tokens:
+                cell[0].id = llama_cpp.llama_token(token)
+                cell[0].logit, cell[0].p = 1.0, 0.0
+                one.data, one.size, one.selected, one.sorted = cell, 1, -1, False
+                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(one))
+                if not np.isfinite(one.data[0].logit):
+                    return len(done.decode("utf-8", errors="replace"))
+                llama_cpp.llama_sampler_accept(sampler, token)
+                done += self._piece(token)
+        finally:
+            llama_cpp.llama_sampler_free(sampler)
+        return None
+
+    def _tokens(self, text: str) -> list[int]:
+        data = text.encode("utf-8")
+        tokens = (llama_cpp.llama_token * (len(data) + 8))()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), tokens, len(tokens), False, False)
+        return list(tokens[:n])
+
+    def _piece(self, token: int) -> bytes:
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buf, len(self._buf), 0, False)
+        return self._buf.raw[: max(n, 0)]
+
+    def close(self) -> None:
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> GrammarChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -127,6 +127,9 @@ class EvalSection(_Section):
     temperature: float | None = None
     sampling: dict[str, Any] = {}
     """More sampling fields for the server, the same for both models (e.g. `repeat_penalty: 1.1`)."""
+    grammar: bool = False
+    """Decode both models under the Python answer grammar (`dagcore.python_answer_grammar`): every answer one
+    fenced block of Python that parses, unless cut at `max_tokens`."""
     parallel: int = 4
     """Requests decoded together by dagserve."""
     ctx: int = 4096

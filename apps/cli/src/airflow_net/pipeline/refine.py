@@ -115,6 +115,7 @@ def _round(
         extra=config.eval.sampling,
         import_workers=config.eval.workers,
         install_providers=config.eval.install_providers,
+        grammar=config.eval.grammar,
     )
     judged = dageval.judge_model(
         f"round {number}",

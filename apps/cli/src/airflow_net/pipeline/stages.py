@@ -217,6 +217,7 @@ def judge_config(section: EvalSection, where: Literal["benchmark", "heldout"]) -
         install_providers=section.install_providers,
         repairs=section.repairs if part.repairs is None else part.repairs,
         retry=section.retry,
+        grammar=section.grammar,
     )
 
 

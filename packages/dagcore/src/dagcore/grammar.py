@@ -1,0 +1,165 @@
+"""A GBNF grammar for the answer: one fenced block of Python that parses, for llama.cpp's grammar sampler.
+
+A 135M model's most common way to fail is code that does not parse (an unclosed bracket, a string broken by a quote,
+a line at the wrong indentation). Decoded under this grammar, the model can only write text that opens the
+contract's fence, holds Python statements nested by four spaces, closes every bracket and string, and ends at the
+closing fence. It is a subset of Python, written for DAG files: imports, assignments, calls, `with`, `def`, `class`,
+decorators, `if`/`for`/`while`/`try`, comprehensions, lambdas, f-strings (their fields unchecked), comments and
+blank lines; not `match`, tabs, or more than `MAX_DEPTH` levels of nesting. What it accepts parses as Python; a test
+checks that it accepts every DAG file the project trains on. The grammar constrains form, not names: it cannot know
+whether `timedelta` was imported.
+
+Two whitespace modes, as Python's tokenizer has: on a logical line, only spaces (and a backslash line join) separate
+tokens; inside brackets, line breaks and comments do too. Each expression rule is written once per mode.
+llama.cpp's parser has no lookahead and keeps every live alternative, so rules are written to decide early (no left
+recursion; keywords that start a statement are followed by a space).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from dagcore.contract import DEFAULT_CONTRACT, PromptContract
+
+MAX_DEPTH = 6
+"""Levels of nested blocks the grammar allows (24 spaces): a DAG file seldom goes past four."""
+
+_COMMON = r"""
+name ::= [a-zA-Z_] [a-zA-Z0-9_]*
+number ::= ( [0-9] [0-9_]* ( "." [0-9_]* )? | "." [0-9] [0-9_]* ) ( [eE] [+-]? [0-9]+ )? [jJ]? |
+  "0" [xXoObB] [0-9a-fA-F_]+
+string ::= string-prefix? ( long-dq | long-sq | short-dq | short-sq )
+string-prefix ::= [rRbBfFuU] | [rR] [bBfF] | [bBfF] [rR]
+short-dq ::= "\"" ( [^"\\\n] | "\\" [^\n] | "\\\n" )* "\""
+short-sq ::= "'" ( [^'\\\n] | "\\" [^\n] | "\\\n" )* "'"
+long-dq ::= "\"\"\"" ( [^"\\] | "\\" [^\x00] | "\"" [^"\\] | "\"\"" [^"\\] )* "\"\"\""
+long-sq ::= "'''" ( [^'\\] | "\\" [^\x00] | "'" [^'\\] | "''" [^'\\] )* "'''"
+comment ::= "#" [^\n]*
+sp ::= ( " " | "\\\n" )*
+sp1 ::= ( " " | "\\\n" )+
+ws ::= ( [ \n] | comment )*
+ws1 ::= ( [ \n] | comment )+
+eol ::= sp comment? "\n"
+blank ::= " "* comment? "\n"
+augop ::= "+=" | "-=" | "*=" | "/=" | "//=" | "%=" | "**=" | ">>=" | "<<=" | "&=" | "|=" | "^=" | "@="
+binop ::= "+" | "-" | "*" | "/" | "//" | "%" | "**" | ">>" | "<<" | "&" | "|" | "^" | "@"
+compop ::= "==" | "!=" | "<=" | ">=" | "<" | ">"
+"""
+
+# One copy per whitespace mode: {m} names the mode (l: a logical line, b: inside brackets), {s}/{s1} its optional and
+# required separators. Everything inside a bracket is in mode b, whatever mode the bracket opened in.
+_EXPRESSION = r"""
+expr-{m} ::= lambda-{m} | test-{m}
+test-{m} ::= or-{m} ( {s1} "if" {s1} or-{m} {s1} "else" {s1} expr-{m} )? | name {s} ":=" {s} expr-{m}
+lambda-{m} ::= "lambda" ( {s1} lparams-{m} )? {s} ":" {s} expr-{m}
+lparams-{m} ::= lparam-{m} ( {s} "," {s} lparam-{m} )* ( {s} "," )?
+lparam-{m} ::= "*" | "/" | ( "*" | "**" )? name ( {s} "=" {s} expr-{m} )?
+or-{m} ::= and-{m} ( {s1} "or" {s1} and-{m} )*
+and-{m} ::= not-{m} ( {s1} "and" {s1} not-{m} )*
+not-{m} ::= "not" {s1} not-{m} | comparison-{m}
+comparison-{m} ::= arith-{m} ( {s} compop {s} arith-{m} |
+  {s1} ( "in" | "not" {s1} "in" | "is" | "is" {s1} "not" ) {s1} arith-{m} )*
+arith-{m} ::= unary-{m} ( {s} binop {s} unary-{m} )*
+unary-{m} ::= [-+~] {s} unary-{m} | "await" {s1} primary-{m} | primary-{m}
+primary-{m} ::= atom-{m} ( trailer | {s} "." name )*
+atom-{m} ::= name | number | string ( {s} string )* | "..." | paren | list | brace
+star-{m} ::= "*" {s} or-{m} | expr-{m}
+stars-{m} ::= star-{m} ( {s} "," {s} star-{m} )* ( {s} "," )?
+yield-{m} ::= "yield" ( {s1} "from" {s1} expr-{m} | {s1} stars-{m} )?
+target-{m} ::= "*"? primary-{m}
+targets-{m} ::= target-{m} ( {s} "," {s} target-{m} )* ( {s} "," )?
+comp-for-{m} ::= ( "async" {s1} )? "for" {s1} targets-{m} {s1} "in" {s1} or-{m} ( {s1} "if" {s1} or-{m} )* (
+  {s1} comp-for-{m} )?
+"""
+
+_BRACKETS = r"""
+trailer ::= "(" ws args? ws ")" | "[" ws subscripts ws "]"
+paren ::= "(" ws ( yield-b | star-b ( ws1 comp-for-b | ( ws "," ws star-b )* ( ws "," )? ) )? ws ")"
+list ::= "[" ws ( star-b ( ws1 comp-for-b | ( ws "," ws star-b )* ( ws "," )? ) )? ws "]"
+brace ::= "{" ws ( item ( ws1 comp-for-b | ( ws "," ws item )* ( ws "," )? ) )? ws "}"
+item ::= expr-b ( ws ":" ws expr-b )? | "**" ws or-b | "*" ws or-b
+args ::= arg ( ws "," ws arg )* ( ws "," )?
+arg ::= "*" ws expr-b | "**" ws expr-b | name ws "=" ws expr-b | expr-b ( ws1 comp-for-b )?
+subscripts ::= subscript ( ws "," ws subscript )* ( ws "," )?
+subscript ::= expr-b | expr-b? ws ":" ws expr-b? ( ws ":" ws expr-b? )?
+params ::= param ( ws "," ws param )* ( ws "," )?
+param ::= "*" | "/" | ( "*" | "**" )? name ( ws ":" ws expr-b )? ( ws "=" ws expr-b )?
+"""
+
+_STATEMENTS = r"""
+simple ::= small ( sp ";" sp small )*
+small ::= "pass" | "break" | "continue" | "return" ( sp1 stars-l )? |
+  "raise" ( sp1 expr-l ( sp1 "from" sp1 expr-l )? )? |
+  "del" sp1 targets-l |
+  "assert" sp1 expr-l ( sp "," sp expr-l )? |
+  ( "global" | "nonlocal" ) sp1 name ( sp "," sp name )* |
+  import |
+  assignment
+import ::= "import" sp1 dotted-as ( sp "," sp dotted-as )* |
+  "from" sp1 ( "."* dotted | "."+ ) sp1 "import" sp1 ( "*" | import-names | "(" ws import-names-b ws ")" )
+dotted ::= name ( "." name )*
+dotted-as ::= dotted ( sp1 "as" sp1 name )?
+import-names ::= name ( sp1 "as" sp1 name )? ( sp "," sp name ( sp1 "as" sp1 name )? )*
+import-names-b ::= name ( ws1 "as" ws1 name )? ( ws "," ws name ( ws1 "as" ws1 name )? )* ( ws "," )?
+assignment ::= ( stars-l | yield-l ) ( sp ":" sp expr-l )? ( sp ( "=" | augop ) sp ( stars-l | yield-l ) )*
+header ::= ( "if" | "elif" | "while" ) sp1 expr-l | "else" | "try" | "finally" |
+  "except" ( sp1 "*"? expr-l ( sp1 "as" sp1 name )? )? |
+  ( "async" sp1 )? (
+    "for" sp1 targets-l sp1 "in" sp1 stars-l |
+    "with" sp1 with-item ( sp "," sp with-item )* |
+    "def" sp1 name sp "(" ws params? ws ")" ( sp "->" sp expr-l )?
+  ) |
+  "class" sp1 name ( sp "(" ws args? ws ")" )?
+with-item ::= expr-l ( sp1 "as" sp1 target-l )?
+"""
+
+
+def _expressions() -> str:
+    line = _EXPRESSION.replace("{m}", "l").replace("{s1}", "sp1").replace("{s}", "sp")
+    bracket = _EXPRESSION.replace("{m}", "b").replace("{s1}", "ws1").replace("{s}", "ws")
+    return line + bracket
+
+
+def _blocks(depth: int) -> str:
+    """Statements at each indentation: a compound statement's body is one level deeper, or one line after its
+    colon. Blank and comment-only lines go anywhere."""
+    rules = []
+    for level in range(depth + 1):
+        indent = f'"{" " * 4 * level}"' if level else ""
+        rule = f'stmt-{level} ::= {indent} ( simple eol | "@" sp expr-l eol | header sp ":" '
+        rule += f"( sp simple eol | eol block-{level + 1} ) )" if level < depth else "sp simple eol )"
+        rules.append(rule)
+        if level:
+            rules.append(f"block-{level} ::= blank* stmt-{level} ( blank | stmt-{level} )*")
+    return "\n".join(rules) + "\n"
+
+
+def _literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def python_answer_grammar(contract: PromptContract = DEFAULT_CONTRACT, *, depth: int = MAX_DEPTH) -> str:
+    """The GBNF grammar of an answer in `contract`'s format: its opening fence, a Python file, its closing fence.
+
+    The fences come from `contract.answer_template` (`{code}` between them), so the grammar and the training
+    answers agree on one format. A template without `{code}` cannot be constrained."""
+    return _grammar(contract.answer_template, depth)
+
+
+def with_answer_grammar(extra: dict[str, Any], contract: PromptContract) -> dict[str, Any]:
+    """`extra` (a chat request's further fields) plus llama.cpp's `grammar` field for `contract`'s answers: what a
+    generator sends to dagserve (or any llama.cpp server) to decode under the Python answer grammar."""
+    return {**extra, "grammar": python_answer_grammar(contract)}
+
+
+@cache
+def _grammar(answer_template: str, depth: int) -> str:
+    head, found, tail = answer_template.partition("{code}")
+    if not found:
+        raise ValueError(f"the contract's answer_template has no {{code}} field: {answer_template!r}")
+    # The code's last line ends with a line break; the template's own break before the closing fence is that one.
+    close = tail.removeprefix("\n")
+    root = f"root ::= {_literal(head)} blank* stmt-0 ( blank | stmt-0 )* {_literal(close)}\n"
+    return root + _blocks(depth) + _STATEMENTS + _BRACKETS + _expressions() + _COMMON

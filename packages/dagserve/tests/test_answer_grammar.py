@@ -1,0 +1,209 @@
+"""The Python answer grammar (dagcore) under llama.cpp's own grammar sampler: real DAG files pass, broken ones are
+refused where they break, and a server decoding under it writes only code that parses."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dagcore import PromptContract, extract_code, python_answer_grammar, with_answer_grammar
+from dagserve._grammar import GrammarChecker, GrammarError
+
+from .conftest import CONTRACT
+
+TASKFLOW = '''from __future__ import annotations
+
+import pendulum
+
+from airflow.sdk import dag, task
+
+
+@dag(schedule="@daily", start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False, tags=["etl"])
+def orders():
+    """Load orders."""
+
+    @task(retries=2)
+    def extract() -> dict[str, int]:
+        return {"a": 1, 'b': 2, **{}}
+
+    @task
+    def load(rows: dict[str, int], *, limit: int | None = None) -> None:
+        total = sum(v for v in rows.values() if v > 0)
+        print(f"{total=} rows, {rows['a']:>4}")  # f-string fields are not checked
+
+    load(extract())
+
+
+orders()
+'''
+
+CLASSIC = r'''from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.utils.task_group import TaskGroup
+
+default_args = {
+    "owner": "data",  # who is paged
+    "retries": 1,
+    "retry_delay": timedelta(minutes=5),
+}
+
+with DAG(
+    dag_id="nightly",
+    default_args=default_args,
+    schedule="0 2 * * *",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+) as dag:
+    start = BashOperator(task_id="start", bash_command='echo "go"; exit 0')
+    with TaskGroup("parts") as parts:
+        steps = [BashOperator(task_id=f"part_{i}", bash_command="echo \"$i\"") for i in range(3)]
+    sql = """
+        SELECT *
+        FROM "orders" WHERE day = '{{ ds }}'
+    """
+    done = BashOperator(
+        task_id="done",
+        bash_command=(
+            "echo one "
+            "two"
+        ),
+        trigger_rule="all_done",
+    )
+    start >> parts >> done
+    steps[0] << start
+'''
+
+PYTHON = """import logging
+import os, sys as system
+
+log = logging.getLogger(__name__)
+CONFIG: dict = {}
+x = y = 0
+x += 1; y -= 2
+pair = (1,) if x else ()
+key = lambda row, *a, **k: row[0]
+data = [1, 2, 3][1:], {1, 2}, {k: v for k, v in {}.items()}, [i * 2 for i in range(4) if i % 2 == 0]
+
+
+class Checker(object):
+    limit: int = 3
+
+    def __init__(self, name, /, *, strict=False):
+        self.name = name
+
+    async def run(self):
+        try:
+            await self.go()
+        except (ValueError, KeyError) as e:
+            raise RuntimeError("bad") from e
+        except Exception:
+            pass
+        else:
+            return -1
+        finally:
+            del self.name
+        while not self.done and x is not None:
+            break
+        for i, (a, b) in enumerate([]):
+            continue
+        if x: return 0
+        elif x not in (1, 2): return ~x ** 2 // 3
+        assert x, "never"
+        global CONFIG
+        return x if x >= 0 else -x
+
+
+def deep():
+    if True:
+        if True:
+            if True:
+                if True:
+                    return 1
+"""
+
+BROKEN = {
+    "a bracket left open": 'from airflow import DAG\n\nx = DAG(\n    dag_id="a",\n',
+    "a string broken by its own quote": 'bash_command = "echo "hi""\nt = 1\n',
+    "a line at a stray indentation": "x = 1\n   y = 2\n",
+    "a block with no body": "def f():\n\nx = 1\n",
+    "a statement without an operator": "x = 1 2\n",
+    "arguments without a comma": 'BashOperator(task_id="a" bash_command="b")\n',
+    "a string never closed": 'sql = """\nSELECT 1\n',
+}
+
+
+@pytest.fixture(scope="module")
+def checker(tiny_gguf: Path) -> Iterator[GrammarChecker]:
+    with GrammarChecker(tiny_gguf, python_answer_grammar()) as checker:
+        yield checker
+
+
+def _answer(code: str) -> str:
+    return PromptContract().answer(code)
+
+
+@pytest.mark.parametrize("code", [TASKFLOW, CLASSIC, PYTHON], ids=["taskflow", "classic", "python"])
+def test_dag_files_and_the_python_they_use_are_accepted(checker: GrammarChecker, code: str) -> None:
+    ast.parse(code)  # each is Python
+    assert checker.refusal(_answer(code)) is None
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_broken_code_is_refused_where_it_breaks(checker: GrammarChecker, name: str) -> None:
+    code = BROKEN[name]
+    with pytest.raises(SyntaxError):
+        ast.parse(code)
+    where = checker.refusal(_answer(code))
+    assert where is not None, name
+    # Refused inside the code (after the opening fence), not at the fence.
+    assert where >= len("```python\n"), (name, where)
+
+
+def test_the_answer_is_one_block_and_nothing_else(checker: GrammarChecker) -> None:
+    assert checker.refusal("Here is the DAG:\n" + _answer("x = 1")) == 0  # no preamble
+    assert checker.refusal(_answer("x = 1") + "\nDone.") is not None  # nothing after the closing fence
+    assert checker.refusal("```python\nx = 1\n", complete=False) is None  # a prefix of an answer
+    assert checker.refusal("```python\nx = 1\n") == len("```python\nx = 1\n")  # but not a whole answer
+
+
+def test_the_fences_come_from_the_contract_and_a_template_without_code_is_refused() -> None:
+    contract = PromptContract(answer_template="<code>\n{code}\n</code>")
+    assert python_answer_grammar(contract).startswith('root ::= "<code>\\n"')
+    assert with_answer_grammar({"repeat_penalty": 1.0}, contract) == {
+        "repeat_penalty": 1.0,
+        "grammar": python_answer_grammar(contract),
+    }
+    with pytest.raises(ValueError, match="no \\{code\\} field"):
+        python_answer_grammar(PromptContract(answer_template="```python\n```"))
+
+
+def test_a_grammar_llama_cpp_cannot_parse_is_a_clear_error(tiny_gguf: Path) -> None:
+    with pytest.raises(GrammarError, match="could not parse the grammar"):
+        GrammarChecker(tiny_gguf, "root ::= (")
+
+
+def test_a_server_decoding_under_it_writes_only_what_it_accepts(server: str, checker: GrammarChecker) -> None:
+    """Sampled hot from random weights, the tiny model's answers stay inside the grammar (those that end, parse);
+    the same requests without it leave the grammar at once."""
+    contract = PromptContract.from_metadata(CONTRACT)
+
+    def ask(seed: int, fields: dict[str, str]) -> tuple[str, str]:
+        body = {"messages": [{"role": "user", "content": "a DAG"}], "max_tokens": 120, "temperature": 1.6}
+        reply = httpx.post(f"{server}/v1/chat/completions", json={**body, "seed": seed, **fields}, timeout=120)
+        choice = reply.json()["choices"][0]
+        return choice["message"]["content"], choice["finish_reason"]
+
+    for seed in range(6):
+        text, finish = ask(seed, with_answer_grammar({}, contract))
+        assert text.startswith("```python\n"), text
+        assert checker.refusal(text, complete=finish == "stop") is None, text
+        if finish == "stop":
+            ast.parse(extract_code(text) or "")
+        free, _ = ask(seed, {})
+        assert checker.refusal(free, complete=False) is not None, free

@@ -35,11 +35,19 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True, help="a pipeline config: its eval section")
     parser.add_argument("--out", type=Path, default=Path("out/whole-benchmark"))
     parser.add_argument("--repairs", type=int, default=None, help="retries per request (default: the config's)")
+    parser.add_argument(
+        "--grammar",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode under the Python answer grammar, or not (default: the config's eval.grammar)",
+    )
     args = parser.parse_args()
     config = load_pipeline_config(args.config)
     judge = stages.judge_config(config.eval, "benchmark").model_copy(update={"max_prompts": 0})
     if args.repairs is not None:
         judge = judge.model_copy(update={"repairs": args.repairs})
+    if args.grammar is not None:
+        judge = judge.model_copy(update={"grammar": args.grammar})
     judged = dageval.judge_model(
         args.model.stem,
         args.model,
@@ -62,7 +70,7 @@ def main() -> None:
     # Named by the output folder: pipelines name every export `model-q8_0.gguf`.
     out = Path(__file__).parent / "results" / f"whole_benchmark-{args.out.name}.json"
     out.parent.mkdir(exist_ok=True)
-    record = {"model": str(args.model), "requests": judged.prompts, "levels": rows}
+    record = {"model": str(args.model), "grammar": judge.grammar, "requests": judged.prompts, "levels": rows}
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 

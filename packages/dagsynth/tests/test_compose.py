@@ -229,3 +229,20 @@ def test_repair_lessons_come_from_breaks_the_judge_rejects_of_files_it_keeps(tmp
     assert not none.repairs and not none.repairs_loaded
     with pytest.raises(DagsynthError, match="between 0 and 1"):
         dagsynth.compose_to_dir(tmp_path / "bad", per_version=1, versions=["2.10"], judge=judge, repairs=2)
+
+
+def test_the_clock_decides_how_dates_and_durations_are_written_and_nothing_else() -> None:
+    pendulum_files = dagsynth.compose(30, ["2.10", "3.1"], seed=7, clock="pendulum")
+    datetime_files = dagsynth.compose(30, ["2.10", "3.1"], seed=7)  # the default
+    assert [d.requests for d in pendulum_files] == [d.requests for d in datetime_files]  # the same designs
+    for p, d in zip(pendulum_files, datetime_files, strict=True):
+        ast.parse(p.code)
+        ast.parse(d.code)
+        assert p.code.startswith("import pendulum\n") and "datetime" not in p.code.replace("pendulum.datetime", "")
+        assert "pendulum" not in d.code
+        # `timedelta` is imported exactly where the body uses it: the import the pendulum clock makes unneeded.
+        first = d.code.splitlines()[0]
+        assert first == (
+            "from datetime import datetime, timedelta" if "timedelta(" in d.code else "from datetime import datetime"
+        )
+    assert any("pendulum.duration(" in p.code for p in pendulum_files)

@@ -5,7 +5,8 @@ a line at the wrong indentation). Decoded under this grammar, the model can only
 contract's fence, holds Python statements nested by four spaces, closes every bracket and string, and ends at the
 closing fence. It is a subset of Python, written for DAG files: imports, assignments, calls, `with`, `def`, `class`,
 decorators, `if`/`for`/`while`/`try`, comprehensions, lambdas, f-strings (their fields unchecked), comments and
-blank lines; not `match`, tabs, or more than `MAX_DEPTH` levels of nesting. What it accepts parses as Python; a test
+blank lines; not `match`, tabs, or more than `MAX_DEPTH` levels of nesting. Only what Python can assign to is
+assigned to (`a >> b = c` and `f(): int` are refused where they break). What it accepts parses as Python; a test
 checks that it accepts every DAG file the project trains on. The grammar constrains form, not names: it cannot know
 whether `timedelta` was imported.
 
@@ -67,14 +68,15 @@ atom-{m} ::= name | number | string ( {s} string )* | "..." | paren | list | bra
 star-{m} ::= "*" {s} or-{m} | expr-{m}
 stars-{m} ::= star-{m} ( {s} "," {s} star-{m} )* ( {s} "," )?
 yield-{m} ::= "yield" ( {s1} "from" {s1} expr-{m} | {s1} stars-{m} )?
-target-{m} ::= "*"? primary-{m}
-targets-{m} ::= target-{m} ( {s} "," {s} target-{m} )* ( {s} "," )?
+targets-{m} ::= ( "*" {s} )? target ( {s} "," {s} ( "*" {s} )? target )* ( {s} "," )?
 comp-for-{m} ::= ( "async" {s1} )? "for" {s1} targets-{m} {s1} "in" {s1} or-{m} ( {s1} "if" {s1} or-{m} )* (
   {s1} comp-for-{m} )?
 """
 
 _BRACKETS = r"""
 trailer ::= "(" ws args? ws ")" | "[" ws subscripts ws "]"
+single ::= name ( ( trailer | "." name )* ( "." name | "[" ws subscripts ws "]" ) )?
+target ::= single | "(" ws targets-b ws ")" | "[" ws targets-b? ws "]"
 paren ::= "(" ws ( yield-b | star-b ( ws1 comp-for-b | ( ws "," ws star-b )* ( ws "," )? ) )? ws ")"
 list ::= "[" ws ( star-b ( ws1 comp-for-b | ( ws "," ws star-b )* ( ws "," )? ) )? ws "]"
 brace ::= "{" ws ( item ( ws1 comp-for-b | ( ws "," ws item )* ( ws "," )? ) )? ws "}"
@@ -102,7 +104,9 @@ dotted ::= name ( "." name )*
 dotted-as ::= dotted ( sp1 "as" sp1 name )?
 import-names ::= name ( sp1 "as" sp1 name )? ( sp "," sp name ( sp1 "as" sp1 name )? )*
 import-names-b ::= name ( ws1 "as" ws1 name )? ( ws "," ws name ( ws1 "as" ws1 name )? )* ( ws "," )?
-assignment ::= ( stars-l | yield-l ) ( sp ":" sp expr-l )? ( sp ( "=" | augop ) sp ( stars-l | yield-l ) )*
+assignment ::= ( targets-l sp "=" sp )* ( stars-l | yield-l ) |
+  single sp augop sp ( stars-l | yield-l ) |
+  single sp ":" sp expr-l ( sp "=" sp ( stars-l | yield-l ) )?
 header ::= ( "if" | "elif" | "while" ) sp1 expr-l | "else" | "try" | "finally" |
   "except" ( sp1 "*"? expr-l ( sp1 "as" sp1 name )? )? |
   ( "async" sp1 )? (
@@ -111,7 +115,7 @@ header ::= ( "if" | "elif" | "while" ) sp1 expr-l | "else" | "try" | "finally" |
     "def" sp1 name sp "(" ws params? ws ")" ( sp "->" sp expr-l )?
   ) |
   "class" sp1 name ( sp "(" ws args? ws ")" )?
-with-item ::= expr-l ( sp1 "as" sp1 target-l )?
+with-item ::= expr-l ( sp1 "as" sp1 target )?
 """
 
 

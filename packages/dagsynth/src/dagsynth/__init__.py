@@ -10,7 +10,7 @@ import importlib.metadata
 
 from dagsynth.answers import ANSWER, Answer, AnswerSummary, answers_to_dir, read_composed
 from dagsynth.api import Judge, compose, compose_to_dir, twins
-from dagsynth.compose import compose_one
+from dagsynth.compose import Clock, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.imports import import_lines, module_of
 from dagsynth.models import ComposedDag, ComposeSummary, Expect, Verdict
@@ -23,6 +23,7 @@ __all__ = [
     "STYLES",
     "Answer",
     "AnswerSummary",
+    "Clock",
     "ComposeSummary",
     "ComposedDag",
     "DagsynthError",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dagcore import AirflowVersion, finished, stamp, write_manifest
 from dagsynth.breaks import break_file
-from dagsynth.compose import FORMAT, compose_one
+from dagsynth.compose import FORMAT, Clock, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.models import ComposedDag, ComposeSummary, Verdict
 from dagsynth.rows import atomic_jsonl, mined_row, repair_row, request_rows
@@ -37,7 +37,9 @@ def _twin_slots(versions: Sequence[AirflowVersion]) -> dict[AirflowVersion, int]
     return slots
 
 
-def compose(n: int, versions: Iterable[AirflowVersion | str], *, seed: int = 0) -> list[ComposedDag]:
+def compose(
+    n: int, versions: Iterable[AirflowVersion | str], *, seed: int = 0, clock: Clock = "datetime"
+) -> list[ComposedDag]:
     """`n` files per version, the same ones for the same seed; duplicates of code are composed once.
 
     Files come in version twins: the same design (domain, shape, steps, schedule, options, request) is drawn from
@@ -60,7 +62,7 @@ def compose(n: int, versions: Iterable[AirflowVersion | str], *, seed: int = 0) 
         for v in parsed:
             if len(out[v]) >= n:
                 continue
-            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v)
+            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v, clock)
             if dag.id not in seen:
                 seen.add(dag.id)
                 out[v].append(dag.model_copy(update={"design": f"{slots[v]}:{i}"}))
@@ -104,6 +106,7 @@ def compose_to_dir(
     seed: int = 0,
     judged_by: str = "",
     repairs: float = 0.0,
+    clock: Clock = "datetime",
     force: bool = False,
 ) -> ComposeSummary:
     """Compose, judge and write `out_dir` (`dags.jsonl`, `instructions.jsonl`, `rejected.jsonl`, manifest).
@@ -125,10 +128,12 @@ def compose_to_dir(
         "repairs": repairs,
         "judge": judged_by if judge else "none",
     }
+    if clock != "datetime":
+        config["clock"] = clock  # only where it is not the default: composes made before the option still match
     expected = stamp("compose", "dagsynth", {}, config)
     if not force and (done := finished(out, expected)) is not None:
         return ComposeSummary.model_validate({**done.result, "skipped": True})
-    dags = compose(per_version, versions, seed=seed)
+    dags = compose(per_version, versions, seed=seed, clock=clock)
     broken = _broken(dags, repairs, seed) if judge else []
     verdicts = list(judge([*dags, *broken])) if judge else [Verdict(ok=True, category="unchecked") for _ in dags]
     if len(verdicts) != len(dags) + len(broken):

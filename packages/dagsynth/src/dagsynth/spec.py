@@ -323,7 +323,9 @@ def _plain(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]", "", text)
 
 
-_RESERVED = set(keyword.kwlist) | {"dag", "task", "datetime", "timedelta", "default_args", "print", "notify_failure"}
+_RESERVED = set(keyword.kwlist) | {
+    *("dag", "task", "datetime", "timedelta", "pendulum", "default_args", "print", "notify_failure")
+}
 
 
 def _safe_id(task_id: str, taken: set[str]) -> str:
@@ -411,12 +413,10 @@ def _step(t: TaskSpec, tid: str, major: int, taskflow: bool) -> Step:
         kwargs = {"external_dag_id": _q(t.dag_id), "mode": _q("reschedule"), "timeout": "3600"}
         return Step(tid, "external_sensor", "", {"ExternalTaskSensor"}, _call("ExternalTaskSensor", tid, **kwargs))
     if isinstance(t, Wait):
-        kwargs = {"delta": f"timedelta(minutes={t.minutes})"}
+        kwargs = {"delta": f"pendulum.duration(minutes={t.minutes})"}
         if t.deferrable and major >= 3:  # Airflow 2's TimeDeltaSensor has no `deferrable` (its *Async class defers)
             kwargs["deferrable"] = "True"
-        return Step(
-            tid, "deferred_wait", "", {"TimeDeltaSensor"}, _call("TimeDeltaSensor", tid, **kwargs), stdlib={"timedelta"}
-        )
+        return Step(tid, "deferred_wait", "", {"TimeDeltaSensor"}, _call("TimeDeltaSensor", tid, **kwargs))
     return Step(tid, "empty", "", {"EmptyOperator"}, _call("EmptyOperator", tid))
 
 

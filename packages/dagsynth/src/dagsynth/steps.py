@@ -34,8 +34,6 @@ class Step:
     """Providers the phrase names (`postgres`): the file must import from them."""
     features: list[str] = field(default_factory=list)
     """Features the phrase names (`sensor`, `deferrable`)."""
-    stdlib: set[str] = field(default_factory=set)
-    """`datetime`/`timedelta` when the code needs them."""
     spec: dict[str, Any] = field(default_factory=dict)
     """The task as `dagsynth.spec` says it (`{"operator": "bash", "bash_command": ...}`), without its task_id."""
 
@@ -331,7 +329,7 @@ def deferred_wait(c: Context) -> Step:
     minutes = pick(c.rng, [10, 15, 30, 60])
     tid = f"wait_{minutes}_minutes"
     phrase = f"wait {minutes} minutes with a deferrable sensor (no worker slot held)"
-    expr = _call("TimeDeltaSensor", tid, delta=f"timedelta(minutes={minutes})", deferrable="True")
+    expr = _call("TimeDeltaSensor", tid, delta=f"pendulum.duration(minutes={minutes})", deferrable="True")
     return Step(
         tid,
         "deferred_wait",
@@ -339,7 +337,6 @@ def deferred_wait(c: Context) -> Step:
         {"TimeDeltaSensor"},
         expr,
         features=["sensor", "deferrable"],
-        stdlib={"timedelta"},
         spec={"operator": "wait", "minutes": minutes, "deferrable": True},
     )
 

@@ -95,6 +95,7 @@ def compose_fresh(
         judge=judge,
         judged_by=f"dageval {dageval.__version__} to {level.label}",
         repairs=repairs,
+        clock=section.clock,
     )
 
 

@@ -6,9 +6,10 @@ contract's fence, holds Python statements nested by four spaces, closes every br
 closing fence. It is a subset of Python, written for DAG files: imports, assignments, calls, `with`, `def`, `class`,
 decorators, `if`/`for`/`while`/`try`, comprehensions, lambdas, f-strings (their fields unchecked), comments and
 blank lines; not `match`, tabs, or more than `MAX_DEPTH` levels of nesting. Only what Python can assign to is
-assigned to (`a >> b = c` and `f(): int` are refused where they break). What it accepts parses as Python; a test
-checks that it accepts every DAG file the project trains on. The grammar constrains form, not names: it cannot know
-whether `timedelta` was imported.
+assigned to (`a >> b = c` and `f(): int` are refused where they break). It does not pair an `else` with its `if`
+or keep keywords out of names, so a few texts it accepts still do not compile; every DAG file the project trained on
+when it was written passed (142 mined, 640 composed), and tests keep real DAG files in and broken code out. The
+grammar constrains form, not names: it cannot know whether `timedelta` was imported.
 
 Two whitespace modes, as Python's tokenizer has: on a logical line, only spaces (and a backslash line join) separate
 tokens; inside brackets, line breaks and comments do too. Each expression rule is written once per mode.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.syntax import Syntax
@@ -79,6 +79,8 @@ def generate(
 
     The Airflow version, model and server URL default to `airflow-net config`'s; a flag overrides them."""
     target = dageval.Level.from_label(level, "--level")
+    if grammar and (spec or spec_tuned):
+        raise typer.BadParameter("a spec is decoded under its JSON schema: give --grammar or --spec, not both")
     saved = load_user_config()
     airflow_version = airflow_version or (str(saved.airflow_version) if saved.airflow_version else None)
     model = model or saved.model
@@ -88,11 +90,12 @@ def generate(
     else:
         with console.status("starting the model server (dagserve)"):
             client = Client(start_server(ServeConfig(model=model, port=0)).url)
-    if grammar and (spec or spec_tuned):
-        raise typer.BadParameter("a spec is decoded under its JSON schema: give --grammar or --spec, not both")
-    asked = spec_loop_args(request, airflow_version, guide=not spec_tuned) if spec or spec_tuned else {}
     with client, dageval.Validator(target) as validator, console.status("writing and checking the DAG"):
-        if grammar:
+        # How the loop asks: for a spec, under the spec's schema; under the grammar of the served model's contract.
+        asked: dict[str, Any] = {}
+        if spec or spec_tuned:
+            asked = spec_loop_args(request, airflow_version, guide=not spec_tuned)
+        elif grammar:
             asked = {"extra": with_answer_grammar({}, client.contract())}
         result = generate_valid_dag(
             client,

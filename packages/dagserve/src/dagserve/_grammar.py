@@ -76,6 +76,23 @@ _TOKEN = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 """llama.cpp's `llama_token_data`, for filling a candidate array from the logits in one copy."""
 
 
+class _OneToken:
+    """A one-candidate array: whether a grammar sampler, in its current state, allows one token (the check
+    `GuidedSampler` makes before each pick, and `GrammarChecker` for each token of a text)."""
+
+    def __init__(self) -> None:
+        self._buf = (llama_cpp.llama_token_data * 1)()
+        self._arr = llama_cpp.llama_token_data_array(self._buf, 1, -1, False)
+
+    def allowed(self, grammar: Any, token: int) -> bool:
+        arr, cell = self._arr, self._buf[0]
+        cell.id = llama_cpp.llama_token(token)
+        cell.logit, cell.p = 1.0, 0.0
+        arr.data, arr.size, arr.selected, arr.sorted = self._buf, 1, -1, False
+        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(arr))
+        return bool(np.isfinite(arr.data[0].logit))
+
+
 class GuidedSampler:
     """One sequence's sampling under a grammar, checked before it is applied, as llama.cpp's `common_sampler` does.
 
@@ -99,8 +116,7 @@ class GuidedSampler:
         self._view = np.frombuffer(memoryview(self._buf), dtype=_TOKEN)  # the same memory: filled in place
         self._ids = np.arange(n_vocab, dtype=np.int32)
         self._arr = llama_cpp.llama_token_data_array(self._buf, n_vocab, -1, False)
-        self._one_buf = (llama_cpp.llama_token_data * 1)()
-        self._one = llama_cpp.llama_token_data_array(self._one_buf, 1, -1, False)
+        self._one = _OneToken()
 
     def _pick(self, logits: np.ndarray[Any, Any], constrained: bool) -> int:
         view, arr = self._view, self._arr
@@ -113,18 +129,10 @@ class GuidedSampler:
         llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(arr))
         return int(arr.data[arr.selected].id)  # samplers may move `data`: read through the array's own pointer
 
-    def _allows(self, token: int) -> bool:
-        one, cell = self._one, self._one_buf[0]
-        cell.id = llama_cpp.llama_token(token)
-        cell.logit, cell.p = 1.0, 0.0
-        one.data, one.size, one.selected, one.sorted = self._one_buf, 1, -1, False
-        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(one))
-        return bool(np.isfinite(one.data[0].logit))
-
     def sample(self, ctx: Any, idx: int) -> int:
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, idx), shape=(self.n_vocab,))
         token = self._pick(logits, constrained=self.first)
-        if not self.first and not self._allows(token):
+        if not self.first and not self._one.allowed(self.grammar, token):
             self.refused += 1
             token = self._pick(logits, constrained=True)
         llama_cpp.llama_sampler_accept(self.grammar, token)
@@ -160,16 +168,11 @@ class GrammarChecker:
         stops); None when it accepts all of it."""
         tokens = self._tokens(text)
         sampler = init_grammar_sampler(self._vocab, self.grammar)
-        cell = (llama_cpp.llama_token_data * 1)()
-        one = llama_cpp.llama_token_data_array(cell, 1, -1, False)
+        one = _OneToken()
         done = b""
         try:
             for token in [*tokens, self._end] if complete else tokens:
-                cell[0].id = llama_cpp.llama_token(token)
-                cell[0].logit, cell[0].p = 1.0, 0.0
-                one.data, one.size, one.selected, one.sorted = cell, 1, -1, False
-                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(one))
-                if not np.isfinite(one.data[0].logit):
+                if not one.allowed(sampler, token):
                     return len(done.decode("utf-8", errors="replace"))
                 llama_cpp.llama_sampler_accept(sampler, token)
                 done += self._piece(token)

@@ -1,10 +1,11 @@
 """Decoding and quantisation settings, side by side, on a dev set: never on the request benchmark.
 
     uv run python bench/decoding_dev.py GGUF [GGUF ...] --dataset out/laptop/dataset [--penalty 1.0 --penalty 1.1]
-        [--grammar]
+        [--grammar] [--parts dev,written,heldout]
 
-The dev set is two parts: fresh composed requests (`bench/devset.py`), judged up to intent, and the dataset's
-held-out split, judged up to import. Each GGUF is served by dagserve and answers both parts under each repeat
+The dev set is three parts (`--parts` picks): fresh composed requests (`dev`) and requests written by hand apart
+from the composer (`written`), both in `bench/devset.py` and judged up to intent, and the dataset's held-out split
+(`heldout`), judged up to import. Each GGUF is served by dagserve and answers both parts under each repeat
 penalty (and, with `--grammar`, also under the Python answer grammar), greedy, stopping at the contract's closing
 fence, 640 tokens. Prints validity per setting; writes
 bench/results/decoding_dev.json. The laptop config's `repeat_penalty` and quantisation were chosen with it.
@@ -19,12 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devset import dev_prompts
+from devset import WRITTEN, dev_prompts
 
 import dageval
 import dagserve
 
-PARTS = [("dev", ["syntax", "structure", "import", "intent"]), ("heldout", ["syntax", "structure", "import"])]
+INTENT = ["syntax", "structure", "import", "intent"]
+PARTS = {"dev": INTENT, "written": INTENT, "heldout": ["syntax", "structure", "import"]}
 
 
 def main() -> None:
@@ -35,10 +37,20 @@ def main() -> None:
     parser.add_argument("--grammar", action="store_true", help="also decode under the Python answer grammar")
     parser.add_argument("--per-version", type=int, default=8)
     parser.add_argument("--heldout", type=int, default=20)
+    parser.add_argument("--parts", default="dev,written,heldout", help="which parts of the dev set to judge")
     args = parser.parse_args()
+    chosen = args.parts.split(",")
+    if unknown := set(chosen) - set(PARTS):
+        parser.error(f"--parts: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
     penalties = args.penalty or [1.0]
     work = Path(tempfile.mkdtemp(prefix="decoding-dev-"))
-    dev = dev_prompts(args.dataset, args.per_version, work / "dev.jsonl")
+    print(f"answers and verdicts: {work}", flush=True)
+    prompts = {
+        "written": (WRITTEN, dageval.Level.INTENT, 0),
+        "heldout": (args.dataset / "test.jsonl", dageval.Level.IMPORT, args.heldout),
+    }
+    if "dev" in chosen:  # composed afresh against the dataset's training split
+        prompts["dev"] = (dev_prompts(args.dataset, args.per_version, work / "dev.jsonl"), dageval.Level.INTENT, 0)
 
     @contextmanager
     def served(model: Path) -> Iterator[str]:
@@ -60,26 +72,21 @@ def main() -> None:
     for model, label in zip(args.models, labels, strict=True):
         for penalty, grammar in [(p, g) for p in penalties for g in ([False, True] if args.grammar else [False])]:
             row: dict[str, object] = {"model": label, "repeat_penalty": penalty, "grammar": grammar}
-            parts = [
-                ("dev", dev, dageval.Level.INTENT, 0),
-                ("heldout", args.dataset / "test.jsonl", dageval.Level.IMPORT, args.heldout),
-            ]
-            for name, prompts, level, first in parts:
+            for name in chosen:
+                path, level, first = prompts[name]
                 config = dageval.JudgeConfig(
                     level=level, max_prompts=first, max_tokens=640, extra={"repeat_penalty": penalty}, grammar=grammar
                 )
                 folder = work / f"{label}-{penalty}-{'grammar-' if grammar else ''}{name}"
-                judged = dageval.judge_model(label, model, prompts, folder, config, serve=served)
+                judged = dageval.judge_model(label, model, path, folder, config, serve=served)
                 row.update({f"{name}_{lv.level}": lv.rate for lv in judged.summary.levels})
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(
-        "\n| model | repeat penalty | grammar | dev syntax | dev structure | dev import | dev intent "
-        "| held-out syntax | held-out structure | held-out import |"
-    )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    columns = [(part, level) for part in chosen for level in PARTS[part]]
+    print("\n| model | repeat penalty | grammar | " + " | ".join(f"{p} {lv}" for p, lv in columns) + " |")
+    print("|---|---:|---|" + "---:|" * len(columns))
     for r in rows:
-        cells = [r[f"{part}_{level}"] for part, levels in PARTS for level in levels]
+        cells = [r[f"{part}_{level}"] for part, level in columns]
         rates = " | ".join(f"{float(c):.0%}" for c in cells)  # type: ignore[arg-type]
         print(f"| {r['model']} | {r['repeat_penalty']} | {'on' if r['grammar'] else 'off'} | {rates} |")
     out = Path(__file__).parent / "results" / "decoding_dev.json"

@@ -11,7 +11,7 @@ import dageval
 import dagsynth
 from dagcore import fix_imports
 from dagcore.names import CORE
-from dageval import Expect, Level, Sample
+from dageval import Level, Sample
 
 
 def _sample(sample_id: str, code: str, release: str, expect: dagsynth.Expect) -> Sample:
@@ -19,7 +19,7 @@ def _sample(sample_id: str, code: str, release: str, expect: dagsynth.Expect) ->
         id=sample_id,
         completion=f"```python\n{code}```",
         airflow_version=release,
-        expect=Expect.model_validate(expect.model_dump()),
+        expect=expect,
     )
 
 
@@ -92,7 +92,7 @@ def test_fix_imports_makes_files_written_for_the_other_major_load_in_2_10_and_3_
                     id=f"{d.id}-to-{target}",
                     completion=f"```python\n{moved.code}```",
                     airflow_version=release,
-                    expect=Expect.model_validate(d.expect.model_dump()),
+                    expect=d.expect,
                 )
             )
     verdicts = dageval.evaluate(samples, level=Level.INTENT, install_providers=False)

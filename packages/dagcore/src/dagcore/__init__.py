@@ -14,6 +14,7 @@ from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
 from dagcore.code import extract_code, fenced_blocks
 from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
+from dagcore.expect import Expect, Feature
 from dagcore.fiximports import FIX_IMPORTS_BY_DEFAULT, FixedImports, fix_imports
 from dagcore.grammar import python_answer_grammar, with_answer_grammar
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
@@ -62,6 +63,8 @@ __all__ = [
     "ChatResponse",
     "ClientGone",
     "DagcoreError",
+    "Expect",
+    "Feature",
     "FixedImports",
     "Judge",
     "Judgement",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from dagcore import Expect
 from dageval.benchmark import BENCHMARK, benchmark_file
 from dageval.evaluate import evaluate
 from dageval.evaluate import exact_version as resolve_release
@@ -30,7 +31,7 @@ from dageval.generate import GenerateConfig, Prompt, generate, read_prompts
 from dageval.inputs import read_samples
 from dageval.lint import AirFinding, air_findings
 from dageval.load import load_files
-from dageval.models import Expect, Level, LevelResult, Limits, Sample, Verdict
+from dageval.models import Level, LevelResult, Limits, Sample, Verdict
 from dageval.repairs import RepairRow, repair_table
 from dageval.report import markdown, write_report
 from dageval.runtime import Runtime, RuntimeInfo, installed_runtimes, resolve_version

@@ -21,6 +21,7 @@ from dagcore import (
     AirflowVersion,
     ChatClient,
     ChatError,
+    Expect,
     Judge,
     PromptContract,
     Retry,
@@ -29,7 +30,7 @@ from dagcore import (
 )
 from dageval.exceptions import GenerationError, InputError
 from dageval.inputs import row_version
-from dageval.models import Expect, RepairStep, Sample
+from dageval.models import RepairStep, Sample
 from dageval.repairs import steps_of
 
 

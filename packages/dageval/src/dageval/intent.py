@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ast
 
+from dagcore import Expect
 from dageval._cron import same_schedule
-from dageval.models import Expect, Level, LevelResult, LoadedDag
+from dageval.models import Level, LevelResult, LoadedDag
 
 
 def _asset_triggered(dag: LoadedDag) -> bool:

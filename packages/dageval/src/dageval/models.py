@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dagcore import AirflowVersion
+from dagcore import AirflowVersion, Expect
 from dageval._scrub import scrub
 
 
@@ -35,26 +34,6 @@ class Level(IntEnum):
         from dageval.exceptions import InputError
 
         raise InputError(f"{what} must be one of {', '.join(lv.label for lv in cls)}, not {name!r}")
-
-
-Feature = Literal[
-    "mapping", "branching", "task_group", "sensor", "deferrable", "params", "retries", "callbacks", "taskflow",
-    "trigger_rule",
-]  # fmt: skip
-
-
-class Expect(BaseModel):
-    """What a request's DAG must show; every field is optional and all given ones must hold."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    schedule: str | None = None
-    """A cron expression or preset (`@daily` equals `0 0 * * *`), `asset` (triggered by assets or datasets),
-    or `none` (only triggered by hand)."""
-    providers: list[str] = Field(default_factory=list)
-    """Provider packages the file must import from: `postgres`, `amazon`, `cncf.kubernetes`, ..."""
-    features: list[Feature] = Field(default_factory=list)
-    min_tasks: int | None = None
 
 
 class LoadedTask(BaseModel):

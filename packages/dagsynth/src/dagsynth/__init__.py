@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from dagcore import Expect
 from dagsynth.answers import ANSWER, Answer, AnswerSummary, answers_to_dir, read_composed
 from dagsynth.api import Judge, compose, compose_to_dir, twins
 from dagsynth.compose import Clock, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.imports import import_lines, module_of
-from dagsynth.models import ComposedDag, ComposeSummary, Expect, Verdict
+from dagsynth.models import ComposedDag, ComposeSummary, Verdict
 from dagsynth.rows import STYLES
 
 __version__ = importlib.metadata.version("dagsynth")

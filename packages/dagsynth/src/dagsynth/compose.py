@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dagcore import AirflowVersion
+from dagcore import AirflowVersion, Expect
 from dagsynth import steps as S
 from dagsynth.imports import NOTED, asset_class, import_lines
-from dagsynth.models import ComposedDag, Expect
+from dagsynth.models import ComposedDag
 from dagsynth.schedules import Schedule, schedule
 from dagsynth.steps import Context, Step
 from dagsynth.vocab import DOMAINS, EMAILS, TEAMS, pick

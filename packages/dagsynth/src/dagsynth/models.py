@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from dagcore import AirflowVersion
-
-
-class Expect(BaseModel):
-    """What the requests promise that a judge can check (dageval's intent level reads the same fields)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schedule: str | None = None
-    providers: list[str] = Field(default_factory=list)
-    features: list[str] = Field(default_factory=list)
-    min_tasks: int | None = None
+from dagcore import AirflowVersion, Expect
 
 
 class ComposedDag(BaseModel):

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dagcore import AirflowVersion
-from dagsynth.models import ComposedDag, Expect, Verdict
+from dagcore import AirflowVersion, Expect
+from dagsynth.models import ComposedDag, Verdict
 
 STYLES = ("terse", "plain")
 """The styles of a composed file's requests, in the order of `ComposedDag.requests`."""

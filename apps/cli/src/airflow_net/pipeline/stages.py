@@ -74,7 +74,7 @@ def compose_fresh(
                 id=d.id,
                 completion=f"```python\n{d.code}```",
                 airflow_version=d.airflow_version,
-                expect=dageval.Expect.model_validate(d.expect.model_dump()),
+                expect=d.expect,  # one model (dagcore.Expect): what the composer promises is what the judge checks
             )
             for d in dags
         ]

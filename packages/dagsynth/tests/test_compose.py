@@ -92,6 +92,26 @@ def test_a_clock_schedule_says_the_requests_words_and_their_24_hour_time_above_i
     assert seen_pm > 0
 
 
+def test_the_fields_note_names_each_cron_field_in_crons_order() -> None:
+    default = dagsynth.compose(40, ["2.10", "3.1"])
+    fields = dagsynth.compose(40, ["2.10", "3.1"], cron_note="fields")
+    named = 0
+    for plain, spelled in zip(default, fields, strict=True):
+        # Only the line above `schedule=` differs: the same draw, the same request, the same cron.
+        changed = [b for a, b in zip(plain.code.splitlines(), spelled.code.splitlines(), strict=True) if a != b]
+        assert spelled.requests == plain.requests and len(changed) <= 1
+        cron = spelled.expect.schedule or ""
+        if not changed:
+            assert cron in ("none", "asset") or cron.startswith("@")
+            continue
+        words, _, note = changed[0].strip().removeprefix("# ").rpartition(": ")
+        assert words in " ".join(spelled.requests)
+        # `minute 15, hour 16, day of week 1-5` read back in order is the cron string with its `*` fields left out.
+        assert [part.rsplit(" ", 1)[1] for part in note.split(", ")] == [f for f in cron.split() if f != "*"]
+        named += 1
+    assert named > 10
+
+
 def _body(code: str) -> list[str]:
     """The file without its imports and with the one renamed class made alike: what twins must share."""
     return [line.replace("Dataset", "Asset") for line in code.splitlines() if not line.startswith(("from ", "import "))]

@@ -16,6 +16,7 @@ from dagsynth.exceptions import DagsynthError
 from dagsynth.imports import import_lines, module_of
 from dagsynth.models import ComposedDag, ComposeSummary, Verdict
 from dagsynth.rows import STYLES
+from dagsynth.schedules import CronNote
 
 __version__ = importlib.metadata.version("dagsynth")
 
@@ -27,6 +28,7 @@ __all__ = [
     "Clock",
     "ComposeSummary",
     "ComposedDag",
+    "CronNote",
     "DagsynthError",
     "Expect",
     "Judge",

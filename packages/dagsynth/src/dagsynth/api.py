@@ -20,6 +20,7 @@ from dagsynth.compose import FORMAT, Clock, compose_one
 from dagsynth.exceptions import DagsynthError
 from dagsynth.models import ComposedDag, ComposeSummary, Verdict
 from dagsynth.rows import atomic_jsonl, mined_row, repair_row, request_rows
+from dagsynth.schedules import CronNote
 
 Judge = Callable[[Sequence[ComposedDag]], Sequence[Verdict]]
 """Verdicts for composed files, in order."""
@@ -38,7 +39,12 @@ def _twin_slots(versions: Sequence[AirflowVersion]) -> dict[AirflowVersion, int]
 
 
 def compose(
-    n: int, versions: Iterable[AirflowVersion | str], *, seed: int = 0, clock: Clock = "datetime"
+    n: int,
+    versions: Iterable[AirflowVersion | str],
+    *,
+    seed: int = 0,
+    clock: Clock = "datetime",
+    cron_note: CronNote = "clock",
 ) -> list[ComposedDag]:
     """`n` files per version, the same ones for the same seed; duplicates of code are composed once.
 
@@ -62,7 +68,7 @@ def compose(
         for v in parsed:
             if len(out[v]) >= n:
                 continue
-            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v, clock)
+            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v, clock, cron_note)
             if dag.id not in seen:
                 seen.add(dag.id)
                 out[v].append(dag.model_copy(update={"design": f"{slots[v]}:{i}"}))
@@ -107,6 +113,7 @@ def compose_to_dir(
     judged_by: str = "",
     repairs: float = 0.0,
     clock: Clock = "datetime",
+    cron_note: CronNote = "clock",
     force: bool = False,
 ) -> ComposeSummary:
     """Compose, judge and write `out_dir` (`dags.jsonl`, `instructions.jsonl`, `rejected.jsonl`, manifest).
@@ -128,12 +135,15 @@ def compose_to_dir(
         "repairs": repairs,
         "judge": judged_by if judge else "none",
     }
+    # Options only where they are not the default: composes made before an option existed still match.
     if clock != "datetime":
-        config["clock"] = clock  # only where it is not the default: composes made before the option still match
+        config["clock"] = clock
+    if cron_note != "clock":
+        config["cron_note"] = cron_note
     expected = stamp("compose", "dagsynth", {}, config)
     if not force and (done := finished(out, expected)) is not None:
         return ComposeSummary.model_validate({**done.result, "skipped": True})
-    dags = compose(per_version, versions, seed=seed, clock=clock)
+    dags = compose(per_version, versions, seed=seed, clock=clock, cron_note=cron_note)
     broken = _broken(dags, repairs, seed) if judge else []
     verdicts = list(judge([*dags, *broken])) if judge else [Verdict(ok=True, category="unchecked") for _ in dags]
     if len(verdicts) != len(dags) + len(broken):

@@ -18,7 +18,7 @@ from dagcore import AirflowVersion, Expect
 from dagsynth import steps as S
 from dagsynth.imports import NOTED, asset_class, import_lines
 from dagsynth.models import ComposedDag
-from dagsynth.schedules import Schedule, schedule
+from dagsynth.schedules import CronNote, Schedule, schedule
 from dagsynth.steps import Context, Step
 from dagsynth.vocab import DOMAINS, EMAILS, TEAMS, pick
 
@@ -322,14 +322,25 @@ class Design:
     expect: Expect
     kinds: list[str]
 
-    def render(self, clock: Clock = "datetime") -> str:
-        return render(self.dag_id, self.shape, self.when, self.options, self.major, self.taskflow, clock=clock)
+    def render(self, clock: Clock = "datetime", cron_note: CronNote = "clock") -> str:
+        return render(
+            self.dag_id,
+            self.shape,
+            self.when,
+            self.options,
+            self.major,
+            self.taskflow,
+            clock=clock,
+            cron_note=cron_note,
+        )
 
 
-def compose_one(rng: random.Random, version: AirflowVersion, clock: Clock = "datetime") -> ComposedDag:
+def compose_one(
+    rng: random.Random, version: AirflowVersion, clock: Clock = "datetime", cron_note: CronNote = "clock"
+) -> ComposedDag:
     """One composed file for `version` (a series such as `3.1`), with its requests and what they promise."""
     design = draw(rng, version)
-    code = design.render(clock)
+    code = design.render(clock, cron_note)
     digest = hashlib.sha256(f"{version}\n{code}".encode()).hexdigest()[:16]
     return ComposedDag(
         id=digest,
@@ -456,6 +467,7 @@ def render(
     edges: Sequence[tuple[str, str]] | None = None,
     *,
     clock: Clock = "datetime",
+    cron_note: CronNote = "clock",
 ) -> str:
     """The file's text. Dependencies follow the shape's stages, or `edges` (upstream, downstream task ids)."""
     all_steps = _steps(shape)
@@ -483,7 +495,7 @@ def render(
     default_args = _default_args(o)
     if default_args:
         lines += ["", "default_args = {", *[f"    {k}: {v}," for k, v in default_args], "}", ""]
-    header = _header(dag_id, when, o, major, bool(default_args))
+    header = _header(dag_id, when, o, major, bool(default_args), cron_note)
     body: list[str] = []
     for step in all_steps:
         if step.function:
@@ -533,14 +545,15 @@ def _default_args(o: Options) -> list[tuple[str, str]]:
     return args
 
 
-def _header(dag_id: str, when: Schedule, o: Options, major: int, default_args: bool) -> str:
+def _header(dag_id: str, when: Schedule, o: Options, major: int, default_args: bool, cron_note: CronNote) -> str:
     if when.value == "none":
         sched = "None"
     elif when.value == "asset":
         sched = f'[{asset_class(major)}("{when.asset_uri}")]'
     else:
         sched = f'"{when.value}"'
-    note = [f"# {when.comment}"] if when.comment else []
+    comment = when.comment(cron_note)
+    note = [f"# {comment}"] if comment else []
     args = [f'dag_id="{dag_id}"', *note, f"schedule={sched}", _PENDULUM_START, f"catchup={o.catchup}"]
     if default_args:
         args.append("default_args=default_args")

@@ -48,6 +48,9 @@ class ComposeSection(_Section):
     clock: Literal["datetime", "pendulum"] = "datetime"
     """How composed files write dates and durations (dagsynth.Clock): `from datetime import datetime` with `timedelta`
     only where the body uses it, or one `import pendulum` whatever the body (measured: README, 45-minute run)."""
+    cron_note: Literal["clock", "fields"] = "clock"
+    """What composed files say above a cron schedule (dagsynth.CronNote): the request's words with the 24-hour time,
+    or with each cron field by name in cron's order."""
 
 
 class BaseSection(_Section):

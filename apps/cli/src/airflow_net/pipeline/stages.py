@@ -96,6 +96,7 @@ def compose_fresh(
         judged_by=f"dageval {dageval.__version__} to {level.label}",
         repairs=repairs,
         clock=section.clock,
+        cron_note=section.cron_note,
     )
 
 

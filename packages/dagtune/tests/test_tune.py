@@ -44,6 +44,7 @@ def trained(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempP
 
 def test_loss_falls_and_run_folder_is_complete(trained: dagtune.TrainResult) -> None:
     assert trained.backend == "hf"
+    assert trained.precision in ("bf16", "fp32")  # what `precision` (the config's default) resolved to here
     assert trained.steps == 12
     assert trained.first_loss is not None and trained.last_loss is not None
     assert trained.last_loss < trained.first_loss * 0.9

@@ -28,6 +28,9 @@ class TrainResult(BaseModel):
     run_dir: Path
     adapter_dir: Path
     backend: str
+    precision: str = ""
+    """What `precision` resolved to on this machine (`auto` is bf16 where the CPU multiplies bf16 natively): the
+    same config trains in bf16 on one CPU and fp32 on another, so a run says which it was."""
     steps: int
     train_loss: float | None
     eval_loss: float | None
@@ -328,6 +331,7 @@ def train(
         run_dir=run,
         adapter_dir=adapter,
         backend=backend,
+        precision=resolve_precision(config),
         steps=int(trainer.state.global_step),
         train_loss=float(output.training_loss) if output.training_loss is not None else None,
         eval_loss=eval_loss,

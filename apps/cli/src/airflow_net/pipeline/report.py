@@ -118,7 +118,8 @@ def _training(inputs: Inputs, plots: Path) -> list[str]:
     lines = [
         "## Training",
         "",
-        f"Base model {Path(inputs.base.hf.source).name}, backend {train.backend}, {train.steps} steps: "
+        f"Base model {Path(inputs.base.hf.source).name}, backend {train.backend}"
+        f"{f' ({train.precision})' if train.precision else ''}, {train.steps} steps: "
         f"train loss {_num(train.first_loss)} -> {_num(train.last_loss)}, eval loss {_num(train.eval_loss)}.",
         "",
     ]

@@ -168,6 +168,35 @@ def test_broken_code_is_refused_where_it_breaks(checker: GrammarChecker, name: s
     assert where >= len("```python\n"), (name, where)
 
 
+SCHEDULES_AIRFLOW_TAKES = [
+    'schedule="*/10 * * * *"',
+    "schedule='15 4 1,15 * mon-fri'",
+    'schedule_interval="0 6 * * 1-5"',
+    'schedule="@continuous"',
+    "schedule=None",
+    'schedule=[Asset("s3://lake/orders/")]',
+    'schedule=(Asset("a") | Asset("b"))',
+    "schedule=timedelta(hours=1)",
+    "schedule=CronTriggerTimetable('0 1 * * *', timezone='UTC')",
+    'scheduler="anything"',  # a different keyword, and positional strings, are not schedules
+]
+SCHEDULES_AIRFLOW_REFUSES = ['schedule="@morning"', 'schedule="4 * * *"', "schedule_interval='0 4 * * * * *'"]
+
+
+@pytest.mark.parametrize("keyword", SCHEDULES_AIRFLOW_TAKES)
+def test_a_schedule_keyword_takes_what_airflow_takes(checker: GrammarChecker, keyword: str) -> None:
+    code = f'DAG("a", {keyword}, start_date=datetime(2024, 1, 1))\nprint("@morning", "4 * * *")\n'
+    assert checker.refusal(_answer(code)) is None, keyword
+
+
+@pytest.mark.parametrize("keyword", SCHEDULES_AIRFLOW_REFUSES)
+def test_a_schedule_string_airflow_refuses_is_refused_in_the_string(checker: GrammarChecker, keyword: str) -> None:
+    code = f'@dag(dag_id="a", {keyword})\ndef a():\n    pass\n'
+    ast.parse(code)  # Python, but not a schedule
+    where = checker.refusal(_answer(code))
+    assert where is not None and where > len("```python\n") + code.index("=", code.index("sched")), keyword
+
+
 def test_the_answer_is_one_block_and_nothing_else(checker: GrammarChecker) -> None:
     assert checker.refusal("Here is the DAG:\n" + _answer("x = 1")) == 0  # no preamble
     assert checker.refusal(_answer("x = 1") + "\nDone.") is not None  # nothing after the closing fence

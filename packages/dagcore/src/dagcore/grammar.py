@@ -91,7 +91,7 @@ brace ::= "{" ws ( item ( ws1 comp-for-b | ( ws "," ws item )* ( ws "," )? ) )? 
 item ::= expr-b ( ws ":" ws expr-b )? | "**" ws or-b | "*" ws or-b
 args ::= arg ( ws "," ws arg )* ( ws "," )?
 arg ::= "*" ws expr-b | "**" ws expr-b | keyword ws "=" ws expr-b | expr-b ( ws1 comp-for-b )? |
-  "schedule" "_interval"? ws "=" ws ( "\"" schedule-text "\"" | "'" schedule-text "'" | schedule-other )
+  schedule-word ws "=" ws ( "\"" schedule-text "\"" | "'" schedule-text "'" | schedule-other )
 schedule-other ::= ( name | number | list | paren | brace ) ( trailer | ws "." name )* ( ws binop ws unary-b )*
 cron ::= cron-field " " cron-field " " cron-field " " cron-field " " cron-field
 cron-field ::= cron-item ( "," cron-item )*
@@ -135,7 +135,8 @@ with-item ::= expr-l ( sp1 "as" sp1 target )?
 
 def _schedule_text() -> str:
     presets = " | ".join(_literal(p) for p in SCHEDULE_PRESETS)
-    return f"schedule-text ::= {presets} | cron\n"
+    words = " | ".join(_literal(w) for w in _SCHEDULE_WORDS)  # the same words `keyword` leaves out
+    return f"schedule-word ::= {words}\nschedule-text ::= {presets} | cron\n"
 
 
 _NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"

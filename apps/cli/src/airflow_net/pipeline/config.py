@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dagcore import RETRY_BY_DEFAULT, Retry
 from dagdata import PromptContract
 from dageval import InputError
+from dagsynth import Clock, CronNote
 
 
 class _Section(BaseModel):
@@ -45,10 +46,10 @@ class ComposeSection(_Section):
     repairs: float = 0.0
     """The fraction of composed files that also teach a repair: a broken version, the real Airflow error on it, the
     file as the fix (dagsynth.breaks)."""
-    clock: Literal["datetime", "pendulum"] = "datetime"
+    clock: Clock = "datetime"
     """How composed files write dates and durations (dagsynth.Clock): `from datetime import datetime` with `timedelta`
     only where the body uses it, or one `import pendulum` whatever the body (measured: README, 45-minute run)."""
-    cron_note: Literal["clock", "fields"] = "clock"
+    cron_note: CronNote = "clock"
     """What composed files say above a cron schedule (dagsynth.CronNote): the request's words with the 24-hour time,
     or with each cron field by name in cron's order."""
 

@@ -6,8 +6,9 @@
 Serves the model with dagserve as the config's eval section does (ctx, parallel, max_tokens, sampling), and runs
 dageval's generate-validate-repair loop (dagcore.repair_loop, judged by dageval's Validator in a real Airflow of
 the requested version, up to import) on the dev set (`bench/devset.py`: fresh composed requests, none trained on;
-`--per-version` of each series), once per strategy. The loop is a decision, so it is made there; `--on benchmark`
-runs the benchmark's first `eval.benchmark.max_prompts` requests instead, to report, never to choose. Strategies:
+`--per-version` of each series; `--on written`: the requests written by hand, `bench/devset.py`'s `WRITTEN`), once per
+strategy. The loop is a decision, so it is made there; `--on benchmark` runs the benchmark's first
+`eval.benchmark.max_prompts` requests instead, to report, never to choose. Strategies:
 
 - `feedback, greedy` (`--greedy-feedback`): the rejected answer and the judge's words go back, every answer greedy;
 - `feedback, retries at T`: the same conversation, the answers after the first sampled at temperature T (the first
@@ -15,7 +16,9 @@ runs the benchmark's first `eval.benchmark.max_prompts` requests instead, to rep
 - each of them also under the Python answer grammar (`--grammar`; otherwise as the config's `eval.grammar`);
 - `afresh, retries at T` for each `--temperature`: each retry asks the request again (no rejected answer, no
   words), sampled at T: a verifier choosing among samples, as in "Is Self-Repair a Silver Bullet for Code
-  Generation?" (Olausson et al., ICLR 2024), which found repair's gains over resampling modest at equal budget.
+  Generation?" (Olausson et al., ICLR 2024), which found repair's gains over resampling modest at equal budget;
+- `afresh, retries at T under the grammar` (`--retry-grammar`): the same, with only the retries decoded under the
+  grammar, so the single-shot answer stays free and a sampled retry always parses.
 
 The first answer is greedy for every strategy (the single-shot number; batched decoding makes it differ a little
 from run to run, so each strategy is also read as the first failures its own retries fixed). Prints validity at import
@@ -30,7 +33,7 @@ import argparse
 import json
 from pathlib import Path
 
-from devset import dev_prompts
+from devset import WRITTEN, dev_prompts
 
 import dageval
 from airflow_net.pipeline import stages
@@ -38,12 +41,16 @@ from airflow_net.pipeline.config import load_pipeline_config
 from dagcore import Retry, best_index
 
 
-def strategies(temperatures: list[float], greedy_feedback: bool, feedback: bool = True) -> dict[str, Retry]:
+def strategies(
+    temperatures: list[float], greedy_feedback: bool, feedback: bool = True, retry_grammar: bool = False
+) -> dict[str, Retry]:
     found = {"feedback, greedy": Retry()} if greedy_feedback else {}
     if feedback:
         found[f"feedback, retries at {temperatures[0]}"] = Retry(temperature=temperatures[0])
     for t in temperatures:
         found[f"afresh, retries at {t}"] = Retry(feedback=False, temperature=t)
+        if retry_grammar:
+            found[f"afresh, retries at {t} under the grammar"] = Retry(feedback=False, temperature=t, grammar=True)
     return found
 
 
@@ -63,7 +70,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="a GGUF file")
     parser.add_argument("--config", type=Path, required=True, help="a pipeline config: its eval section")
     parser.add_argument("--out", type=Path, default=Path("out/repair-strategies"))
-    parser.add_argument("--on", choices=["dev", "benchmark"], default="dev")
+    parser.add_argument("--on", choices=["dev", "written", "benchmark"], default="dev")
     parser.add_argument(
         "--dataset", type=Path, default=Path("out/laptop/dataset"), help="its training split is left out of the dev set"
     )
@@ -75,6 +82,9 @@ def main() -> None:
     parser.add_argument(
         "--grammar", action="store_true", help="each strategy without and with the Python answer grammar"
     )
+    parser.add_argument(
+        "--retry-grammar", action="store_true", help="also each afresh strategy with only its retries under the grammar"
+    )
     args = parser.parse_args()
     config = load_pipeline_config(args.config)
     section = config.eval
@@ -82,6 +92,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.on == "dev":
         prompts = dageval.read_prompts(dev_prompts(args.dataset, args.per_version, args.out / "dev.jsonl"))
+    elif args.on == "written":
+        prompts = dageval.read_prompts(WRITTEN)
     else:
         prompts = dageval.read_prompts(stages.benchmark_requests(config))
         if section.benchmark.max_prompts:
@@ -90,7 +102,7 @@ def main() -> None:
     """Per strategy: import after 0..N retries, and intent of the answer handed over after N."""
     serve = stages.serve(config, args.out)
     with serve(args.model) as endpoint, dageval.Validator(dageval.Level.IMPORT, install_runtimes=True) as judge:
-        ways = strategies(args.temperature or [0.8], args.greedy_feedback, not args.no_feedback)
+        ways = strategies(args.temperature or [0.8], args.greedy_feedback, not args.no_feedback, args.retry_grammar)
         grammars = [False, True] if args.grammar else [section.grammar]
         for (way, retry), grammar in [(w, g) for w in ways.items() for g in grammars]:
             name = f"{way}, grammar" if grammar else way

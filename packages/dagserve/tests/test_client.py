@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dagcore import PromptContract, Retry, extract_code
+from dagcore import PromptContract, Retry, extract_code, python_answer_grammar
 from dagcore.testing import ScriptedModel
 from dagserve import (
     Client,
@@ -131,3 +131,18 @@ def test_retries_can_sample_afresh_without_the_rejected_answer() -> None:
     first, retry = scripted.requests
     assert retry["temperature"] == 0.0 and retry["seed"] == first["seed"] == 7
     assert len(retry["messages"]) == len(first["messages"]) + 2
+
+
+def test_retries_can_decode_under_the_answer_grammar_while_the_first_stays_free() -> None:
+    scripted = ScriptedModel(["```python\nx = 1\n```"])
+    validator = RejectFirst(reject=2)
+    with Client(scripted.url) as client:
+        kept = generate_valid_dag(
+            client, validator, "Say hi.", "2.10", seed=7, retry=Retry(feedback=False, temperature=0.8, grammar=True)
+        )
+        contract = client.contract()
+    scripted.close()
+    assert kept.ok and len(scripted.requests) == 3
+    first, *retries = scripted.requests
+    assert "grammar" not in first  # the single-shot answer is the free one
+    assert [r["grammar"] for r in retries] == [python_answer_grammar(contract)] * 2

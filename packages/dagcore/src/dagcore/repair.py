@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dagcore.chat import ChatClient, ChatResponse
 from dagcore.code import extract_code
 from dagcore.fiximports import fix_imports as fix_airflow_imports
+from dagcore.grammar import with_answer_grammar
 from dagcore.version import AirflowVersion
 
 FEEDBACK = "The code failed validation: {problem}\n\nReturn the full corrected file."
@@ -33,6 +34,9 @@ class Retry(BaseModel):
     temperature: float | None = Field(default=None, ge=0)
     """The temperature of the answers after the first; None: the first answer's. A greedy model shown its error
     often rewrites the same mistake."""
+    grammar: bool = False
+    """Decode the answers after the first under the contract's Python answer grammar (`dagcore.with_answer_grammar`):
+    a sampled retry then always parses, while the first answer stays free (the single-shot number unchanged)."""
 
 
 # The retry of the product's loop (`airflow-net generate`, the app, the MCP tool) unless asked otherwise.
@@ -186,7 +190,8 @@ def repair_loop(
         sent = list(messages)
         # A retry's own seed: a sampled retry that drew the first answer's tokens again would waste the attempt.
         heat, draw = (temperature, seed) if number == 1 else _retry(temperature, retry, seed, number)
-        answer = client.chat(sent, max_tokens=max_tokens, temperature=heat, seed=draw, stop=contract.stop, extra=extra)
+        fields = with_answer_grammar(extra or {}, contract) if number > 1 and retry.grammar else extra
+        answer = client.chat(sent, max_tokens=max_tokens, temperature=heat, seed=draw, stop=contract.stop, extra=fields)
         code = (answer_code or extract_code)(answer.text)
         fixes: list[str] = []
         if fix_imports and code is not None and answer.finish_reason != "length":

@@ -75,6 +75,7 @@ def main() -> None:
         "--dataset", type=Path, default=Path("out/laptop/dataset"), help="its training split is left out of the dev set"
     )
     parser.add_argument("--per-version", type=int, default=12, help="dev requests per Airflow series")
+    parser.add_argument("--first", type=int, default=0, help="with --on written: only its first N requests")
     parser.add_argument("--temperature", type=float, action="append", help="retry temperatures (default 0.8)")
     parser.add_argument("--greedy-feedback", action="store_true", help="also feed back with greedy retries")
     parser.add_argument("--no-feedback", action="store_true", help="only retries asked afresh")
@@ -93,7 +94,7 @@ def main() -> None:
     if args.on == "dev":
         prompts = dageval.read_prompts(dev_prompts(args.dataset, args.per_version, args.out / "dev.jsonl"))
     elif args.on == "written":
-        prompts = dageval.read_prompts(WRITTEN)
+        prompts = dageval.read_prompts(WRITTEN)[: args.first or None]
     else:
         prompts = dageval.read_prompts(stages.benchmark_requests(config))
         if section.benchmark.max_prompts:

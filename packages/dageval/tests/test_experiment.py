@@ -128,5 +128,7 @@ def test_two_prompt_sets_one_server_per_model_with_repairs_and_tags(tmp_path: Pa
     assert "retry" not in judge.stamped() and judge.stamped() == unstamped
     afresh = judge.model_copy(update={"retry": Retry(feedback=False, temperature=0.8)})
     assert afresh.stamped()["retry"] == {"feedback": False, "temperature": 0.8}
+    parsing = judge.model_copy(update={"retry": Retry(feedback=False, temperature=0.8, grammar=True)})
+    assert parsing.stamped()["retry"] == {"feedback": False, "temperature": 0.8, "grammar": True}
     redone = dageval.run_experiments(base, tuned, [sets[1].model_copy(update={"judge": afresh})], out, serve=serve)
     assert not redone[0].skipped and served == ["base.gguf", "tuned.gguf"] * 2

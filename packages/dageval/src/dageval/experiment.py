@@ -66,6 +66,8 @@ class JudgeConfig(BaseModel):
         found = self.model_dump(mode="json")
         if self.retry == Retry():
             del found["retry"]
+        elif not self.retry.grammar:
+            del found["retry"]["grammar"]  # a retry stamped before `Retry.grammar` existed is the same retry
         if not self.grammar:
             del found["grammar"]
         return found

@@ -260,9 +260,7 @@ def test_a_contract_set_in_the_config_reaches_the_ggufs_the_server_and_the_eval(
             assert rows
             for row in rows:
                 system, request = row["messages"][0], row["messages"][1]
-                # The major's import lines, then those of the providers the request names (checked exactly below).
-                assert system["role"] == "system"
-                assert system["content"].startswith(CONTRACT.system_message(row["airflow_version"]))
+                assert system == {"role": "system", "content": CONTRACT.system_message(row["airflow_version"])}
                 assert request["role"] == "user" and user.match(request["content"]), request
         asked = {row["prompt_id"]: row["messages"][:2] for row in rows}  # the benchmark's, in the contract's words
         assert asked == {

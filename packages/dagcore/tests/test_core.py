@@ -70,9 +70,7 @@ def test_contract_states_the_series_and_round_trips_through_metadata() -> None:
     assert DEFAULT_CONTRACT.user("Do it. ", AirflowVersion("2.10.5")).endswith("Target: Apache Airflow 2.10")
     assert DEFAULT_CONTRACT.user("Do it.", "3.1").endswith("Target: Apache Airflow 3.1")
     assert DEFAULT_CONTRACT.user("Do it.", None).endswith("Target: Apache Airflow latest")
-    other = PromptContract(
-        system="Write DAGs.", user_template="Airflow {airflow_version}: {request}", notes={}, hints={}
-    )
+    other = PromptContract(system="Write DAGs.", user_template="Airflow {airflow_version}: {request}", notes={})
     messages = other.messages("Copy S3 to GCS", "3.0.6", "x = 1\n")
     assert messages == [
         {"role": "system", "content": "Write DAGs."},
@@ -99,31 +97,6 @@ def test_the_system_message_shows_the_target_majors_imports() -> None:
     )
     manifest = DEFAULT_CONTRACT.model_dump(exclude={"notes", "notes_header"}) | {"version": "1"}
     assert PromptContract.model_validate(manifest).notes == {}
-
-
-def test_the_system_message_adds_the_imports_of_the_providers_a_request_names() -> None:
-    request = "Load the S3 export into Snowflake, then email finance."
-    two, three = (DEFAULT_CONTRACT.system_message(v, request) for v in ("2.10", "3.0"))
-    assert two.startswith(DEFAULT_CONTRACT.system_message("2.10"))  # the major's notes first, then the hints
-    hinted = two.removeprefix(DEFAULT_CONTRACT.system_message("2.10")).strip().splitlines()
-    assert hinted == [
-        "from airflow.operators.email import EmailOperator",
-        "from airflow.providers.amazon.aws.hooks.s3 import S3Hook",
-        "from airflow.providers.amazon.aws.operators.s3 import S3CreateObjectOperator",
-        "from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor",
-        "from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook",
-    ]
-    assert "from airflow.providers.smtp.operators.smtp import EmailOperator" in three  # where 3.x has it
-    assert "airflow.operators.email" not in three
-    # Whole words only, any case; a request that names none gets the notes alone.
-    assert DEFAULT_CONTRACT.system_message("3.1", "Rename the apiary files") == DEFAULT_CONTRACT.system_message("3.1")
-    assert "HttpSensor" in DEFAULT_CONTRACT.system_message("3.1", "poll the partner API until it is ready")
-    assert "HttpOperator" in DEFAULT_CONTRACT.messages("call https://x.io/v1 daily", "2.9")[0]["content"]
-    # The hints travel with the contract (a model file's metadata) and a contract 2 is read back without them.
-    assert PromptContract.from_metadata(DEFAULT_CONTRACT.metadata()).hints == DEFAULT_CONTRACT.hints
-    two_was = {k: v for k, v in DEFAULT_CONTRACT.metadata().items() if not k.endswith("hints")}
-    contract_2 = PromptContract.from_metadata({**two_was, "airflow_net.prompt.version": "2"})
-    assert contract_2.system_message("2.10", request) == DEFAULT_CONTRACT.system_message("2.10")
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,6 @@ def test_metadata_round_trips() -> None:
         "airflow_net.prompt.version",
         "airflow_net.prompt.system",
         "airflow_net.prompt.notes",
-        "airflow_net.prompt.hints",
         "airflow_net.prompt.notes_header",
         "airflow_net.prompt.user_template",
         "airflow_net.prompt.answer_template",

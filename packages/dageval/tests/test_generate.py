@@ -200,6 +200,4 @@ def test_a_dataset_request_is_stated_by_the_served_models_own_contract(endpoint:
     dageval.generate([prompt], GenerateConfig(endpoint=endpoint.url), tmp_path / "default.jsonl")
     assert endpoint.calls[-1]["body"]["messages"] == DEFAULT_CONTRACT.messages("Copy S3 to GCS nightly.", "2.10")
     saved = json.loads((tmp_path / "own.jsonl").read_text())
-    assert saved["airflow_version"] == "2.10.5" and saved["messages"][0]["content"] == own.system_message(
-        "2.10", prompt.request or ""
-    )
+    assert saved["airflow_version"] == "2.10.5" and saved["messages"][0]["content"] == own.system_message("2.10")

@@ -9,12 +9,11 @@ elsewhere carries none and gets `DEFAULT_CONTRACT`.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from dagcore.names import import_hints, import_notes
+from dagcore.names import import_notes
 from dagcore.version import AirflowVersion, series
 
 METADATA_PREFIX = "airflow_net.prompt."
@@ -25,9 +24,8 @@ class PromptContract(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: str = "4"
-    """Version of the contract's format (2: the system message carries the target major's import lines; 4: and the
-    import lines of the providers the request names, `hints`; a contract 3 was measured and never shipped)."""
+    version: str = "2"
+    """Version of the contract's format (2: the system message carries the target major's import lines)."""
     system: str = (
         "You are an expert Apache Airflow engineer. Write one complete, working Airflow DAG file that does "
         "what the user asks, for the Airflow version they target: import only what that version provides, "
@@ -38,9 +36,6 @@ class PromptContract(BaseModel):
     """What the system message adds for a target major (`"2"`, `"3"`; `"3"` when the version is unknown): the import
     lines of the names most DAGs use, as that major has them, under `notes_header`. Empty: nothing is added (as in
     contract 1, and in every contract read from a model file that carries none)."""
-    hints: dict[str, dict[str, str]] = {str(major): import_hints(major) for major in (2, 3)}
-    """Per target major: a regex (matched case-insensitively, as whole words, in the request) -> import lines added
-    under the notes when the request names it (`snowflake` -> the SnowflakeHook line). Empty: none (contracts 1-2)."""
     notes_header: str = "Apache Airflow {major} imports them like this:"
     """The line before the notes; `{major}` is the target's major version."""
     user_template: str = "{request}\n\nTarget: Apache Airflow {airflow_version}"
@@ -57,23 +52,14 @@ class PromptContract(BaseModel):
         _, found, tail = self.answer_template.partition("{code}")
         return [tail + "\n"] if found and tail.strip() else []
 
-    def system_message(self, airflow_version: AirflowVersion | str | None, request: str = "") -> str:
-        """The system message for a target version: `system`, then the notes of its major where there are any, and
-        the hints the request's words call for."""
+    def system_message(self, airflow_version: AirflowVersion | str | None) -> str:
+        """The system message for a target version: `system`, then the notes of its major where there are any."""
         version = AirflowVersion.of(airflow_version)
         major = str(version.major) if version is not None else max(self.notes, default="3")
-        lines = [line for line in self.notes.get(major, "").splitlines() if line]
-        hinted = {
-            line
-            for pattern, hint in self.hints.get(major, {}).items()
-            if re.search(rf"\b(?:{pattern})\b", request, re.IGNORECASE)
-            for line in hint.splitlines()
-            if line
-        }
-        lines += sorted(hinted - set(lines))  # module order, as a file's import block has them
-        if not lines:
+        note = self.notes.get(major)
+        if not note:
             return self.system
-        return f"{self.system}\n\n{self.notes_header.format(major=major)}\n" + "\n".join(lines)
+        return f"{self.system}\n\n{self.notes_header.format(major=major)}\n{note}"
 
     def user(self, request: str, airflow_version: AirflowVersion | str | None) -> str:
         stated = series(AirflowVersion.of(airflow_version))
@@ -87,7 +73,7 @@ class PromptContract(BaseModel):
     ) -> list[dict[str, str]]:
         """ChatML messages: system, user and, for training, the assistant's answer."""
         messages = [
-            {"role": "system", "content": self.system_message(airflow_version, request)},
+            {"role": "system", "content": self.system_message(airflow_version)},
             {"role": "user", "content": self.user(request, airflow_version)},
         ]
         if code is not None:
@@ -95,10 +81,9 @@ class PromptContract(BaseModel):
         return messages
 
     def metadata(self) -> dict[str, str]:
-        """Flat string fields for GGUF metadata (`airflow_net.prompt.*`); `notes` and `hints` as JSON."""
+        """Flat string fields for GGUF metadata (`airflow_net.prompt.*`); `notes` as JSON."""
         fields = self.model_dump()
-        for name in _JSON_FIELDS:
-            fields[name] = json.dumps(fields[name], sort_keys=True)
+        fields["notes"] = json.dumps(fields["notes"], sort_keys=True)
         return {f"{METADATA_PREFIX}{k}": v for k, v in fields.items()}
 
     @classmethod
@@ -108,23 +93,18 @@ class PromptContract(BaseModel):
         known: dict[str, object] = {k: v for k, v in found.items() if k in cls.model_fields}
         if not known:
             return cls()
-        for name in _JSON_FIELDS:
-            if name in known:
-                known[name] = json.loads(str(known[name]))
+        if "notes" in known:
+            known["notes"] = json.loads(str(known["notes"]))
         return cls.model_validate(known)
 
     @model_validator(mode="before")
     @classmethod
-    def _older_contracts_lacked_fields(cls, data: Any) -> Any:
-        """A contract stored before notes (version 1) or hints (versions 1-2) existed, in a model file's metadata or a
-        dataset's manifest, is read back as the model was trained, without them, not with today's default."""
-        if isinstance(data, dict):
-            for field, versions in (("notes", ("1",)), ("hints", ("1", "2"))):
-                if data.get("version") in versions and field not in data:
-                    data = {**data, field: {}}
+    def _contract_1_had_no_notes(cls, data: Any) -> Any:
+        """A contract stored before notes existed (version 1: a model file's metadata, a dataset's manifest) is read
+        back as the model was trained, without them, not with today's default."""
+        if isinstance(data, dict) and data.get("version") == "1" and "notes" not in data:
+            return {**data, "notes": {}}
         return data
 
-
-_JSON_FIELDS = ("notes", "hints")
 
 DEFAULT_CONTRACT = PromptContract()

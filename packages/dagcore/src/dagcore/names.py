@@ -100,26 +100,3 @@ NOTED = ("DAG", "dag", "task", "task_group", "BashOperator", "PythonOperator", "
 def import_notes(major: int) -> str:
     """The import lines of the names most DAGs use, as Airflow `major`.x has them (with its data-aware class)."""
     return "\n".join(import_lines([*NOTED, asset_class(major)], major))
-
-
-# What a request names (a case-insensitive regex, matched as whole words) -> the names that do it, as dagsynth's
-# composed files write them. The contract shows their import lines when a request names one: the laptop model's
-# answers invented provider modules (`airflow.providers.google.cloud.operators.s3`) or left out the provider the
-# request named (12 of 40 benchmark answers that loaded failed intent so, 2026-12-06), and it copies lines it sees.
-HINTED: dict[str, tuple[str, ...]] = {
-    "snowflake": ("SnowflakeHook",),
-    "postgres|postgresql": ("PostgresHook",),
-    "s3|aws|amazon": ("S3CreateObjectOperator", "S3Hook", "S3KeySensor"),
-    "bigquery": ("BigQueryInsertJobOperator",),
-    "slack": ("SlackWebhookOperator",),
-    "https?|api|apis|endpoint": ("HttpOperator", "HttpSensor"),
-    "docker": ("DockerOperator",),
-    "kubernetes|k8s": ("KubernetesPodOperator",),
-    "sftp": ("SFTPSensor",),
-    "e-?mails?|emailing": ("EmailOperator",),
-}
-
-
-def import_hints(major: int) -> dict[str, str]:
-    """For each `HINTED` pattern, the import lines of its names as Airflow `major`.x has them."""
-    return {pattern: "\n".join(import_lines(names, major)) for pattern, names in HINTED.items()}

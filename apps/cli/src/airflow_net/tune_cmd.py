@@ -60,7 +60,8 @@ def export(
         (
             "f16 vs PyTorch (greedy)",
             f"{result.f16_agreement.identical_prompts}/{result.f16_agreement.prompts} "
-            f"prompts, {result.f16_agreement.matching_tokens:.0%} tokens",
+            f"prompts, {result.f16_agreement.matching_tokens:.0%} tokens"
+            + (f", {result.f16_agreement.near_ties} parted at a near tie" if result.f16_agreement.near_ties else ""),
         ),
     ]
     if result.quantized is not None and result.quant_agreement is not None:

@@ -72,6 +72,7 @@ def test_by_default_a_rejected_answer_is_asked_for_afresh_and_sampled(
     # dagcore.RETRY_BY_DEFAULT: the request again, not the rejected answer and its error, at the retry temperature.
     assert retry["messages"] == first["messages"] and first["temperature"] == 0.0
     assert retry["temperature"] == RETRY_BY_DEFAULT.temperature and not RETRY_BY_DEFAULT.feedback
+    assert "grammar" not in first and "grammar" in retry  # a sampled retry decodes under the answer grammar
     model.close()
 
 

@@ -146,3 +146,12 @@ def test_retries_can_decode_under_the_answer_grammar_while_the_first_stays_free(
     first, *retries = scripted.requests
     assert "grammar" not in first  # the single-shot answer is the free one
     assert [r["grammar"] for r in retries] == [python_answer_grammar(contract)] * 2
+    # An answer asked for under its own schema (the DAG spec's JSON) keeps it: no Python grammar on top.
+    scripted = ScriptedModel(["```python\nx = 1\n```"])
+    spec = {"response_format": {"type": "json_object"}}
+    with Client(scripted.url) as client:
+        generate_valid_dag(
+            client, RejectFirst(reject=1), "Say hi.", "2.10", retry=Retry(feedback=False, grammar=True), extra=spec
+        )
+    scripted.close()
+    assert all("grammar" not in r and r["response_format"] == spec["response_format"] for r in scripted.requests)

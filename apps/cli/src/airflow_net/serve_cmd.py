@@ -49,6 +49,14 @@ def generate(
     retry_temperature: Annotated[
         float | None, typer.Option(min=0, help="Sampling temperature of the retries (the first answer is greedy).")
     ] = RETRY_BY_DEFAULT.temperature,
+    retry_grammar: Annotated[
+        bool,
+        typer.Option(
+            "--retry-grammar/--free-retries",
+            help="Decode the retries under the Python answer grammar, so a sampled retry always parses (measured on "
+            "96 written dev requests: 21 of 59 failures fixed, free retries 16 of 61). The first answer stays free.",
+        ),
+    ] = RETRY_BY_DEFAULT.grammar,
     spec: Annotated[
         bool,
         typer.Option(
@@ -105,7 +113,7 @@ def generate(
             max_attempts=attempts,
             max_tokens=max_tokens,
             fix_imports=fix_imports and not (spec or spec_tuned),  # the renderer puts imports where they belong
-            retry=Retry(feedback=feedback, temperature=retry_temperature),
+            retry=Retry(feedback=feedback, temperature=retry_temperature, grammar=retry_grammar),
             **asked,
         )
     final = result.final

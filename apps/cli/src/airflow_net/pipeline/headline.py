@@ -25,7 +25,8 @@ def retry_words(retry: Retry) -> str:
     """How the loop asked again, in words (`the request asked afresh, sampled at temperature 0.8`)."""
     how = "the judge's verdict fed back" if retry.feedback else "the request asked afresh"
     heat = "as the first answer" if retry.temperature is None else f"at temperature {retry.temperature}"
-    return f"{how}, sampled {heat}"
+    grammar = " under the answer grammar" if retry.grammar else ""
+    return f"{how}, sampled {heat}{grammar}"
 
 
 def repairs_of(experiment: dageval.Experiment) -> int:

@@ -22,10 +22,9 @@ from dagsynth.schedules import CronNote, Schedule, schedule
 from dagsynth.steps import Context, Step
 from dagsynth.vocab import DOMAINS, EMAILS, TEAMS, pick
 
-FORMAT = 4
+FORMAT = 3
 """How composed files are written; a stored compose of another format is redone (2: the contract's import block;
-3: the request's words and the 24-hour time above a cron schedule; 4: a bash `echo` among the closing steps, its text in
-single quotes inside the command's double quotes)."""
+3: the request's words and the 24-hour time above a cron schedule)."""
 _PENDULUM_START = 'start_date=pendulum.datetime(2024, 1, 1, tz="UTC")'
 
 Clock = Literal["datetime", "pendulum"]

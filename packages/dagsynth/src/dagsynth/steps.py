@@ -225,25 +225,6 @@ def email(c: Context) -> Step:
     return Step("send_report_email", "email", phrase, {"EmailOperator"}, expr, spec=spec)
 
 
-def echo(c: Context) -> Step:
-    # A status line from bash, its text in single quotes inside the double-quoted command. Small models write
-    # `bash_command="echo "..."` when nothing showed them the nesting: on the committed laptop model that was 7 of
-    # 40 benchmark answers and 14 of 96 written dev answers, the largest single cause of syntax errors.
-    d = c.domain
-    tid = f"log_{d.slug}_done"
-    text, phrase = pick(
-        c.rng,
-        [
-            (f"{d.noun} loaded for {{{{ ds }}}}", f"echo a line saying the {d.noun} loaded for the run date"),
-            (f"{d.noun} pipeline finished", f'echo "{d.noun} pipeline finished" to the task log'),
-            (f"done: {d.slug} for {{{{ ds }}}}", "print a done line with the run date from bash"),
-        ],
-    )
-    cmd = f"echo '{text}'"
-    spec = {"operator": "bash", "bash_command": cmd}
-    return Step(tid, "echo", phrase, {"BashOperator"}, _call("BashOperator", tid, bash_command=_q(cmd)), spec=spec)
-
-
 def http(c: Context) -> Step:
     d = c.domain
     if c.rng.random() < 0.4:
@@ -392,7 +373,7 @@ WAITS: list[Builder] = [file_sensor, s3_sensor, sftp_sensor, http, deferred_wait
 EXTRACTS: list[Builder] = [bash_script, python, http, docker, kubernetes]
 TRANSFORMS: list[Builder] = [python, dbt, bigquery, snowflake, docker, kubernetes, bash_script]
 LOADS: list[Builder] = [postgres, snowflake, s3_upload, bigquery, python]
-NOTIFIES: list[Builder] = [slack, email, trigger, echo]
+NOTIFIES: list[Builder] = [slack, email, trigger]
 
 
 def empty(task_id: str, trigger_rule: str | None = None) -> Step:

@@ -188,14 +188,16 @@ def repair_loop(
     contract = client.contract()
     messages = list(messages) if messages else contract.messages(request, version)
     retry = retry or Retry()
+    # The retries' request fields, set once: under the answer grammar where asked, unless the answer is already decoded
+    # under its own grammar or schema (the DAG spec's JSON), which it keeps.
+    own = bool({"grammar", "response_format"} & set(extra or {}))
+    retry_extra = with_answer_grammar(extra or {}, contract) if retry.grammar and not own else extra
     turns: list[Turn] = []
     for number in range(1, max_attempts + 1):
         sent = list(messages)
         # A retry's own seed: a sampled retry that drew the first answer's tokens again would waste the attempt.
         heat, draw = (temperature, seed) if number == 1 else _retry(temperature, retry, seed, number)
-        # An answer already decoded under its own grammar or schema (the DAG spec's JSON) keeps it.
-        own = bool({"grammar", "response_format"} & set(extra or {}))
-        fields = with_answer_grammar(extra or {}, contract) if number > 1 and retry.grammar and not own else extra
+        fields = retry_extra if number > 1 else extra
         answer = client.chat(sent, max_tokens=max_tokens, temperature=heat, seed=draw, stop=contract.stop, extra=fields)
         code = (answer_code or extract_code)(answer.text)
         fixes: list[str] = []

@@ -109,6 +109,18 @@ def test_fix_imports_moves_imports_before_the_validator_sees_the_file() -> None:
         assert bool(result.final.fixes) is fix and result.final.generation.completion == answer
 
 
+def test_the_loop_mends_nested_quotes_so_the_file_parses_and_its_imports_move() -> None:
+    answer = '```python\nfrom airflow.sdk import dag\n\n\n@dag(schedule=None)\ndef d():\n    f(cmd="echo "hi"")\n```'
+    scripted = ScriptedModel([answer])
+    validator = RejectFirst(reject=0)
+    with Client(scripted.url) as client:
+        result = generate_valid_dag(client, validator, "Say hi.", "2.10", fix_imports=True)
+    scripted.close()
+    assert validator.seen[0].splitlines()[0] == "from airflow.decorators import dag"
+    assert validator.seen[0].splitlines()[-1].strip() == "f(cmd=\"echo 'hi'\")"
+    assert result.final.fixes[0] == "line 6: cmd's inner double quotes made single"
+
+
 def test_retries_can_sample_afresh_without_the_rejected_answer() -> None:
     answers = iter(["```python\nx = 1\n```", "```python\nx = 2\n```", "```python\nx = 3\n```"])
     scripted = ScriptedModel(lambda body: next(answers))

@@ -73,7 +73,11 @@ def build_server(settings: McpSettings) -> MCPServer:
             int, Field(description="Retries after a rejected answer, each the request asked afresh (0-5).")
         ] = 2,
         fix_imports: Annotated[
-            bool, Field(description="Move Airflow imports to where the target version has them before validating.")
+            bool,
+            Field(
+                description="Move Airflow imports to where the target version has them, and mend nested "
+                "double quotes that stop the file parsing, before validating."
+            ),
         ] = FIX_IMPORTS_BY_DEFAULT,
         spec: Annotated[
             bool,

@@ -29,8 +29,8 @@ class DagRequest(BaseModel):
     airflow_version: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
     max_attempts: int | None = Field(None, ge=1, le=10)
     fix_imports: bool = FIX_IMPORTS_BY_DEFAULT
-    """Move each answer's Airflow imports to where the target version has them before validating it (false: judge
-    the model's own imports)."""
+    """Move each answer's Airflow imports to where the target version has them, and mend a string's bare inner double
+    quotes where they stop it parsing, before validating it (false: judge the model's own file)."""
     retry: Retry = RETRY_BY_DEFAULT
     """How a rejected answer is asked for again: `feedback` shows the model its error, `temperature` samples the
     retries (dagcore.Retry)."""

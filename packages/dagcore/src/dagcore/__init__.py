@@ -16,6 +16,7 @@ from dagcore.contract import DEFAULT_CONTRACT, METADATA_PREFIX, PromptContract
 from dagcore.exceptions import AirflowNetError, ChatError, DagcoreError, UserConfigError, VersionError
 from dagcore.expect import Expect, Feature
 from dagcore.fiximports import FIX_IMPORTS_BY_DEFAULT, FixedImports, fix_imports
+from dagcore.fixquotes import FixedQuotes, fix_quotes
 from dagcore.grammar import python_answer_grammar, with_answer_grammar
 from dagcore.internals import imported_modules, is_test_internal, test_internal_imports
 from dagcore.manifest import (
@@ -66,6 +67,7 @@ __all__ = [
     "Expect",
     "Feature",
     "FixedImports",
+    "FixedQuotes",
     "Judge",
     "Judgement",
     "JudgementLike",
@@ -86,6 +88,7 @@ __all__ = [
     "fenced_blocks",
     "finished",
     "fix_imports",
+    "fix_quotes",
     "identity",
     "imported_modules",
     "is_test_internal",

@@ -16,6 +16,7 @@ from collections import defaultdict
 
 from pydantic import BaseModel
 
+from dagcore.fixquotes import FixedQuotes, fix_quotes
 from dagcore.names import ASSET_CLASS, module_of
 from dagcore.version import AirflowVersion
 
@@ -65,16 +66,19 @@ def _bound(tree: ast.Module) -> set[str]:
     return names
 
 
-def fix_imports(code: str, airflow_version: AirflowVersion | str | None, *, drop_unused: bool = False) -> FixedImports:
+def fix_imports(
+    code: str, airflow_version: AirflowVersion | str | None, *, drop_unused: bool = False, mend_quotes: bool = False
+) -> FixedImports:
     """`code` with its Airflow imports where `airflow_version` has them, and known names it uses but never imports
     imported. With no version known nothing moves. `drop_unused`: Airflow and `datetime` names imported but never
     used are then dropped too (`airflow-net generate` and the app do: a model taught the prompt's whole import block
-    writes it whole, and a user's linter should not flag six lines of every answer)."""
-    moved = _fix(code, airflow_version)
-    if not drop_unused:
-        return moved
-    tidied = _drop_unused(moved.code)
-    return FixedImports(code=tidied.code, changes=[*moved.changes, *tidied.changes])
+    writes it whole, and a user's linter should not flag six lines of every answer). `mend_quotes`: a file that does
+    not parse because a keyword string nests bare double quotes is mended first (`dagcore.fix_quotes`; the product's
+    loop does), so its imports can be moved too."""
+    mended = fix_quotes(code) if mend_quotes else FixedQuotes(code=code, changes=[])
+    moved = _fix(mended.code, airflow_version)
+    tidied = _drop_unused(moved.code) if drop_unused else FixedImports(code=moved.code, changes=[])
+    return FixedImports(code=tidied.code, changes=[*mended.changes, *moved.changes, *tidied.changes])
 
 
 def _drop_unused(code: str) -> FixedImports:

@@ -177,8 +177,9 @@ def repair_loop(
     """Ask for a DAG, then, while the judge rejects it, feed the verdict back; at most `max_attempts` answers.
 
     The request is stated through the served model's own contract, unless `messages` gives the conversation.
-    `fix_imports`: each answer's Airflow imports are moved to where the target version has them, and unused ones
-    dropped (`dagcore.fix_imports`), before it is judged; the repair history holds the fixed file.
+    `fix_imports`: each answer's Airflow imports are moved to where the target version has them, unused ones
+    dropped, and a keyword string's bare inner double quotes made single where they stop it parsing
+    (`dagcore.fix_imports` with `mend_quotes`), before it is judged; the repair history holds the fixed file.
     `retry`: how each answer after the first is asked for (`Retry`; None: feedback at `temperature`, a repair).
     `answer_code`: how an answer becomes the file judged (default `extract_code`, the fenced block; a spec answer
     is rendered by `dagsynth.spec.spec_code`, with `messages` and `extra` asking for it)."""
@@ -202,7 +203,7 @@ def repair_loop(
         code = (answer_code or extract_code)(answer.text)
         fixes: list[str] = []
         if fix_imports and code is not None and answer.finish_reason != "length":
-            fixed = fix_airflow_imports(code, version, drop_unused=True)
+            fixed = fix_airflow_imports(code, version, drop_unused=True, mend_quotes=True)
             code, fixes = fixed.code, fixed.changes
         start = time.perf_counter()
         if code is None:

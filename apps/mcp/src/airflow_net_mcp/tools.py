@@ -47,7 +47,7 @@ class GeneratedAttempt(BaseModel):
     code: str
     verdict: Validation
     fixes: list[str] = []
-    """What `fix_imports` moved in this answer's imports."""
+    """What `fix_imports` changed in this answer: imports moved, a line's quotes mended."""
 
 
 class Generated(BaseModel):

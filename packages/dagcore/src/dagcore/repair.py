@@ -127,7 +127,7 @@ class Turn(BaseModel):
     """The code of the answer (`extract_code`), after `fix_imports` where the loop was asked to; None when it holds
     none."""
     fixes: list[str] = []
-    """What `fix_imports` moved in this answer's imports (`task: airflow.sdk -> airflow.decorators`)."""
+    """What `fix_imports` changed in this answer (`task: airflow.sdk -> airflow.decorators`, a line's quotes mended)."""
     verdict: Judgement
     validate_s: float
     messages: list[dict[str, str]]

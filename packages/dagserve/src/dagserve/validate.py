@@ -42,7 +42,7 @@ class Attempt(BaseModel):
     generation: Generation
     """The answer; its `code` is the file that was judged (imports fixed where asked)."""
     fixes: list[str] = []
-    """What `fix_imports` moved in this answer's imports."""
+    """What `fix_imports` changed in this answer: imports moved, a line's quotes mended."""
     verdict: ValidationResult
     validate_s: float
     """Seconds the validator took."""

@@ -53,14 +53,24 @@ def test_generate_spec_asks_for_a_spec_and_writes_the_file_for_the_target_versio
     assert model.requests[0]["messages"] == spec_messages("Export the users weekly.", guide=False)
 
 
-def test_generate_grammar_sends_the_python_answer_grammar_on_every_attempt() -> None:
-    model = ScriptedModel(["```python\nx = (\n```", "```python\nfrom airflow import DAG\n\nd = DAG('a')\n```"])
+def test_generate_sends_the_python_answer_grammar_on_every_attempt_unless_free() -> None:
+    answers = ["```python\nx = (\n```", "```python\nfrom airflow import DAG\n\nd = DAG('a')\n```"]
+    model = ScriptedModel(answers)
     try:
-        args = ["generate", "A DAG named a.", "--grammar", "--endpoint", model.url, "--level", "syntax"]
-        done = runner.invoke(app, args)
-        clash = runner.invoke(app, [*args, "--spec"])
+        args = ["generate", "A DAG named a.", "--endpoint", model.url, "--level", "syntax"]
+        done = runner.invoke(app, args)  # dagcore.GRAMMAR_BY_DEFAULT
     finally:
         model.close()
     assert done.exit_code == 0, done.output
     assert [r["grammar"] for r in model.requests] == [python_answer_grammar()] * 2  # the retry too
-    assert clash.exit_code != 0 and "not both" in clash.output
+    model = ScriptedModel(answers)
+    try:
+        args = ["generate", "A DAG named a.", "--endpoint", model.url, "--level", "syntax"]
+        free = runner.invoke(app, [*args, "--free"])
+        runner.invoke(app, [*args, "--spec"])  # a spec keeps its JSON schema: no Python grammar on top
+    finally:
+        model.close()
+    assert free.exit_code == 0, free.output
+    first, retry, *spec_requests = model.requests
+    assert "grammar" not in first and retry["grammar"] == python_answer_grammar()  # --free: the first answer only
+    assert spec_requests and all("grammar" not in r and "response_format" in r for r in spec_requests)

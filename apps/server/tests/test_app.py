@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from airflow_net_server import AppSettings, create_app
-from dagcore import RETRY_BY_DEFAULT
+from dagcore import GRAMMAR_BY_DEFAULT, RETRY_BY_DEFAULT
 from dageval import Level, Validator
 from dagserve import Client
 
@@ -72,7 +72,16 @@ def test_by_default_a_rejected_answer_is_asked_for_afresh_and_sampled(
     # dagcore.RETRY_BY_DEFAULT: the request again, not the rejected answer and its error, at the retry temperature.
     assert retry["messages"] == first["messages"] and first["temperature"] == 0.0
     assert retry["temperature"] == RETRY_BY_DEFAULT.temperature and not RETRY_BY_DEFAULT.feedback
-    assert "grammar" not in first and "grammar" in retry  # a sampled retry decodes under the answer grammar
+    # dagcore.GRAMMAR_BY_DEFAULT: the first answer decodes under the answer grammar too, as a sampled retry does.
+    assert "grammar" in first and "grammar" in retry and GRAMMAR_BY_DEFAULT
+    model.close()
+    # `"grammar": false` leaves the first answer free (the retry follows `retry.grammar`).
+    model = ScriptedModel([HALLUCINATED, GOOD])
+    url = serve(app_with(model, validator))
+    body = {"request": "Load orders daily", "airflow_version": "3.1.3", "grammar": False}
+    assert httpx.post(f"{url}/v1/dags", json=body, timeout=300).json()["ok"]
+    first, retry = model.requests
+    assert "grammar" not in first and "grammar" in retry
     model.close()
 
 

@@ -167,3 +167,13 @@ def test_retries_can_decode_under_the_answer_grammar_while_the_first_stays_free(
         )
     scripted.close()
     assert all("grammar" not in r and r["response_format"] == spec["response_format"] for r in scripted.requests)
+
+
+def test_the_first_answer_too_can_decode_under_the_answer_grammar() -> None:
+    scripted = ScriptedModel(["```python\nx = 1\n```"])
+    with Client(scripted.url) as client:
+        generate_valid_dag(client, RejectFirst(reject=1), "Say hi.", "2.10", retry=Retry(feedback=False), grammar=True)
+        contract = client.contract()
+    scripted.close()
+    first, retry = scripted.requests
+    assert first["grammar"] == python_answer_grammar(contract) and "grammar" not in retry  # the retry as `retry` says

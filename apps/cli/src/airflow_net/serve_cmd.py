@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 
 import dageval
 from airflow_net._ui import console, summary_table
-from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, Retry, load_user_config, with_answer_grammar
+from dagcore import FIX_IMPORTS_BY_DEFAULT, GRAMMAR_BY_DEFAULT, RETRY_BY_DEFAULT, Retry, load_user_config
 from dagcore.cli import one_line_errors
 from dagserve import Client, ServeConfig, generate_valid_dag, start_server
 from dagserve.cli import serve_cmd, status_cmd, stop_cmd
@@ -55,7 +55,7 @@ def generate(
         typer.Option(
             "--retry-grammar/--free-retries",
             help="Decode the retries under the Python answer grammar, so a sampled retry always parses (measured on "
-            "96 written dev requests: 21 of 59 failures fixed, free retries 16 of 61). The first answer stays free.",
+            "96 written dev requests: 21 of 59 failures fixed, free retries 16 of 61).",
         ),
     ] = RETRY_BY_DEFAULT.grammar,
     spec: Annotated[
@@ -78,18 +78,17 @@ def generate(
     grammar: Annotated[
         bool,
         typer.Option(
-            "--grammar",
-            help="Decode under the Python answer grammar: every answer one block of Python that parses (unless cut "
-            "at --max-tokens). Needs a llama.cpp-based server (dagserve is one).",
+            "--grammar/--free",
+            help="Decode the first answer under the Python answer grammar too: one block of Python that parses "
+            "(unless cut at --max-tokens). Needs a llama.cpp-based server (dagserve is one). Measured on 200 written "
+            "dev requests with the laptop model: import 38.5% free, 45.0% under the grammar. A spec keeps its schema.",
         ),
-    ] = False,
+    ] = GRAMMAR_BY_DEFAULT,
 ) -> None:
     """Write a DAG with the local model (a server is started if none runs), validate it, repair it.
 
     The Airflow version, model and server URL default to `airflow-net config`'s; a flag overrides them."""
     target = dageval.Level.from_label(level, "--level")
-    if grammar and (spec or spec_tuned):
-        raise typer.BadParameter("a spec is decoded under its JSON schema: give --grammar or --spec, not both")
     saved = load_user_config()
     airflow_version = airflow_version or (str(saved.airflow_version) if saved.airflow_version else None)
     model = model or saved.model
@@ -100,12 +99,10 @@ def generate(
         with console.status("starting the model server (dagserve)"):
             client = Client(start_server(ServeConfig(model=model, port=0)).url)
     with client, dageval.Validator(target) as validator, console.status("writing and checking the DAG"):
-        # How the loop asks: for a spec, under the spec's schema; under the grammar of the served model's contract.
+        # How the loop asks: for a spec, under the spec's schema (the grammar then stays out).
         asked: dict[str, Any] = {}
         if spec or spec_tuned:
             asked = spec_loop_args(request, airflow_version, guide=not spec_tuned)
-        elif grammar:
-            asked = {"extra": with_answer_grammar({}, client.contract())}
         result = generate_valid_dag(
             client,
             validator,
@@ -115,6 +112,7 @@ def generate(
             max_tokens=max_tokens,
             fix_imports=fix_imports and not (spec or spec_tuned),  # the renderer puts imports where they belong
             retry=Retry(feedback=feedback, temperature=retry_temperature, grammar=retry_grammar),
+            grammar=grammar,
             **asked,
         )
     final = result.final

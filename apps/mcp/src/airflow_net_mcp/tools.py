@@ -12,7 +12,7 @@ import dagserve
 from airflow_net_mcp.examples import Example, ExampleIndex
 from airflow_net_mcp.exceptions import McpAppError
 from airflow_net_mcp.settings import McpSettings
-from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, JudgementLike
+from dagcore import FIX_IMPORTS_BY_DEFAULT, GRAMMAR_BY_DEFAULT, RETRY_BY_DEFAULT, JudgementLike
 from dagsynth.spec import spec_loop_args
 
 LEVELS = ("extract", "syntax", "structure", "lint", "import")
@@ -107,6 +107,7 @@ class Tools:
         max_repairs: int = 2,
         fix_imports: bool = FIX_IMPORTS_BY_DEFAULT,
         spec: bool = False,
+        grammar: bool = GRAMMAR_BY_DEFAULT,
     ) -> Generated:
         if not 0 <= max_repairs <= 5:
             raise McpAppError("max_repairs must be between 0 and 5")
@@ -120,6 +121,7 @@ class Tools:
             max_tokens=self.settings.max_tokens,
             fix_imports=fix_imports and not spec,
             retry=RETRY_BY_DEFAULT,
+            grammar=grammar,
             **(spec_loop_args(request, version) if spec else {}),
         )
         attempts = [

@@ -18,7 +18,16 @@ from pygments.lexers import PythonLexer
 import dageval
 from airflow_net_server.page import PAGE
 from airflow_net_server.settings import AppSettings
-from dagcore import FIX_IMPORTS_BY_DEFAULT, RETRY_BY_DEFAULT, BodyError, BodyLimits, ClientGone, Retry, read_json_body
+from dagcore import (
+    FIX_IMPORTS_BY_DEFAULT,
+    GRAMMAR_BY_DEFAULT,
+    RETRY_BY_DEFAULT,
+    BodyError,
+    BodyLimits,
+    ClientGone,
+    Retry,
+    read_json_body,
+)
 from dagserve import Client, ClientError, Validator, generate_valid_dag
 from dagsynth.spec import spec_loop_args
 
@@ -34,6 +43,9 @@ class DagRequest(BaseModel):
     retry: Retry = RETRY_BY_DEFAULT
     """How a rejected answer is asked for again: `feedback` shows the model its error, `temperature` samples the
     retries (dagcore.Retry)."""
+    grammar: bool = GRAMMAR_BY_DEFAULT
+    """Decode the first answer under the model's Python answer grammar too (the retries follow `retry.grammar`); a spec
+    keeps its own schema."""
     spec: bool = False
     """Ask for a DAG spec under its JSON schema and render the file for the version (`dagsynth.spec`), instead of
     asking for the file; the model server must take `response_format` (dagserve does)."""
@@ -135,6 +147,7 @@ def create_app(settings: AppSettings, client: Client | None = None, validator: V
                 max_tokens=settings.max_tokens,
                 fix_imports=body.fix_imports and not body.spec,
                 retry=body.retry,
+                grammar=body.grammar,
                 **(spec_loop_args(body.request, body.airflow_version) if body.spec else {}),
             )
         except ClientError as e:

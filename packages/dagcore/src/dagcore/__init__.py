@@ -31,6 +31,7 @@ from dagcore.manifest import (
 )
 from dagcore.repair import (
     FEEDBACK,
+    GRAMMAR_BY_DEFAULT,
     RETRY_BY_DEFAULT,
     Judge,
     Judgement,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_CONTRACT",
     "FEEDBACK",
     "FIX_IMPORTS_BY_DEFAULT",
+    "GRAMMAR_BY_DEFAULT",
     "MANIFEST",
     "METADATA_PREFIX",
     "RETRY_BY_DEFAULT",

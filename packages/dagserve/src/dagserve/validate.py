@@ -77,13 +77,15 @@ def generate_valid_dag(
     messages: list[dict[str, str]] | None = None,
     extra: dict[str, Any] | None = None,
     answer_code: Callable[[str], str | None] | None = None,
+    grammar: bool = False,
 ) -> RepairResult:
     """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again.
 
     `fix_imports`: move each answer's Airflow imports to where the target version has them before judging it.
     `retry`: how each answer after the first is asked for (dagcore.Retry; None: the error fed back, a repair).
     `messages`, `extra`, `answer_code`: another way of asking and of reading the answer (the DAG spec:
-    `airflow-net generate --spec`), as `dagcore.repair_loop` takes them."""
+    `airflow-net generate --spec`), as `dagcore.repair_loop` takes them.
+    `grammar`: decode the first answer too under the model's Python answer grammar (`dagcore.GRAMMAR_BY_DEFAULT`)."""
     repair = client.call(
         repair_loop,
         client.chat_client,
@@ -99,6 +101,7 @@ def generate_valid_dag(
         messages=messages,
         extra=extra,
         answer_code=answer_code,
+        grammar=grammar,
     )
     return RepairResult(
         attempts=[

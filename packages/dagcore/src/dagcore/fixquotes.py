@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 # A keyword argument's opening quote (`bash_command="`, `sql=f"`), and the line's end after the value's closing
 # quote: only brackets, commas and a comment may follow it.
-_OPENING = re.compile(r"\b(?P<key>[A-Za-z_]\w*)\s*=\s*(?P<prefix>[rRfF]?)\"(?!\"\")")
+_OPENING = re.compile(r"\b(?P<key>[A-Za-z_]\w*)\s*=\s*[rRfF]?\"(?!\"\")")
 _CLOSING = re.compile(r"\"(?P<tail>[\s,)\]}]*(?:#.*)?)$")
 _MAX_LINES = 20  # an answer with more broken lines than this is not one habit
 
@@ -70,8 +70,10 @@ def _mend(line: str) -> tuple[str, str] | None:
     if closing is None:
         return None
     for opening in reversed(list(_OPENING.finditer(line))):
+        if opening.end() > closing.start():
+            continue
         body = line[opening.end() : closing.start()]
-        if opening.end() > closing.start() or '"' not in body or "\\" in body:
+        if '"' not in body or "\\" in body:
             continue
         single = body.replace('"', "'")
         if body.count('"') % 2:

@@ -81,7 +81,8 @@ def generate_valid_dag(
 ) -> RepairResult:
     """Generate a DAG, and while the validator rejects it, show the model why and ask for the whole file again.
 
-    `fix_imports`: move each answer's Airflow imports to where the target version has them before judging it.
+    `fix_imports`: move each answer's Airflow imports to where the target version has them, and mend nested quotes
+    that stop it parsing, before judging it (`dagcore.fix_imports` with `mend_quotes`).
     `retry`: how each answer after the first is asked for (dagcore.Retry; None: the error fed back, a repair).
     `messages`, `extra`, `answer_code`: another way of asking and of reading the answer (the DAG spec:
     `airflow-net generate --spec`), as `dagcore.repair_loop` takes them.

@@ -6,7 +6,8 @@
 The dev set is three parts (`--parts` picks): fresh composed requests (`dev`) and requests written by hand apart
 from the composer (`written`), both in `bench/devset.py` and judged up to intent, and the dataset's held-out split
 (`heldout`), judged up to import. Each GGUF is served by dagserve and answers both parts under each repeat
-penalty (and, with `--grammar`, also under the Python answer grammar), greedy, stopping at the contract's closing
+penalty (and, with `--grammar`, also under the Python answer grammar with the schedule the request asks for;
+with `--plain-grammar`, under the grammar alone), greedy, stopping at the contract's closing
 fence, 640 tokens. Prints validity per setting; writes
 bench/results/decoding_dev.json. The laptop config's `repeat_penalty` and quantisation were chosen with it.
 """
@@ -19,11 +20,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from devset import WRITTEN, dev_prompts
 
+import dagcore
 import dageval
 import dagserve
+
+Grammar = Literal["off", "plain", "on"]
+"""Free decoding; the answer grammar alone (`--plain-grammar`); with the request's schedule (`--grammar`)."""
 
 INTENT = ["syntax", "structure", "import", "intent"]
 PARTS = {"dev": INTENT, "written": INTENT, "heldout": ["syntax", "structure", "import"]}
@@ -34,7 +40,14 @@ def main() -> None:
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--dataset", type=Path, default=Path("out/laptop/dataset"))
     parser.add_argument("--penalty", type=float, action="append", help="repeat penalties to compare (default 1.0)")
-    parser.add_argument("--grammar", action="store_true", help="also decode under the Python answer grammar")
+    parser.add_argument(
+        "--grammar", action="store_true", help="also decode under the answer grammar, with the request's schedule"
+    )
+    parser.add_argument(
+        "--plain-grammar",
+        action="store_true",
+        help="also decode under the grammar without the request's schedule (dagcore.asked_schedule), to weigh it",
+    )
     parser.add_argument("--per-version", type=int, default=8)
     parser.add_argument("--heldout", type=int, default=20)
     parser.add_argument("--parts", default="dev,written,heldout", help="which parts of the dev set to judge")
@@ -70,14 +83,18 @@ def main() -> None:
         parser.error("two models share a name and a run folder: give each its own path")
     rows = []
     for model, label in zip(args.models, labels, strict=True):
-        for penalty, grammar in [(p, g) for p in penalties for g in ([False, True] if args.grammar else [False])]:
+        grammars: list[Grammar] = ["off", *(["plain"] if args.plain_grammar else []), *(["on"] if args.grammar else [])]
+        for penalty, grammar in [(p, g) for p in penalties for g in grammars]:
             row: dict[str, object] = {"model": label, "repeat_penalty": penalty, "grammar": grammar}
             for name in chosen:
                 path, level, first = prompts[name]
+                extra: dict[str, object] = {"repeat_penalty": penalty}
+                if grammar == "plain":  # the same grammar for every request: no schedule read from it
+                    extra["grammar"] = dagcore.python_answer_grammar()
                 config = dageval.JudgeConfig(
-                    level=level, max_prompts=first, max_tokens=640, extra={"repeat_penalty": penalty}, grammar=grammar
+                    level=level, max_prompts=first, max_tokens=640, extra=extra, grammar=grammar == "on"
                 )
-                folder = work / f"{label}-{penalty}-{'grammar-' if grammar else ''}{name}"
+                folder = work / f"{label}-{penalty}-{'' if grammar == 'off' else grammar + '-grammar-'}{name}"
                 judged = dageval.judge_model(label, model, path, folder, config, serve=served)
                 row.update({f"{name}_{lv.level}": lv.rate for lv in judged.summary.levels})
             rows.append(row)
@@ -88,7 +105,7 @@ def main() -> None:
     for r in rows:
         cells = [r[f"{part}_{level}"] for part, level in columns]
         rates = " | ".join(f"{float(c):.0%}" for c in cells)  # type: ignore[arg-type]
-        print(f"| {r['model']} | {r['repeat_penalty']} | {'on' if r['grammar'] else 'off'} | {rates} |")
+        print(f"| {r['model']} | {r['repeat_penalty']} | {r['grammar']} | {rates} |")
     out = Path(__file__).parent / "results" / "decoding_dev.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")

@@ -103,3 +103,22 @@ def test_grammar_goes_with_every_answer_and_only_a_grammar_run_is_stamped_with_i
     # A judgement made before the field existed (no grammar) keeps its stamp; a grammar run has its own.
     assert "grammar" not in dageval.JudgeConfig().stamped()
     assert dageval.JudgeConfig(grammar=True).stamped()["grammar"] is True
+
+
+def test_the_grammar_holds_the_schedule_each_request_asks_for(model: ScriptedModel, tmp_path: Path) -> None:
+    """A request's words reach its grammar (`dagcore.asked_schedule`), the first answer's and the retry's alike; a
+    dataset row's conversation is read where it has no `request`."""
+    prompts = [
+        Prompt(id="five", request="Make a DAG that runs every day at 5am.", airflow_version="3.1"),
+        Prompt(id="row", messages=[{"role": "user", "content": "A manual-only DAG, please."}], airflow_version="3.1"),
+    ]
+    config = GenerateConfig(endpoint=model.url, repairs=1, grammar=True)
+    with dageval.Validator(Level.LINT) as judge:
+        dageval.generate(prompts, config, tmp_path / "completions.jsonl", judge=judge)
+    sent = {b["grammar"] for b in model.requests}
+    assert sent == {
+        python_answer_grammar(request="Make a DAG that runs every day at 5am."),
+        python_answer_grammar(request="A manual-only DAG, please."),
+    }
+    assert 'schedule-text ::= "0 5 * * *"' in python_answer_grammar(request="every day at 5am")
+    assert 'schedule-value ::= "None"' in python_answer_grammar(request="A manual-only DAG, please.")

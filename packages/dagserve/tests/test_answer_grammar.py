@@ -239,3 +239,51 @@ def test_a_server_decoding_under_it_writes_only_what_it_accepts(server: str, che
             ast.parse(extract_code(text) or "")
         free, _ = ask(seed, {})
         assert checker.refusal(free, complete=False) is not None, free
+
+
+def test_a_decorator_is_followed_by_what_it_decorates(checker: GrammarChecker) -> None:
+    """Stacked `@task` lines with no `def` were 9 of the 23 written dev answers cut at the token limit."""
+    stacked = "@dag(schedule=None)\n@other\ndef a():\n    @task\n    # a comment between\n    def b():\n        pass\n"
+    assert checker.refusal(_answer(stacked)) is None
+    with pytest.raises(SyntaxError):
+        ast.parse("x = 1\n@task\nx = 2\n")
+    assert checker.refusal(_answer("x = 1\n@task\nx = 2\n")) is not None
+    five = "@task\n" * 5 + "def a():\n    pass\n"  # Python, but past MAX_DECORATORS: a loop, not a DAG
+    assert checker.refusal(_answer(five)) == len("```python\n") + len("@task\n" * 4)
+    product = 'x = ("a"\n@task\n@task)\n'  # Python (matrix products), but inside a bracket it is the same loop
+    ast.parse(product)
+    assert checker.refusal(_answer(product)) == len("```python\n") + product.index("@")
+
+
+def test_a_string_ends_where_its_words_do(checker: GrammarChecker) -> None:
+    """The last string of an expression does not end in a space: `"echo "` closed before its words
+    (`"echo "Report ready."`) cannot go on, so the model writes `'` or the words instead. A space-only string
+    (`" ".join`) and strings joined across lines keep theirs."""
+    for code in ['x = " ".join(["a"])\n', 'x = ("echo one "\n     "two")\n', "x = 'a ' 'b'\n"]:
+        assert checker.refusal(_answer(code)) is None, code
+    broken = 'BashOperator(task_id="a", bash_command="echo "Report ready.")\n'
+    where = checker.refusal(_answer(broken))
+    assert where == len("```python\n") + broken.index("Report"), where
+    assert checker.refusal(_answer('print("rows: ", 3)\n')) is not None  # the price: Python, but refused
+
+
+def test_a_schedule_the_request_asks_for_is_the_only_one_written(tiny_gguf: Path) -> None:
+    def refusal(request: str, code: str) -> int | None:
+        with GrammarChecker(tiny_gguf, python_answer_grammar(request=request)) as checker:
+            return checker.refusal(_answer(code))
+
+    daily_at_five = "Load the orders into Postgres every day at 5am."
+    assert refusal(daily_at_five, 'DAG("a", schedule="0 5 * * *")\n') is None
+    assert refusal(daily_at_five, "DAG('a', schedule_interval='0 5 * * *')\n") is None
+    for wrong in ['schedule="5 * * * *"', 'schedule="@daily"', "schedule=None", "schedule=timedelta(days=1)"]:
+        assert refusal(daily_at_five, f"DAG('a', {wrong})\n") is not None, wrong
+    assert refusal("daily at midnight", 'DAG("a", schedule="@daily")\n') is None  # its preset is the same schedule
+    assert refusal("manual trigger only", "DAG('a', schedule=None)\n") is None
+    assert refusal("manual trigger only", "DAG('a', schedule='@daily')\n") is not None
+    on_asset = "whenever the orders asset is updated, rebuild the report"
+    assert refusal(on_asset, 'DAG("a", schedule=[Asset("s3://o/")])\n') is None
+    assert refusal(on_asset, "DAG('a', schedule=orders_asset)\n") is None
+    for wrong in ["schedule=None", 'schedule="@daily"']:
+        assert refusal(on_asset, f"DAG('a', {wrong})\n") is not None, wrong
+    unclear = "run it every day at 6:15 and again at 7:40"  # two times: not a cron; the grammar leaves it free
+    assert python_answer_grammar(request=unclear) == python_answer_grammar()

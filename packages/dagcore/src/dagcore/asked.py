@@ -6,8 +6,9 @@ grammar's `schedule` argument), so the model writes every other line and the cro
 
 Precision comes first: a wrong schedule forced into a DAG is worse than none, so anything this reader is not sure of
 is None (no constraint): two times that disagree, a time zone other than UTC, "around", hour ranges, months by name,
-a request for more than one DAG, a sensor's poke interval. Written from the composer's phrases (dagsynth.schedules)
-and the written dev set (bench/devset.py); never from the request benchmark.
+weekends, a day with no hour, a request for more than one DAG, a sensor's poke interval. Written from the composer's
+phrases (dagsynth.schedules) and the written dev set (bench/devset.py), never from the request benchmark: on those
+200 written requests it reads 117 schedules and none wrong, on 3,200 composed ones 2,534 and none wrong.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ _DAY_OF_MONTH = re.compile(
 )
 _ORDINALS = {"1st": 1, "first": 1, "2nd": 2, "second": 2, "3rd": 3, "third": 3}
 _UNCLEAR = "unclear"
-"""What `_timed` finds where the clock words disagree: no schedule, and no preset word either."""
+"""What `_timed` finds where the clock words disagree or leave the hour open: no schedule, not even a preset word."""
 _SENSOR = re.compile(r"\b(sensor|poke|poll|wait|reschedule mode)\b")
 
 

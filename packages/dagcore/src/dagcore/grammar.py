@@ -258,11 +258,17 @@ def python_answer_grammar(
     return _grammar(contract.answer_template, depth, asked_schedule(request) if request else None)
 
 
-def with_answer_grammar(extra: dict[str, Any], contract: PromptContract, request: str | None = None) -> dict[str, Any]:
+def with_answer_grammar(
+    extra: dict[str, Any],
+    contract: PromptContract,
+    request: str | None = None,
+    messages: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
     """`extra` (a chat request's further fields) plus llama.cpp's `grammar` field for `contract`'s answers to
-    `request`: what a generator sends to dagserve (or any llama.cpp server) to decode under the Python answer
-    grammar."""
-    return {**extra, "grammar": python_answer_grammar(contract, request=request)}
+    `request` (or, without one, to the user turns of `messages`): what a generator sends to dagserve (or any
+    llama.cpp server) to decode under the Python answer grammar."""
+    words = request or "\n".join(m["content"] for m in messages or [] if m["role"] == "user")
+    return {**extra, "grammar": python_answer_grammar(contract, request=words or None)}
 
 
 @cache

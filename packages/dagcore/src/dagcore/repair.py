@@ -203,10 +203,9 @@ def repair_loop(
     # The retries' request fields, set once: under the answer grammar where asked, unless the answer is already decoded
     # under its own grammar or schema (the DAG spec's JSON), which it keeps.
     own = bool({"grammar", "response_format"} & set(extra or {}))
-    # The user's words (`request`, or the conversation's): the grammar's `schedule=` takes the schedule they ask for.
-    asked = request or "\n".join(m["content"] for m in messages if m["role"] == "user")
-    retry_extra = with_answer_grammar(extra or {}, contract, asked) if retry.grammar and not own else extra
-    extra = with_answer_grammar(extra or {}, contract, asked) if grammar and not own else extra
+    # With the user's words (`request`, or the conversation's): `schedule=` takes the schedule they ask for.
+    retry_extra = with_answer_grammar(extra or {}, contract, request, messages) if retry.grammar and not own else extra
+    extra = with_answer_grammar(extra or {}, contract, request, messages) if grammar and not own else extra
     turns: list[Turn] = []
     for number in range(1, max_attempts + 1):
         sent = list(messages)

@@ -127,8 +127,7 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
     temperature = config.temperature if config.temperature is not None else (0.8 if config.n > 1 else 0.0)
     contract = client.contract()
     messages = prompt.conversation(contract)
-    asked = prompt.request or "\n".join(m["content"] for m in messages if m["role"] == "user")
-    extra = with_answer_grammar(config.extra, contract, asked) if config.grammar else config.extra
+    extra = with_answer_grammar(config.extra, contract, prompt.request, messages) if config.grammar else config.extra
     steps: list[RepairStep] = []
     try:
         if judge is not None and config.repairs > 0:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from dagcore.asked import asked_schedule
+from dagcore.asked import PRESET_CRON, asked_schedule
 from dagcore.contract import DEFAULT_CONTRACT, PromptContract
 
 MAX_DEPTH = 6
@@ -159,9 +159,6 @@ with-item ::= expr-l ( sp1 "as" sp1 target )?
 """
 
 
-_PRESET_CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *"}
-
-
 def _schedule_text(asked: str | None) -> str:
     """The value a `schedule=` keyword may take: any preset, cron or non-string value; or, where the request asked
     for one (`dagcore.asked_schedule`), only that schedule, spelled as asked or as its preset (`0 0 * * *`, `@daily`),
@@ -177,7 +174,8 @@ def _schedule_text(asked: str | None) -> str:
     if asked == "asset":
         value = "schedule-value ::= ( list | paren | not-none ) schedule-tail\n"
         return head + value + _keyword_rules(("None",), "not-none")
-    same = {asked, _PRESET_CRON.get(asked, asked)} | {p for p, cron in _PRESET_CRON.items() if cron == asked}
+    cron = PRESET_CRON.get(asked, asked)
+    same = {asked, cron} | {p for p, c in PRESET_CRON.items() if c == cron and p in SCHEDULE_PRESETS}
     return head + f"{quoted}\nschedule-text ::= {' | '.join(_literal(s) for s in sorted(same))}\n"
 
 

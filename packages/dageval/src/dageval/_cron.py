@@ -9,15 +9,8 @@ What is not a five-field cron expression (`@once`, a timedelta, six fields) is c
 
 from __future__ import annotations
 
-_PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
+from dagcore.asked import PRESET_CRON
+
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -70,7 +63,7 @@ def _spelled(text: str) -> str:
 def _fields(text: str) -> tuple[Fields, str] | None:
     """The expanded fields and how days combine (`and`/`or`), or None for what is not a five-field cron."""
     text = _spelled(text)
-    parts = _PRESETS.get(text.lower(), text).split(" ")
+    parts = PRESET_CRON.get(text.lower(), text).split(" ")
     if len(parts) != 5:
         return None
     try:

@@ -52,9 +52,9 @@ RETRY_BY_DEFAULT = Retry(feedback=False, temperature=0.8, grammar=True)
 # Whether the product's loop decodes the first answer under the answer grammar too. Measured 2026-12-06 on the 200
 # written dev requests (bench/decoding_dev.py --parts written --grammar, the committed laptop model, greedy, 640
 # tokens): import 38.5% -> 45.0% (paired +6.5, 95% CI [+0.5, +12.0]), intent 10.0% -> 14.0%; syntax errors 43 -> 4,
-# answers cut at the token limit 5 -> 23 (a string the grammar kept open, a repeated decorator). On the 2026-12-05
-# 45-minute model it had moved 96 written requests by -3 points: a decision for the model that ships, remeasured
-# with the next one.
+# answers cut at the token limit 5 -> 23. The grammar since refuses the loops behind those cuts and holds
+# `schedule=` to the request's (bench/README: 47.0% / 19.5%, cut 17). On the 2026-12-05 45-minute model it had moved
+# 96 written requests by -3 points: a decision for the model that ships, remeasured with the next one.
 GRAMMAR_BY_DEFAULT = True
 
 
@@ -203,9 +203,11 @@ def repair_loop(
     # The retries' request fields, set once: under the answer grammar where asked, unless the answer is already decoded
     # under its own grammar or schema (the DAG spec's JSON), which it keeps.
     own = bool({"grammar", "response_format"} & set(extra or {}))
-    # With the user's words (`request`, or the conversation's): `schedule=` takes the schedule they ask for.
-    retry_extra = with_answer_grammar(extra or {}, contract, request, messages) if retry.grammar and not own else extra
-    extra = with_answer_grammar(extra or {}, contract, request, messages) if grammar and not own else extra
+    # Built once, with the user's words (`request`, or the conversation's): `schedule=` takes the schedule they ask for.
+    asks = (grammar or retry.grammar) and not own
+    grammared = with_answer_grammar(extra or {}, contract, request, messages) if asks else extra
+    retry_extra = grammared if retry.grammar else extra
+    extra = grammared if grammar else extra
     turns: list[Turn] = []
     for number in range(1, max_attempts + 1):
         sent = list(messages)

@@ -12,7 +12,9 @@ python`: the request as the served model's prompt contract states it, under the 
 - `free`: no grammar (the model writes whatever it writes);
 - `checked`: the grammar; each pick is made without it and redone under it only when it refuses the pick
   (`dagserve._grammar.GuidedSampler`, llama.cpp's default);
-- `masked`: the same with `grammar_first` (the grammar masks the whole vocabulary before every pick).
+- `masked`: the same with `grammar_first` (the grammar masks the whole vocabulary before every pick);
+- for `--answer python`, `checked, no name guard`: the grammar without dagserve's name guard, which
+  `dagcore.with_answer_grammar` sends with it (`dagserve._names`: each token's text read by a Python monitor).
 
 Rounds interleave the ways; the best of `--repeats` is kept. Prints aggregate tokens/s and the ratio to `masked`,
 checks that `checked` and `masked` wrote the same greedy answers, and writes bench/results/grammar_bench.json.
@@ -40,11 +42,15 @@ from dagsynth.spec import SPEC_RESPONSE_FORMAT, spec_messages
 
 
 def ways(answer: str) -> dict[str, dict[str, Any]]:
-    """Each way's request fields: the answer's grammar checked per pick or masking every pick, or none."""
-    grammar: dict[str, Any] = (
-        {"response_format": SPEC_RESPONSE_FORMAT} if answer == "spec" else with_answer_grammar({}, DEFAULT_CONTRACT)
-    )
-    return {"free": {}, "checked": grammar, "masked": {**grammar, "grammar_first": True}}
+    """Each way's request fields: the answer's grammar checked per pick or masking every pick, or none; for Python
+    answers also the grammar without the name guard that goes with it."""
+    if answer == "spec":
+        grammar: dict[str, Any] = {"response_format": SPEC_RESPONSE_FORMAT}
+        return {"free": {}, "checked": grammar, "masked": {**grammar, "grammar_first": True}}
+    grammar = with_answer_grammar({}, DEFAULT_CONTRACT)
+    unguarded = {**grammar, "name_guard": False}
+    found = {"free": {}, "checked, no name guard": unguarded, "checked": grammar}
+    return found | {"masked": {**grammar, "grammar_first": True}}
 
 
 def asking(answer: str, request: str) -> list[dict[str, str]]:

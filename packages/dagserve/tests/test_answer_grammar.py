@@ -210,6 +210,7 @@ def test_the_fences_come_from_the_contract_and_a_template_without_code_is_refuse
     assert with_answer_grammar({"repeat_penalty": 1.0}, contract) == {
         "repeat_penalty": 1.0,
         "grammar": python_answer_grammar(contract),
+        "name_guard": True,
     }
     with pytest.raises(ValueError, match="no \\{code\\} field"):
         python_answer_grammar(PromptContract(answer_template="```python\n```"))
@@ -283,7 +284,8 @@ def test_a_schedule_the_request_asks_for_is_the_only_one_written(tiny_gguf: Path
     on_asset = "whenever the orders asset is updated, rebuild the report"
     assert refusal(on_asset, 'DAG("a", schedule=[Asset("s3://o/")])\n') is None
     assert refusal(on_asset, "DAG('a', schedule=orders_asset)\n") is None
-    for wrong in ["schedule=None", 'schedule="@daily"']:
+    assert refusal(on_asset, 'DAG("a", schedule=Dataset("s3://o/") | Dataset("s3://p/"))\n') is None
+    for wrong in ["schedule=None", 'schedule="@daily"', "schedule=None_", "schedule=datetime(2024, 1, 1)"]:
         assert refusal(on_asset, f"DAG('a', {wrong})\n") is not None, wrong
     unclear = "run it every day at 6:15 and again at 7:40"  # two times: not a cron; the grammar leaves it free
     assert python_answer_grammar(request=unclear) == python_answer_grammar()

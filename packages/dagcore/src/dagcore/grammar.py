@@ -159,10 +159,15 @@ with-item ::= expr-l ( sp1 "as" sp1 target )?
 """
 
 
+_ASSET_CLASSES = ("Asset", "AssetAlias", "AssetAll", "AssetAny", "Dataset", "DatasetAlias", "DatasetAll", "DatasetAny")
+"""What an asset schedule is made of, in Airflow 2 (datasets) and 3 (assets)."""
+
+
 def _schedule_text(asked: str | None) -> str:
     """The value a `schedule=` keyword may take: any preset, cron or non-string value; or, where the request asked
     for one (`dagcore.asked_schedule`), only that schedule, spelled as asked or as its preset (`0 0 * * *`, `@daily`),
-    `None` for a DAG run by hand, and a value that is neither a string nor `None` for one run on assets."""
+    `None` for a DAG run by hand, and for one run on assets a list, an asset or a name (neither a string nor
+    `None`)."""
     words = " | ".join(_literal(w) for w in _SCHEDULE_WORDS)  # the same words `keyword` leaves out
     head = f"schedule-word ::= {words}\n"
     quoted = 'schedule-value ::= "\\"" schedule-text "\\"" | "\'" schedule-text "\'"'
@@ -172,8 +177,15 @@ def _schedule_text(asked: str | None) -> str:
     if asked == "none":
         return head + 'schedule-value ::= "None"\n'
     if asked == "asset":
-        value = "schedule-value ::= ( list | paren | not-none ) schedule-tail\n"
-        return head + value + _keyword_rules(("None",), "not-none")
+        # a list, an asset (or an expression of them), or a name holding them: a name that is not an asset class is
+        # never called (the model's `schedule=datetime(2024, 1, 1)` where it meant `None`)
+        classes = " | ".join(_literal(c) for c in _ASSET_CLASSES)
+        value = (
+            "schedule-value ::= ( list | paren | asset-class ) schedule-tail"
+            ' | not-none ( ws "." name )* ( ws binop ws unary-b )*\n'
+            f"asset-class ::= {classes}\n"
+        )
+        return head + value + _keyword_rules(("None",), "not-none", stems=True)
     cron = PRESET_CRON.get(asked, asked)
     same = {asked, cron} | {p for p, c in PRESET_CRON.items() if c == cron and p in SCHEDULE_PRESETS}
     return head + f"{quoted}\nschedule-text ::= {' | '.join(_literal(s) for s in sorted(same))}\n"
@@ -197,19 +209,22 @@ def _char_class(chars: str) -> str:
     return "[" + "".join(parts) + "]"
 
 
-def _keyword_rules(words: tuple[str, ...], rule_name: str = "keyword") -> str:
+def _keyword_rules(words: tuple[str, ...], rule_name: str = "keyword", *, stems: bool = False) -> str:
     """`rule_name` (`keyword`): any name but `words`, written as a trie (GBNF has no lookahead to say "not this
     word"). Each node is a prefix of a word: it goes on to a child, or leaves the words with another character and
-    any name after it, or ends there where the prefix is a name and not one of the words."""
-    prefixes = sorted({w[:i] for w in words for i in range(len(w) + 1)}, key=lambda p: (len(p), p))
+    any name after it, or ends there where the prefix is a name and not one of the words. `stems`: no name that
+    starts with one of the words either (where the model means the word itself, `None_` is never what it meant)."""
+    last = 0 if stems else 1  # with `stems` a whole word is no node: the character that would finish it is refused
+    prefixes = sorted({w[:i] for w in words for i in range(len(w) + last)}, key=lambda p: (len(p), p))
     rule = {p: f"{rule_name}-{i}" for i, p in enumerate(prefixes)}
     rule[""] = rule_name
     lines = []
     for prefix in prefixes:
         allowed = _NAME_CHARS if not prefix else _NAME_CHARS + _DIGITS
-        children = sorted({w[len(prefix)] for w in words if len(w) > len(prefix) and w.startswith(prefix)})
+        nexts = {w[len(prefix)] for w in words if len(w) > len(prefix) and w.startswith(prefix)}
+        children = sorted(c for c in nexts if prefix + c in rule)
         alternatives = [f'"{c}" {rule[prefix + c]}' for c in children]
-        others = "".join(c for c in allowed if c not in children)
+        others = "".join(c for c in allowed if c not in nexts)
         alternatives.append(f"{_char_class(others)} [a-zA-Z0-9_]*")
         body = " | ".join(alternatives)
         ends = prefix and prefix not in words
@@ -264,9 +279,11 @@ def with_answer_grammar(
 ) -> dict[str, Any]:
     """`extra` (a chat request's further fields) plus llama.cpp's `grammar` field for `contract`'s answers to
     `request` (or, without one, to the user turns of `messages`): what a generator sends to dagserve (or any
-    llama.cpp server) to decode under the Python answer grammar."""
+    llama.cpp server) to decode under the Python answer grammar. With it goes dagserve's `name_guard`: where the
+    file runs at import, a name must be defined before it is loaded, a dependency must join two tasks without a
+    cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field)."""
     words = request or "\n".join(m["content"] for m in messages or [] if m["role"] == "user")
-    return {**extra, "grammar": python_answer_grammar(contract, request=words or None)}
+    return {**extra, "grammar": python_answer_grammar(contract, request=words or None), "name_guard": True}
 
 
 @cache

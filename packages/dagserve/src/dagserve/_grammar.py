@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from dagserve._llama import quiet_llama
+from dagserve._names import NameGuard
 from dagserve.exceptions import ModelLoadError
 from dagserve.schemas import ResponseFormat
 
@@ -94,49 +96,109 @@ class _OneToken:
 
 
 class GuidedSampler:
-    """One sequence's sampling under a grammar, checked before it is applied, as llama.cpp's `common_sampler` does.
+    """One sequence's sampling under a grammar and/or a name guard, checked before a pick is applied, as llama.cpp's
+    `common_sampler` does.
 
     Masking the whole vocabulary with the grammar costs more than the model's forward pass on a small model (49k
-    candidates per token). So the token is first picked without the grammar; only when the grammar refuses it is
-    the pick redone with the grammar applied first. A greedy pick is the same either way (the best token the
-    grammar allows is the best token whenever it allows the best); a sampled pick keeps a token the grammar allows
-    with its unconstrained probability, as llama.cpp's own server samples by default. `first`: the grammar masks
-    every pick (llama.cpp's `grammar_first`): sampled picks then follow the constrained distribution exactly.
+    candidates per token). So the token is first picked without the grammar; only when the grammar (or the guard)
+    refuses it is the pick redone with the grammar applied first. A greedy pick is the same either way (the best
+    token the grammar allows is the best token whenever it allows the best); a sampled pick keeps a token the grammar
+    allows with its unconstrained probability, as llama.cpp's own server samples by default. `first`: the grammar
+    masks every pick (llama.cpp's `grammar_first`): sampled picks then follow the constrained distribution exactly.
+
+    `guard` (`dagserve._names.NameGuard`) reads each token's text: a redone pick takes the best of the grammar's
+    `GUARD_CANDIDATES` most likely tokens that the guard allows too (a greedy pick is then exact, as above). When
+    none is allowed the guard lets the identifier through and the grammar alone decides.
     """
 
-    def __init__(self, vocab: Any, n_vocab: int, chain: Any, grammar: str, *, first: bool = False) -> None:
-        self.first = first
+    GUARD_CANDIDATES = 64
+
+    def __init__(
+        self,
+        vocab: Any,
+        n_vocab: int,
+        chain: Any,
+        grammar: str | None,
+        *,
+        first: bool = False,
+        guard: NameGuard | None = None,
+        piece: Callable[[int], bytes] | None = None,
+    ) -> None:
+        self.first = first and grammar is not None
         self.chain = chain
         """The request's other samplers; the caller owns it (and frees it)."""
-        self.grammar = init_grammar_sampler(vocab, grammar)
+        self.grammar = init_grammar_sampler(vocab, grammar) if grammar is not None else None
+        self.guard = guard
+        if guard is not None and piece is None:
+            raise ValueError("a name guard reads the tokens' text: give `piece`")
+        self._piece = piece
         self.n_vocab = n_vocab
         self.refused = 0
-        """Tokens the grammar refused, so the pick was redone."""
+        """Tokens the grammar or the guard refused, so the pick was redone."""
+        self.refused_names = 0
+        """Of those, tokens the guard refused (an undefined name)."""
         self._buf = (llama_cpp.llama_token_data * n_vocab)()
         self._view = np.frombuffer(memoryview(self._buf), dtype=_TOKEN)  # the same memory: filled in place
         self._ids = np.arange(n_vocab, dtype=np.int32)
         self._arr = llama_cpp.llama_token_data_array(self._buf, n_vocab, -1, False)
         self._one = _OneToken()
 
-    def _pick(self, logits: np.ndarray[Any, Any], constrained: bool) -> int:
+    def _text(self, token: int) -> str:
+        assert self._piece is not None
+        return self._piece(token).decode("utf-8", errors="ignore")  # a split character is never part of a name
+
+    def _fill(self, logits: np.ndarray[Any, Any], constrained: bool) -> None:
         view, arr = self._view, self._arr
         view["id"] = self._ids  # samplers sort the array in place: every pick starts from the logits again
         view["logit"] = logits
         view["p"] = 0.0
         arr.data, arr.size, arr.selected, arr.sorted = self._buf, self.n_vocab, -1, False
-        if constrained:
+        if constrained and self.grammar is not None:
             llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(arr))
+
+    def _choose(self) -> int:
+        arr = self._arr
+        arr.data, arr.size, arr.selected, arr.sorted = self._buf, self.n_vocab, -1, False
         llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(arr))
         return int(arr.data[arr.selected].id)  # samplers may move `data`: read through the array's own pointer
 
+    def _guard_mask(self, guard: NameGuard) -> None:
+        """Keep, of the grammar's most likely tokens, those the guard allows (all of the grammar's when none is)."""
+        logits = self._view["logit"]  # by token id: the grammar masks in place and never reorders
+        k = min(self.GUARD_CANDIDATES, self.n_vocab)
+        top = np.argpartition(logits, -k)[-k:]
+        top = top[np.argsort(logits[top])[::-1]]
+        keep = [int(t) for t in top if np.isfinite(logits[t]) and guard.allows(self._text(int(t)))]
+        if not keep:
+            guard.give_up()
+            return
+        masked = np.full(self.n_vocab, -np.inf, dtype=np.float32)
+        masked[keep] = logits[keep]
+        self._view["logit"] = masked
+
+    def _allowed(self, token: int) -> bool:
+        if self.grammar is not None and not self._one.allowed(self.grammar, token):
+            return False
+        if self.guard is not None and not self.guard.allows(self._text(token)):
+            self.refused_names += 1
+            return False
+        return True
+
     def sample(self, ctx: Any, idx: int) -> int:
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, idx), shape=(self.n_vocab,))
-        token = self._pick(logits, constrained=self.first)
-        if not self.first and not self._one.allowed(self.grammar, token):
+        self._fill(logits, constrained=self.first)
+        token = self._choose()
+        if not self._allowed(token):
             self.refused += 1
-            token = self._pick(logits, constrained=True)
-        llama_cpp.llama_sampler_accept(self.grammar, token)
+            self._fill(logits, constrained=True)
+            if self.guard is not None:
+                self._guard_mask(self.guard)
+            token = self._choose()
+        if self.grammar is not None:
+            llama_cpp.llama_sampler_accept(self.grammar, token)
         llama_cpp.llama_sampler_accept(self.chain, token)
+        if self.guard is not None:
+            self.guard.accept(self._text(token))
         return token
 
     def free(self) -> None:

@@ -277,6 +277,7 @@ async def _generate(
         repeat_last_n=req.repeat_last_n,
         grammar=grammar,
         grammar_first=req.grammar_first,
+        name_guard=req.name_guard,
         stop_repeats=req.stop_repeats,
     )
     stream = Stream(len(prompt), live=req.stream)

@@ -21,6 +21,7 @@ import llama_cpp
 from dagserve._grammar import GuidedSampler
 from dagserve._llama import LlamaRuntime
 from dagserve._loops import looping
+from dagserve._names import NameGuard
 from dagserve._stream import Stream
 from dagserve._text import TextTail
 from dagserve.exceptions import BusyError
@@ -50,6 +51,8 @@ class SamplingParams:
     """GBNF the text is decoded under (already parsed once by the caller: `dagserve._grammar.check_grammar`)."""
     grammar_first: bool = False
     """Mask every pick with the grammar (exact constrained sampling), not only picks the grammar refuses."""
+    name_guard: bool = False
+    """The answer's Python code may load, where it runs at import, only names it has defined (`dagserve._names`)."""
     stop_repeats: int | None = None
     """End the answer as cut (`length`) once its last tokens are one block written this many times
     (`dagserve._loops.looping`); 0 never does, None takes the server's setting."""
@@ -120,10 +123,10 @@ class Engine:
         self._seq_ptrs = [self._batch.seq_id[i] for i in range(self.n_batch)]
         self._pieces: dict[int, bytes] = {}
         self.counters = {"completed": 0, "cancelled": 0, "failed": 0, "generated_tokens": 0, "cached_prompt_tokens": 0}
-        self.counters |= {"grammar_refused_tokens": 0, "loops_stopped": 0}
+        self.counters |= {"grammar_refused_tokens": 0, "names_refused_tokens": 0, "loops_stopped": 0}
         """Since start: requests finished, dropped because their client left, failed; tokens sampled; prompt
-        tokens not computed again because a slot still held them; tokens a grammar refused, so their pick was redone;
-        answers ended because they looped."""
+        tokens not computed again because a slot still held them; tokens a grammar (or a name guard) refused, so
+        their pick was redone; of those, tokens the name guard refused; answers ended because they looped."""
 
     # -- event loop side ------------------------------------------------------------------------------
 
@@ -225,9 +228,15 @@ class Engine:
 
     def _start(self, slot: _Slot, job: _Job) -> None:
         slot.sampler = self._make_sampler(job.params)
-        if job.params.grammar is not None:
+        if job.params.grammar is not None or job.params.name_guard:
             slot.guided = GuidedSampler(
-                self.rt.vocab, self.rt.n_vocab, slot.sampler, job.params.grammar, first=job.params.grammar_first
+                self.rt.vocab,
+                self.rt.n_vocab,
+                slot.sampler,
+                job.params.grammar,
+                first=job.params.grammar_first,
+                guard=NameGuard() if job.params.name_guard else None,
+                piece=self._piece,
             )
         # The last prompt token is always decoded again: its logits give the first sampled token.
         common = min(_common_prefix(slot.kv, job.prompt), len(job.prompt) - 1)
@@ -335,9 +344,7 @@ class Engine:
         if tok in self.rt.eog and not p.ignore_eos:
             self._finish(slot, updates, "stop")
             return
-        piece = self._pieces.get(tok)
-        if piece is None:
-            piece = self._pieces[tok] = self.rt.piece(tok)
+        piece = self._piece(tok)
         text, stopped = slot.text.push(piece)
         if stopped:
             self._finish(slot, updates, "stop", text=text, flush=False)
@@ -382,6 +389,12 @@ class Engine:
         self.counters["generated_tokens"] += slot.generated
         self._release(slot, keep_kv=error is None)  # after an error the sequence's cache is not trusted
 
+    def _piece(self, tok: int) -> bytes:
+        piece = self._pieces.get(tok)
+        if piece is None:
+            piece = self._pieces[tok] = self.rt.piece(tok)
+        return piece
+
     def _release(self, slot: _Slot, *, keep_kv: bool = True) -> None:
         if not keep_kv:
             llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, -1, -1)
@@ -395,6 +408,7 @@ class Engine:
     def _free_samplers(self, slot: _Slot) -> None:
         if slot.guided:
             self.counters["grammar_refused_tokens"] += slot.guided.refused
+            self.counters["names_refused_tokens"] += slot.guided.refused_names
             slot.guided.free()
             slot.guided = None
         if slot.sampler:

@@ -87,6 +87,11 @@ class _Sampling(_Request):
     """`json_object` or `json_schema`: the answer is decoded under a grammar, so it is JSON (the schema's)."""
     grammar: str | None = Field(None, min_length=1, max_length=262_144)
     """llama.cpp's extension: a GBNF grammar (a `root` rule) the answer is decoded under."""
+    name_guard: bool = False
+    """dagserve extension: where the answer's ```` ``` ````-fenced Python code runs at import (module level, a `with
+    DAG` block, a `@dag` function), a name it loads must be one it defined or imported before, a builtin or a
+    keyword; `>>` must join tasks without a cycle; a task id is used once. Tokens that would break this are refused,
+    as a grammar refuses (monitor-guided decoding: `dagserve._names`)."""
     stop_repeats: int | None = Field(None, ge=0, le=16)
     """dagserve extension: end the answer, as cut (`finish_reason: length`), once its last tokens (at least 96) are
     one block written this many times in a row: a model caught in a loop would write it until max_tokens. 0 never

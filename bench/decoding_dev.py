@@ -6,9 +6,10 @@
 The dev set is three parts (`--parts` picks): fresh composed requests (`dev`) and requests written by hand apart
 from the composer (`written`), both in `bench/devset.py` and judged up to intent, and the dataset's held-out split
 (`heldout`), judged up to import. Each GGUF is served by dagserve and answers both parts under each repeat
-penalty (and, with `--grammar`, also under the Python answer grammar with the schedule the request asks for;
-with `--plain-grammar`, under the grammar alone), greedy, stopping at the contract's closing
-fence, 640 tokens. Prints validity per setting; writes
+penalty (and, with `--grammar`, also under the Python answer grammar with the schedule the request asks for and
+dagserve's name guard, as the product decodes; with `--plain-grammar`, under the grammar and the guard without the
+schedule; with `--unguarded`, the grammar with the schedule and no guard), greedy, stopping at the contract's
+closing fence, 640 tokens. Prints validity per setting; writes
 bench/results/decoding_dev.json. The laptop config's `repeat_penalty` and quantisation were chosen with it.
 """
 
@@ -28,8 +29,9 @@ import dagcore
 import dageval
 import dagserve
 
-Grammar = Literal["off", "plain", "on"]
-"""Free decoding; the answer grammar alone (`--plain-grammar`); with the request's schedule (`--grammar`)."""
+Grammar = Literal["off", "plain", "unguarded", "on"]
+"""Free decoding; the answer grammar alone (`--plain-grammar`); with the request's schedule but without dagserve's
+name guard (`--unguarded`); with both, as the product decodes (`--grammar`)."""
 
 INTENT = ["syntax", "structure", "import", "intent"]
 PARTS = {"dev": INTENT, "written": INTENT, "heldout": ["syntax", "structure", "import"]}
@@ -47,6 +49,11 @@ def main() -> None:
         "--plain-grammar",
         action="store_true",
         help="also decode under the grammar without the request's schedule (dagcore.asked_schedule), to weigh it",
+    )
+    parser.add_argument(
+        "--unguarded",
+        action="store_true",
+        help="also decode under the grammar with the request's schedule, without the name guard, to weigh the guard",
     )
     parser.add_argument("--per-version", type=int, default=8)
     parser.add_argument("--heldout", type=int, default=20)
@@ -83,16 +90,19 @@ def main() -> None:
         parser.error("two models share a name and a run folder: give each its own path")
     rows = []
     for model, label in zip(args.models, labels, strict=True):
-        grammars: list[Grammar] = ["off", *(["plain"] if args.plain_grammar else []), *(["on"] if args.grammar else [])]
+        grammars: list[Grammar] = ["off", *(["plain"] if args.plain_grammar else [])]
+        grammars += [*(["unguarded"] if args.unguarded else []), *(["on"] if args.grammar else [])]
         for penalty, grammar in [(p, g) for p in penalties for g in grammars]:
             row: dict[str, object] = {"model": label, "repeat_penalty": penalty, "grammar": grammar}
             for name in chosen:
                 path, level, first = prompts[name]
                 extra: dict[str, object] = {"repeat_penalty": penalty}
                 if grammar == "plain":  # the same grammar for every request: no schedule read from it
-                    extra["grammar"] = dagcore.python_answer_grammar()
+                    extra |= {"grammar": dagcore.python_answer_grammar(), "name_guard": True}
+                if grammar == "unguarded":
+                    extra["name_guard"] = False
                 config = dageval.JudgeConfig(
-                    level=level, max_prompts=first, max_tokens=640, extra=extra, grammar=grammar == "on"
+                    level=level, max_prompts=first, max_tokens=640, extra=extra, grammar=grammar in ("on", "unguarded")
                 )
                 folder = work / f"{label}-{penalty}-{'' if grammar == 'off' else grammar + '-grammar-'}{name}"
                 judged = dageval.judge_model(label, model, path, folder, config, serve=served)

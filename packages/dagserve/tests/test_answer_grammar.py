@@ -212,6 +212,7 @@ def test_the_fences_come_from_the_contract_and_a_template_without_code_is_refuse
         "grammar": python_answer_grammar(contract),
         "name_guard": True,
     }
+    assert with_answer_grammar({"name_guard": False}, contract)["name_guard"] is False  # a caller may leave it out
     with pytest.raises(ValueError, match="no \\{code\\} field"):
         python_answer_grammar(PromptContract(answer_template="```python\n```"))
 

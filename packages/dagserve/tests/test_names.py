@@ -216,3 +216,19 @@ def test_targets_in_a_list_are_bound_and_later_members_of_a_list_are_loads() -> 
         + '    settings = {"retries": 1, retry_delay: 5}\n'
     )
     assert refusals(code) == ['settings = {"retries": 1, retry_delay']
+
+
+def test_an_answer_whose_grammar_stacks_explode_is_cut_not_left_to_hold_the_server(server: str) -> None:
+    """Two ways to close each bracket double llama.cpp's parse stacks at every `[` (what the base model met in the
+    answer grammar, nesting `TaskGroup[` in `TaskGroup[`): the server cuts the answer once one token's accept is
+    slow, as it cuts a loop, instead of spending minutes on the next tokens."""
+    grammar = 'root ::= nest\nnest ::= "[" nest "a" | "[" nest "b" | "c"'
+    before = httpx.get(f"{server}/health").json()["grammar_stalls"]
+    body = {"prompt": "x", "grammar": grammar, "max_tokens": 400, "temperature": 0.0, "stop_repeats": 0}
+    reply = httpx.post(  # `c` (byte 99) banned: the model can only open brackets
+        f"{server}/v1/completions", json=body | {"logit_bias": {"99": -100}}, timeout=120
+    ).json()
+    assert reply["choices"][0]["finish_reason"] == "length"
+    assert reply["usage"]["completion_tokens"] < 400  # cut where the grammar stalled, not at max_tokens
+    assert set(reply["choices"][0]["text"]) == {"["}
+    assert httpx.get(f"{server}/health").json()["grammar_stalls"] == before + 1

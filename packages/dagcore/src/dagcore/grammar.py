@@ -281,9 +281,10 @@ def with_answer_grammar(
     `request` (or, without one, to the user turns of `messages`): what a generator sends to dagserve (or any
     llama.cpp server) to decode under the Python answer grammar. With it goes dagserve's `name_guard`: where the
     file runs at import, a name must be defined before it is loaded, a dependency must join two tasks without a
-    cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field)."""
+    cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field). `extra` may turn it
+    off (`"name_guard": False`)."""
     words = request or "\n".join(m["content"] for m in messages or [] if m["role"] == "user")
-    return {**extra, "grammar": python_answer_grammar(contract, request=words or None), "name_guard": True}
+    return {"name_guard": True, **extra, "grammar": python_answer_grammar(contract, request=words or None)}
 
 
 @cache

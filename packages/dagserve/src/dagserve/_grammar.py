@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,11 @@ class GuidedSampler:
     """
 
     GUARD_CANDIDATES = 64
+    SLOW_ACCEPT_S = 0.25
+    """A grammar accept slower than this means llama.cpp's parse stacks are exploding: an ambiguous rule under
+    brackets nested deeper and deeper (measured: the untuned base model writing `TaskGroup[` inside `TaskGroup[`,
+    each level doubling the time, 22 s for one token at the eighth). `stalled` then asks the engine to cut the
+    answer there, as it cuts a loop: it would otherwise hold every slot of the server for minutes."""
 
     def __init__(
         self,
@@ -137,6 +143,8 @@ class GuidedSampler:
         """Tokens the grammar or the guard refused, so the pick was redone."""
         self.refused_names = 0
         """Of those, tokens the guard refused (an undefined name)."""
+        self.stalled = False
+        """The last grammar accept took over `SLOW_ACCEPT_S`."""
         self._buf = (llama_cpp.llama_token_data * n_vocab)()
         self._view = np.frombuffer(memoryview(self._buf), dtype=_TOKEN)  # the same memory: filled in place
         self._ids = np.arange(n_vocab, dtype=np.int32)
@@ -195,7 +203,9 @@ class GuidedSampler:
                 self._guard_mask(self.guard)
             token = self._choose()
         if self.grammar is not None:
+            start = time.perf_counter()
             llama_cpp.llama_sampler_accept(self.grammar, token)
+            self.stalled = time.perf_counter() - start > self.SLOW_ACCEPT_S
         llama_cpp.llama_sampler_accept(self.chain, token)
         if self.guard is not None:
             self.guard.accept(self._text(token))

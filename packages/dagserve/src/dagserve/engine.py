@@ -123,10 +123,12 @@ class Engine:
         self._seq_ptrs = [self._batch.seq_id[i] for i in range(self.n_batch)]
         self._pieces: dict[int, bytes] = {}
         self.counters = {"completed": 0, "cancelled": 0, "failed": 0, "generated_tokens": 0, "cached_prompt_tokens": 0}
-        self.counters |= {"grammar_refused_tokens": 0, "names_refused_tokens": 0, "loops_stopped": 0}
+        self.counters |= {"grammar_refused_tokens": 0, "names_refused_tokens": 0, "grammar_stalls": 0}
+        self.counters |= {"loops_stopped": 0}
         """Since start: requests finished, dropped because their client left, failed; tokens sampled; prompt
         tokens not computed again because a slot still held them; tokens a grammar (or a name guard) refused, so
-        their pick was redone; of those, tokens the name guard refused; answers ended because they looped."""
+        their pick was redone; of those, tokens the name guard refused; answers cut because the grammar's parse
+        stacks exploded (`GuidedSampler.stalled`); answers ended because they looped."""
 
     # -- event loop side ------------------------------------------------------------------------------
 
@@ -350,6 +352,10 @@ class Engine:
             self._finish(slot, updates, "stop", text=text, flush=False)
             return
         if slot.generated >= p.max_tokens or slot.n_past >= self.rt.n_ctx_seq:
+            self._finish(slot, updates, "length", text=text)
+            return
+        if slot.guided is not None and slot.guided.stalled:
+            self.counters["grammar_stalls"] += 1  # cut as at max_tokens: the next accept would take longer still
             self._finish(slot, updates, "length", text=text)
             return
         repeats = self.stop_repeats if p.stop_repeats is None else p.stop_repeats

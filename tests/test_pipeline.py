@@ -206,7 +206,7 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     assert "## Request benchmark" in report and "## Held-out split" in report and "| intent |" in report
     assert "Validity after repairs, tuned:" in report and "Per tag, at intent:" in report
     # The loop as `airflow-net generate` runs it (dagcore.RETRY_BY_DEFAULT), named where its numbers are.
-    retry = "the request asked afresh, sampled at temperature 0.8 under the answer grammar"
+    retry = "the request asked afresh, sampled at temperature 0.8 under the answer grammar and the name guard"
     assert f"after up to 1 retry ({retry}), up to import" in report
     assert "| base after 1 retry | tuned after 1 retry |" in report
     assert "## Verifier as teacher" in report

@@ -25,7 +25,7 @@ def retry_words(retry: Retry) -> str:
     """How the loop asked again, in words (`the request asked afresh, sampled at temperature 0.8`)."""
     how = "the judge's verdict fed back" if retry.feedback else "the request asked afresh"
     heat = "as the first answer" if retry.temperature is None else f"at temperature {retry.temperature}"
-    grammar = " under the answer grammar" if retry.grammar else ""
+    grammar = " under the answer grammar and the name guard" if retry.grammar else ""
     return f"{how}, sampled {heat}{grammar}"
 
 

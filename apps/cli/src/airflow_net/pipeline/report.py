@@ -67,7 +67,7 @@ def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) 
         f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs and {inputs.compose.kept} composed "
         f"ones{_rounds(inputs.refine)}; base and tuned as "
         f"{config.base.quant} / {config.export.quant} GGUFs, {config.eval.max_tokens} tokens per answer"
-        f"{', decoded under the Python answer grammar' if config.eval.grammar else ''}."
+        f"{', decoded under the Python answer grammar and the name guard' if config.eval.grammar else ''}."
     )
     if config.results is not None and config.readme is not None:
         link = Path(os.path.relpath(config.results / "report.md", config.readme.parent)).as_posix()

@@ -58,6 +58,7 @@ class NameGuard:
         "_chain_pos",
         "_checked",
         "_close_run",
+        "_closing",
         "_code",
         "_comment",
         "_committing",
@@ -162,6 +163,8 @@ class NameGuard:
         """0: not read; 1: the value starts next; 2: reading its dotted name; 3: read."""
         self._head_call = False
         self._chain_pos = False
+        self._closing: frozenset[str] = frozenset()
+        """For an operand being written: the names that would close a dependency cycle."""
         """The name being written is an operand of `>>`/`<<` (or a member of a dependency list)."""
         self._chain_left: tuple[str, ...] | None = None
         """The names of the operand before the statement's last `>>`/`<<` (None: no dependency yet)."""
@@ -413,6 +416,7 @@ class NameGuard:
         if not self._ident:
             self._checked = self._loaded()
             self._chain_pos = self._checked and self._operand()
+            self._closing = self._cycle_closers() if self._chain_pos else frozenset()
             self._given_up = False
         self._ident += c
         if not self._checked or self._given_up:
@@ -436,29 +440,29 @@ class NameGuard:
     def _operand_ok(self, name: str) -> bool:
         """Whether `name` can be the next operand of the statement's dependencies: not a hook, a DAG or a literal
         (`>>` on them fails at import), and no cycle with the operand before it."""
-        if self._kinds.get(name) == "other":
-            return False
-        left = self._chain_left or ()
-        if name in left:
-            return False
-        if self._chain_dir == ">>":
-            return not any(self._reaches(name, up) for up in left)
-        return not any(self._reaches(down, name) for down in left)
+        return self._kinds.get(name) != "other" and name not in self._closing
 
-    def _reaches(self, start: str, goal: str) -> bool:
-        edges: dict[str, set[str]] = {}
-        for up, down in self._stmt_edges:
-            edges.setdefault(up, set()).add(down)
-        seen, todo = {start}, [start]
+    def _cycle_closers(self) -> frozenset[str]:
+        """The names that, as the next operand, would close a cycle with the operand before it: those names
+        themselves, and every task upstream of them (for `>>`; downstream for `<<`). Read once per operand, not per
+        candidate name."""
+        left = self._chain_left or ()
+        if not left:
+            return frozenset()
+        # `a >> n` closes a cycle when n already reaches a: walk the edges backwards from a (forwards for `<<`).
+        backwards = self._chain_dir == ">>"
+        step: dict[str, set[str]] = {}
+        edges = [(u, d) for u, downs in self._edges.items() for d in downs] + list(self._stmt_edges)
+        for up, down in edges:
+            src, dst = (down, up) if backwards else (up, down)
+            step.setdefault(src, set()).add(dst)
+        seen, todo = set(left), list(left)
         while todo:
-            node = todo.pop()
-            for nxt in self._edges.get(node, set()) | edges.get(node, set()):
-                if nxt == goal:
-                    return True
+            for nxt in step.get(todo.pop(), ()):
                 if nxt not in seen:
                     seen.add(nxt)
                     todo.append(nxt)
-        return False
+        return frozenset(seen)
 
     def _loaded(self) -> bool:
         """Whether a name starting here is surely evaluated when the module is imported."""
@@ -491,12 +495,9 @@ class NameGuard:
             self._elem = (*self._elem, name)  # an operand's name, unless a call or an attribute follows
         first = self._stmt_first
         self._word(name)
-        if first and not self._in_body and name not in self._names and not self._binding_stmt():
+        if first and not self._in_body and name not in self._names and not (self._stmt or self._off):
             self._pending_first = name  # decided by what follows: `name =` binds it, `name(`/`name >>` loads it
         return ok
-
-    def _binding_stmt(self) -> bool:
-        return bool(self._stmt) or self._off
 
     def _word(self, name: str) -> None:
         """A complete identifier or keyword."""

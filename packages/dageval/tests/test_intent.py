@@ -6,13 +6,19 @@ import pytest
 
 import dageval
 from dageval import Level, Sample
-from dageval.intent import check_intent, imported_providers
+from dageval.intent import check_intent, used_providers
 from dageval.models import Expect, LoadedDag, LoadedTask
 
 SENSOR = LoadedTask(operator="S3KeySensor", bases=["BaseSensorOperator", "BaseOperator"], deferrable=True)
 MAPPED = LoadedTask(operator="_PythonDecoratedOperator", bases=["DecoratedOperator"], mapped=True, retries=2)
 DAILY = LoadedDag(dag_id="d", schedule="@daily", timetable="CronTriggerTimetable", tasks=[SENSOR, MAPPED])
-CODE = "from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor\nimport airflow.providers.cncf.kubernetes\n"
+CODE = """from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+import airflow.providers.cncf.kubernetes
+
+wait = S3KeySensor(task_id="wait", bucket_key="s3://b/k")
+pod = airflow.providers.cncf.kubernetes
+"""
 
 
 @pytest.mark.parametrize(
@@ -46,9 +52,15 @@ def test_asset_and_manual_schedules() -> None:
     assert check_intent(Expect(schedule="asset"), [], "").category == "intent_unknown"
 
 
-def test_providers_come_from_the_files_imports() -> None:
-    assert imported_providers(CODE) == {"amazon", "amazon.aws", "cncf", "cncf.kubernetes"}
-    assert imported_providers("def broken(:") == set()
+def test_a_provider_counts_where_the_file_uses_what_it_imports() -> None:
+    """The Snowflake hook is imported and never used: the file does not do what a Snowflake request asks."""
+    assert used_providers(CODE) == {"amazon", "amazon.aws", "cncf", "cncf.kubernetes"}
+    inside_a_task = (
+        "from airflow.providers.postgres.hooks.postgres import PostgresHook as PG\n\ndef f():\n    PG().run('x')\n"
+    )
+    assert "postgres" in used_providers(inside_a_task)
+    assert used_providers("from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator\n") == set()
+    assert used_providers("def broken(:") == set()
 
 
 def test_unknown_expectations_are_refused() -> None:

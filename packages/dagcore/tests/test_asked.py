@@ -1,10 +1,10 @@
-"""The schedule a request asks for: the words people write, and None wherever the words are unclear."""
+"""What a request asks for: the schedule and providers people write, and nothing wherever the words are unclear."""
 
 from __future__ import annotations
 
 import pytest
 
-from dagcore import asked_schedule
+from dagcore import asked_imports, asked_schedule
 
 ASKED = {
     "nightly at 2, tar up /etc/airflow and rsync it to the backup host": "0 2 * * *",
@@ -63,3 +63,27 @@ def test_the_schedule_people_ask_for_is_read(request_text: str) -> None:
 @pytest.mark.parametrize("request_text", UNCLEAR)
 def test_unclear_words_ask_for_nothing(request_text: str) -> None:
     assert asked_schedule(request_text) is None
+
+
+IMPORTS = {
+    "Load each day's CSV from s3://acme-raw/shipments/ into the Postgres table shipments_raw": (
+        "PostgresHook",
+        "S3Hook",
+    ),
+    "run the expiry procedure in Snowflake, then post the count to #loyalty on Slack": (
+        "SnowflakeHook",
+        "SlackWebhookOperator",
+    ),
+    "GET /readings from our IoT gateway (http conn iot_gw) every hour": ("HttpOperator",),
+    "train each config in its own Kubernetes pod, then pick the best": ("KubernetesPodOperator",),
+    # named as data, not as a service to call: no provider
+    "whenever the dataset s3://acme-media/uploads is updated, run /opt/media/thumbs.sh": (),
+    "mark the dataset postgres://dwh/public/customers as updated when done": (),
+    "pull the open Jira issues via the REST API and email a count per assignee": (),
+    "echo hello world with bash every 5 min": (),
+}
+
+
+@pytest.mark.parametrize("request_text", list(IMPORTS))
+def test_the_providers_a_request_names_are_read(request_text: str) -> None:
+    assert asked_imports(request_text) == IMPORTS[request_text]

@@ -106,11 +106,12 @@ def test_grammar_goes_with_every_answer_and_only_a_grammar_run_is_stamped_with_i
 
 
 def test_the_grammar_holds_the_schedule_each_request_asks_for(model: ScriptedModel, tmp_path: Path) -> None:
-    """A request's words reach its grammar (`dagcore.asked_schedule`), the first answer's and the retry's alike; a
-    dataset row's conversation is read where it has no `request`."""
+    """A request's words and version reach its grammar (`dagcore.asked_schedule`, `dagcore.asked_imports`), the first
+    answer's and the retry's alike; a dataset row's conversation is read where it has no `request`."""
     prompts = [
         Prompt(id="five", request="Make a DAG that runs every day at 5am.", airflow_version="3.1"),
         Prompt(id="row", messages=[{"role": "user", "content": "A manual-only DAG, please."}], airflow_version="3.1"),
+        Prompt(id="snow", request="Load the orders into Snowflake.", airflow_version="2.10"),
     ]
     config = GenerateConfig(endpoint=model.url, repairs=1, grammar=True)
     with dageval.Validator(Level.LINT) as judge:
@@ -119,6 +120,10 @@ def test_the_grammar_holds_the_schedule_each_request_asks_for(model: ScriptedMod
     assert sent == {
         python_answer_grammar(request="Make a DAG that runs every day at 5am."),
         python_answer_grammar(request="A manual-only DAG, please."),
+        python_answer_grammar(request="Load the orders into Snowflake.", airflow_version="2.10"),
     }
+    # and the request's version: a provider it names is imported where Airflow 2's import block has it
+    snowflake = python_answer_grammar(request="Load the orders into Snowflake.", airflow_version="2.10")
+    assert "from airflow import DAG\\n" in snowflake and "import SnowflakeHook\\n" in snowflake
     assert 'schedule-text ::= "0 5 * * *"' in python_answer_grammar(request="every day at 5am")
     assert 'schedule-value ::= "None"' in python_answer_grammar(request="A manual-only DAG, please.")

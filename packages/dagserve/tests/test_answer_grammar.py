@@ -274,7 +274,7 @@ def test_a_schedule_the_request_asks_for_is_the_only_one_written(tiny_gguf: Path
         with GrammarChecker(tiny_gguf, python_answer_grammar(request=request)) as checker:
             return checker.refusal(_answer(code))
 
-    daily_at_five = "Load the orders into Postgres every day at 5am."
+    daily_at_five = "Load the orders into the warehouse every day at 5am."
     assert refusal(daily_at_five, 'DAG("a", schedule="0 5 * * *")\n') is None
     assert refusal(daily_at_five, "DAG('a', schedule_interval='0 5 * * *')\n") is None
     for wrong in ['schedule="5 * * * *"', 'schedule="@daily"', "schedule=None", "schedule=timedelta(days=1)"]:
@@ -290,3 +290,28 @@ def test_a_schedule_the_request_asks_for_is_the_only_one_written(tiny_gguf: Path
         assert refusal(on_asset, f"DAG('a', {wrong})\n") is not None, wrong
     unclear = "run it every day at 6:15 and again at 7:40"  # two times: not a cron; the grammar leaves it free
     assert python_answer_grammar(request=unclear) == python_answer_grammar()
+
+
+def test_the_providers_a_request_names_are_imported_where_composed_files_import_them(tiny_gguf: Path) -> None:
+    """The import block comes first, as composed files write it for the version, the providers' lines sorted in; the
+    model writes the rest (and must use them to meet the request's intent)."""
+    request = "Copy each day's export from s3://acme/exports/ into Snowflake."
+    block = (
+        "from datetime import datetime, timedelta\n\n"
+        "from airflow import DAG\n"
+        "from airflow.datasets import Dataset\n"
+        "from airflow.decorators import dag, task, task_group\n"
+        "from airflow.operators.bash import BashOperator\n"
+        "from airflow.operators.empty import EmptyOperator\n"
+        "from airflow.operators.python import PythonOperator\n"
+        "from airflow.providers.amazon.aws.hooks.s3 import S3Hook\n"
+        "from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook\n"
+    )
+    with GrammarChecker(tiny_gguf, python_answer_grammar(request=request, airflow_version="2.10")) as checker:
+        assert checker.refusal(_answer(block + "\nhook = SnowflakeHook()\n")) is None
+        assert checker.refusal(_answer(block.replace(", timedelta", "") + "\nhook = SnowflakeHook()\n")) is None
+        left_out = block.replace("from airflow.providers.amazon.aws.hooks.s3 import S3Hook\n", "")
+        assert checker.refusal(_answer(left_out)) == len("```python\n") + left_out.index("snowflake"), left_out
+    # no provider named, or no version to write the block for: the opening is the model's
+    assert python_answer_grammar(request="echo hello with bash", airflow_version="3.1") == python_answer_grammar()
+    assert "S3Hook" not in python_answer_grammar(request=request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from dagcore.asked import asked_schedule
+from dagcore.asked import asked_imports, asked_schedule
 from dagcore.body import BodyError, BodyLimits, ClientGone, parse_json_body, read_body, read_json_body
 from dagcore.chat import RETRY_STATUSES, ChatClient, ChatResponse, Usage
 from dagcore.code import extract_code, fenced_blocks
@@ -84,6 +84,7 @@ __all__ = [
     "UserConfigError",
     "VersionError",
     "__version__",
+    "asked_imports",
     "asked_schedule",
     "best_index",
     "config_path",

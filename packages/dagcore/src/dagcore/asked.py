@@ -1,4 +1,5 @@
-"""The schedule a request asks for, read from its words: `daily at 5am` is `0 5 * * *`.
+"""What a request asks for, read from its words: the schedule (`daily at 5am` is `0 5 * * *`) and the providers it
+names (`Snowflake` is the Snowflake hook).
 
 A 135M model writes the request's words above the cron line and then the wrong fields below them (`7 * * * *` for
 7am, `@daily` for "daily at 02:00"). Read here, the schedule can constrain the answer's `schedule=` (the answer
@@ -187,3 +188,27 @@ def _day_of_month(text: str) -> str | None:
     if len(days) > 1 or any(not 1 <= d <= 28 for d in days):
         return None
     return str(days.pop()) if days else ""
+
+
+# A provider the request names -> the class of it that dagsynth's composed files use, so the model has seen it called
+# (`dagsynth.steps`). One class each, the most general one: a hook where the files call one inside a `@task`. Only
+# where the request names the service: an API or a URL is as well called from Python as through the http provider,
+# and an `s3://` URI in a request about assets names the asset, not a bucket to write to.
+_PROVIDED: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bsnowflake\b"), "SnowflakeHook"),
+    (re.compile(r"\bpostgres(?:ql)?\b(?!://)"), "PostgresHook"),
+    (re.compile(r"\b(?:aws|amazon)\b|\bs3\b(?!://)|^(?!.*\b(?:asset|dataset)s?\b).*\bs3://"), "S3Hook"),
+    (re.compile(r"\bbigquery\b"), "BigQueryInsertJobOperator"),
+    (re.compile(r"\bslack\b"), "SlackWebhookOperator"),
+    (re.compile(r"\bhttp (?:conn(?:ection)?|operator|sensor|provider)\b|\bhttp_conn_id\b"), "HttpOperator"),
+    (re.compile(r"\bdocker\b"), "DockerOperator"),
+    (re.compile(r"\b(?:kubernetes|k8s)\b"), "KubernetesPodOperator"),
+    (re.compile(r"\bsftp\b"), "SFTPSensor"),
+)
+
+
+def asked_imports(request: str) -> tuple[str, ...]:
+    """The provider classes for the services `request` names (`dagcore.names.PROVIDERS` has where each lives), in
+    the table's order: what an answer to it should import, because its tasks should use them."""
+    text = re.sub(r"\btarget: apache airflow [\d.]+", "", " ".join(request.lower().split()))
+    return tuple(name for pattern, name in _PROVIDED if pattern.search(text))

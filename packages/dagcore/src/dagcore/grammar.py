@@ -10,7 +10,9 @@ assigned to (`a >> b = c` and `f(): int` are refused where they break). A `sched
 keyword argument given as a string holds one of Airflow's presets or a five-field cron expression (`SCHEDULE_PRESETS`;
 on the written dev set 8 of 96 answers failed on `@morning`, `@default` or a four-field cron), and otherwise a value
 that is not a string (`None`, a list of assets, a call). Given the user's request, `schedule=` takes only the
-schedule the request asks for, where `dagcore.asked_schedule` reads one (`0 5 * * *` for "daily at 5am").
+schedule the request asks for, where `dagcore.asked_schedule` reads one (`0 5 * * *` for "daily at 5am"); given its
+Airflow version too, a request that names a provider's service ("into Snowflake") is answered by a file that opens
+with the import block composed files open with, the provider's line in it (`opening_imports`).
 
 Some rules are stricter than Python, against the loops a small model falls into under a grammar (23 of 200 written
 dev answers ran to the token limit). A decorator is followed by the `def` or `class` it decorates, at most
@@ -36,8 +38,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from dagcore.asked import PRESET_CRON, asked_schedule
+from dagcore.asked import PRESET_CRON, asked_imports, asked_schedule
 from dagcore.contract import DEFAULT_CONTRACT, PromptContract
+from dagcore.names import NOTED, asset_class, import_lines
+from dagcore.version import AirflowVersion
 
 MAX_DEPTH = 6
 """Levels of nested blocks the grammar allows (24 spaces): a DAG file seldom goes past four."""
@@ -261,14 +265,40 @@ def _literal(text: str) -> str:
 
 
 def python_answer_grammar(
-    contract: PromptContract = DEFAULT_CONTRACT, *, depth: int = MAX_DEPTH, request: str | None = None
+    contract: PromptContract = DEFAULT_CONTRACT,
+    *,
+    depth: int = MAX_DEPTH,
+    request: str | None = None,
+    airflow_version: AirflowVersion | str | None = None,
 ) -> str:
     """The GBNF grammar of an answer in `contract`'s format: its opening fence, a Python file, its closing fence.
 
     The fences come from `contract.answer_template` (`{code}` between them), so the grammar and the training
     answers agree on one format. A template without `{code}` cannot be constrained. With the user's `request`, a
-    `schedule=` keyword takes only the schedule it asks for, where `dagcore.asked_schedule` reads one."""
-    return _grammar(contract.answer_template, depth, asked_schedule(request) if request else None)
+    `schedule=` keyword takes only the schedule it asks for, where `dagcore.asked_schedule` reads one; with its
+    `airflow_version` too, a request that names providers (`dagcore.asked_imports`) is answered by a file that
+    opens with the import block composed files open with, their lines among it (`opening_imports`)."""
+    if not request:
+        return _grammar(contract.answer_template, depth, None, "")
+    return _grammar(contract.answer_template, depth, asked_schedule(request), opening_imports(request, airflow_version))
+
+
+def opening_imports(request: str, airflow_version: AirflowVersion | str | None) -> str:
+    """The import lines an answer to `request` opens with, as GBNF; "" where it names no provider or no version.
+
+    A 135M model that meets "load it into Snowflake" with `BashOperator(bash_command="python -m snowflake.load")`
+    writes the Snowflake hook's call once the hook is imported; a model that sees the line where it never saw one
+    (above `from datetime import datetime`) loses its way. So the lines are where dagsynth's composed files have
+    them: after `from datetime import datetime` (`, timedelta` optional), sorted into the block of the names most
+    DAGs use (`dagcore.names.import_notes`), as Airflow `major`.x has them."""
+    version = AirflowVersion.of(airflow_version)
+    providers = asked_imports(request)
+    if version is None or not providers:
+        return ""
+    block = "".join(
+        f"{line}\n" for line in import_lines([*NOTED, asset_class(version.major), *providers], version.major)
+    )
+    return f'"from datetime import datetime" ", timedelta"? "\\n\\n" {_literal(block)}'
 
 
 def with_answer_grammar(
@@ -276,24 +306,26 @@ def with_answer_grammar(
     contract: PromptContract,
     request: str | None = None,
     messages: list[dict[str, str]] | None = None,
+    airflow_version: AirflowVersion | str | None = None,
 ) -> dict[str, Any]:
     """`extra` (a chat request's further fields) plus llama.cpp's `grammar` field for `contract`'s answers to
-    `request` (or, without one, to the user turns of `messages`): what a generator sends to dagserve (or any
-    llama.cpp server) to decode under the Python answer grammar. With it goes dagserve's `name_guard`: where the
-    file runs at import, a name must be defined before it is loaded, a dependency must join two tasks without a
-    cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field). `extra` may turn it
-    off (`"name_guard": False`)."""
+    `request` (or, without one, to the user turns of `messages`) for `airflow_version`: what a generator sends to
+    dagserve (or any llama.cpp server) to decode under the Python answer grammar. With it goes dagserve's
+    `name_guard`: where the file runs at import, a name must be defined before it is loaded, a dependency must join
+    two tasks without a cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field).
+    `extra` may turn it off (`"name_guard": False`)."""
     words = request or "\n".join(m["content"] for m in messages or [] if m["role"] == "user")
-    return {"name_guard": True, **extra, "grammar": python_answer_grammar(contract, request=words or None)}
+    grammar = python_answer_grammar(contract, request=words or None, airflow_version=airflow_version)
+    return {"name_guard": True, **extra, "grammar": grammar}
 
 
 @cache
-def _grammar(answer_template: str, depth: int, asked: str | None) -> str:
+def _grammar(answer_template: str, depth: int, asked: str | None, opening: str) -> str:
     head, found, tail = answer_template.partition("{code}")
     if not found:
         raise ValueError(f"the contract's answer_template has no {{code}} field: {answer_template!r}")
     # The code's last line ends with a line break; the template's own break before the closing fence is that one.
     close = tail.removeprefix("\n")
-    root = f"root ::= {_literal(head)} blanks stmt-0 ( blanks stmt-0 )* blanks {_literal(close)}\n"
+    root = f"root ::= {_literal(head)} {opening} blanks stmt-0 ( blanks stmt-0 )* blanks {_literal(close)}\n"
     grammar = root + _blocks(depth) + _STATEMENTS + _BRACKETS + _expressions() + _COMMON
     return grammar + _schedule_text(asked) + _keyword_rules(_SCHEDULE_WORDS)

@@ -205,7 +205,7 @@ def repair_loop(
     own = bool({"grammar", "response_format"} & set(extra or {}))
     # Built once, with the user's words (`request`, or the conversation's): `schedule=` takes the schedule they ask for.
     asks = (grammar or retry.grammar) and not own
-    grammared = with_answer_grammar(extra or {}, contract, request, messages) if asks else extra
+    grammared = with_answer_grammar(extra or {}, contract, request, messages, version) if asks else extra
     retry_extra = grammared if retry.grammar else extra
     extra = grammared if grammar else extra
     turns: list[Turn] = []

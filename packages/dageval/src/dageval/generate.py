@@ -127,7 +127,11 @@ def _ask(client: ChatClient, config: GenerateConfig, prompt: Prompt, index: int,
     temperature = config.temperature if config.temperature is not None else (0.8 if config.n > 1 else 0.0)
     contract = client.contract()
     messages = prompt.conversation(contract)
-    extra = with_answer_grammar(config.extra, contract, prompt.request, messages) if config.grammar else config.extra
+    extra = (
+        with_answer_grammar(config.extra, contract, prompt.request, messages, prompt.airflow_version)
+        if config.grammar
+        else config.extra
+    )
     steps: list[RepairStep] = []
     try:
         if judge is not None and config.repairs > 0:

@@ -188,3 +188,10 @@ def test_a_prompt_that_starts_like_the_last_one_reuses_its_cache(serve_tiny: Ser
         ]
         client.chat.completions.create(model="tiny", messages=messages, max_tokens=4, temperature=0.0)
         assert idle(url)["cached_prompt_tokens"] >= 2 * n_prompt - 1
+        # `cache_prompt: false` (llama.cpp's field) evaluates the whole prompt afresh, for reproducible answers
+        before = idle(url)["cached_prompt_tokens"]
+        fresh = client.chat.completions.create(
+            model="tiny", messages=messages[:2], max_tokens=12, temperature=0.0, extra_body={"cache_prompt": False}
+        )
+        assert idle(url)["cached_prompt_tokens"] == before
+        assert fresh.choices[0].message.content == first.choices[0].message.content

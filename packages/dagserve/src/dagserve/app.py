@@ -278,6 +278,7 @@ async def _generate(
         grammar=grammar,
         grammar_first=req.grammar_first,
         name_guard=req.name_guard,
+        cache_prompt=req.cache_prompt,
         stop_repeats=req.stop_repeats,
     )
     stream = Stream(len(prompt), live=req.stream)

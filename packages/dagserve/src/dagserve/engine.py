@@ -53,6 +53,8 @@ class SamplingParams:
     """Mask every pick with the grammar (exact constrained sampling), not only picks the grammar refuses."""
     name_guard: bool = False
     """The answer's Python code may load, where it runs at import, only names it has defined (`dagserve._names`)."""
+    cache_prompt: bool = True
+    """Start from the longest prefix of the prompt the slot holds (False: evaluate it all, for reproducible answers)."""
     stop_repeats: int | None = None
     """End the answer as cut (`length`) once its last tokens are one block written this many times
     (`dagserve._loops.looping`); 0 never does, None takes the server's setting."""
@@ -241,7 +243,7 @@ class Engine:
                 piece=self._piece,
             )
         # The last prompt token is always decoded again: its logits give the first sampled token.
-        common = min(_common_prefix(slot.kv, job.prompt), len(job.prompt) - 1)
+        common = min(_common_prefix(slot.kv, job.prompt), len(job.prompt) - 1) if job.params.cache_prompt else 0
         if common < len(slot.kv) and not llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, common, -1):
             llama_cpp.llama_memory_seq_rm(self.rt.memory, slot.seq, -1, -1)  # this memory cannot cut: start over
             common = 0

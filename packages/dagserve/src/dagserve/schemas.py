@@ -96,6 +96,10 @@ class _Sampling(_Request):
     """dagserve extension: end the answer, as cut (`finish_reason: length`), once its last tokens (at least 96) are
     one block written this many times in a row: a model caught in a loop would write it until max_tokens. 0 never
     does; left out, the server's `--stop-repeats` decides."""
+    cache_prompt: bool = True
+    """llama.cpp's option: start from the longest prefix of this prompt a slot already holds. False evaluates the
+    whole prompt afresh: a cached prefix was computed in another batch, whose numbers differ in the last bits, and a
+    greedy answer can flip on them; with one slot and no cache, the same request gets the same answer."""
     grammar_first: bool = False
     """llama.cpp's option: apply the grammar before every pick, not only when the free pick breaks it. Greedy answers
     are the same either way; sampled ones then follow the constrained distribution exactly, at the grammar's cost

@@ -78,11 +78,16 @@ _UNCLEAR = "unclear"
 _SENSOR = re.compile(r"\b(sensor|poke|poll|wait|reschedule mode)\b")
 
 
+def _words(request: str) -> str:
+    """The request in lower case, its whitespace single spaces, without the contract's version line (it names no
+    schedule and no provider)."""
+    return re.sub(r"\btarget: apache airflow [\d.]+", "", " ".join(request.lower().split()))
+
+
 def asked_schedule(request: str) -> str | None:
     """The schedule `request` asks for: a five-field cron expression, an Airflow preset (`@daily`), `none` (run by
     hand only) or `asset` (run when an asset or dataset is updated); None where it asks for none or is unclear."""
-    text = " ".join(request.lower().split())
-    text = re.sub(r"\btarget: apache airflow [\d.]+", "", text)  # the version line names no schedule
+    text = _words(request)
     if _MULTI_DAG.search(text) or _MONTHS.search(text) or _VETO.search(text):
         return None
     cron = {m.group(1) for m in _CRON.finditer(text) if _looks_like_cron(m.group(1))}
@@ -210,5 +215,5 @@ _PROVIDED: tuple[tuple[re.Pattern[str], str], ...] = (
 def asked_imports(request: str) -> tuple[str, ...]:
     """The provider classes for the services `request` names (`dagcore.names.PROVIDERS` has where each lives), in
     the table's order: what an answer to it should import, because its tasks should use them."""
-    text = re.sub(r"\btarget: apache airflow [\d.]+", "", " ".join(request.lower().split()))
+    text = _words(request)
     return tuple(name for pattern, name in _PROVIDED if pattern.search(text))

@@ -40,7 +40,7 @@ from typing import Any
 
 from dagcore.asked import PRESET_CRON, asked_imports, asked_schedule
 from dagcore.contract import DEFAULT_CONTRACT, PromptContract
-from dagcore.names import NOTED, asset_class, import_lines
+from dagcore.names import import_notes
 from dagcore.version import AirflowVersion
 
 MAX_DEPTH = 6
@@ -295,9 +295,7 @@ def opening_imports(request: str, airflow_version: AirflowVersion | str | None) 
     providers = asked_imports(request)
     if version is None or not providers:
         return ""
-    block = "".join(
-        f"{line}\n" for line in import_lines([*NOTED, asset_class(version.major), *providers], version.major)
-    )
+    block = import_notes(version.major, also=providers) + "\n"
     return f'"from datetime import datetime" ", timedelta"? "\\n\\n" {_literal(block)}'
 
 

@@ -97,6 +97,7 @@ def import_lines(names: Iterable[str], major: int) -> list[str]:
 NOTED = ("DAG", "dag", "task", "task_group", "BashOperator", "PythonOperator", "EmptyOperator")
 
 
-def import_notes(major: int) -> str:
-    """The import lines of the names most DAGs use, as Airflow `major`.x has them (with its data-aware class)."""
-    return "\n".join(import_lines([*NOTED, asset_class(major)], major))
+def import_notes(major: int, also: Iterable[str] = ()) -> str:
+    """The import lines of the names most DAGs use, as Airflow `major`.x has them (with its data-aware class), and of
+    the names `also` gives, sorted in among them."""
+    return "\n".join(import_lines([*NOTED, asset_class(major), *also], major))

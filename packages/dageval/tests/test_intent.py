@@ -9,7 +9,12 @@ from dageval import Level, Sample
 from dageval.intent import check_intent, used_providers
 from dageval.models import Expect, LoadedDag, LoadedTask
 
-SENSOR = LoadedTask(operator="S3KeySensor", bases=["BaseSensorOperator", "BaseOperator"], deferrable=True)
+SENSOR = LoadedTask(
+    operator="S3KeySensor",
+    module="airflow.providers.amazon.aws.sensors.s3",
+    bases=["BaseSensorOperator", "BaseOperator"],
+    deferrable=True,
+)
 MAPPED = LoadedTask(operator="_PythonDecoratedOperator", bases=["DecoratedOperator"], mapped=True, retries=2)
 DAILY = LoadedDag(dag_id="d", schedule="@daily", timetable="CronTriggerTimetable", tasks=[SENSOR, MAPPED])
 CODE = """from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
@@ -17,7 +22,10 @@ from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 import airflow.providers.cncf.kubernetes
 
 wait = S3KeySensor(task_id="wait", bucket_key="s3://b/k")
-pod = airflow.providers.cncf.kubernetes
+
+
+def pod():
+    return airflow.providers.cncf.kubernetes
 """
 
 
@@ -54,13 +62,27 @@ def test_asset_and_manual_schedules() -> None:
 
 def test_a_provider_counts_where_the_file_uses_what_it_imports() -> None:
     """The Snowflake hook is imported and never used: the file does not do what a Snowflake request asks."""
-    assert used_providers(CODE) == {"amazon", "amazon.aws", "cncf", "cncf.kubernetes"}
+    assert used_providers(CODE, [DAILY]) == {"amazon", "amazon.aws", "cncf", "cncf.kubernetes"}
+    assert used_providers(CODE) == {"cncf", "cncf.kubernetes"}  # the sensor counts as a task Airflow loaded
     inside_a_task = (
         "from airflow.providers.postgres.hooks.postgres import PostgresHook as PG\n\ndef f():\n    PG().run('x')\n"
     )
     assert "postgres" in used_providers(inside_a_task)
     assert used_providers("from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator\n") == set()
     assert used_providers("def broken(:") == set()
+
+
+def test_a_provider_made_at_module_level_counts_only_where_a_task_uses_it() -> None:
+    """Written outside every task and DAG, a hook or an operator runs only while Airflow parses the file."""
+    head = "from airflow.providers.amazon.aws.hooks.s3 import S3Hook\n"
+    assert used_providers(head + "hook = S3Hook()\n") == set()
+    assert used_providers(head + "hook = S3Hook()\n\ndef load():\n    hook.load_file('f', 'k')\n") >= {"amazon"}
+    assert used_providers(head + "run = lambda: S3Hook().list_keys('b')\n") >= {"amazon"}
+    slack = "from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator\n"
+    outside = slack + "tell = SlackWebhookOperator(task_id='tell', message='done')\n"
+    assert used_providers(outside) == set()  # no DAG loaded it as a task
+    told = LoadedDag(tasks=[LoadedTask(operator="SlackWebhookOperator", module="airflow.providers.slack.operators.x")])
+    assert "slack" in used_providers(outside, [told])
 
 
 def test_unknown_expectations_are_refused() -> None:

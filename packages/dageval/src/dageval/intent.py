@@ -3,8 +3,8 @@
 Validity alone rewards a model that answers every request with the same hello-world DAG. A benchmark row
 says what its DAG must show (`Expect`); the import level's worker reports what Airflow loaded (`LoadedDag`:
 the schedule, each task's operator class and bases, mapping, retries, callbacks, groups, params); this
-module compares the two. A provider counts where the file uses a name it imports from it (a hook inside a `@task`
-counts; an unused import does not).
+module compares the two. A provider counts where the DAG uses it when it runs: a task's operator comes from it, or a
+task's code calls what the file imports from it (an unused import, or a hook left at module level, does not).
 """
 
 from __future__ import annotations
@@ -59,15 +59,21 @@ def _provider_names(module: str) -> set[str]:
     return {parts[2], f"{parts[2]}.{parts[3]}"} if len(parts) > 3 else {parts[2]}
 
 
-def used_providers(code: str) -> set[str]:
-    """The providers a file uses: a name it imports from one is loaded somewhere in the file (a hook called inside
-    a `@task` counts). An import alone does not count: it does nothing the request asked for, and a model that
-    learned a provider's import line writes it whether or not its tasks use it (7 of 15 written dev answers that
-    met their providers by import alone, 2026-12-06)."""
+def used_providers(code: str, dags: list[LoadedDag] | None = None) -> set[str]:
+    """The providers a file uses where its DAG runs: a loaded task's operator comes from one (`dags`), or a name it
+    imports from one is loaded inside a function's body (a hook called in a `@task`, an operator's `execute` in a
+    failure callback), directly or through a module-level name assigned from it (`hook = S3Hook()`, used in a task).
+
+    An import alone does not count: it does nothing the request asked for, and a model that learned a provider's
+    import line writes it whether or not its tasks use it (7 of 15 written dev answers that met their providers by
+    import alone, 2026-12-06). Nor does a hook made and left at module level, where it runs only while Airflow
+    parses the file: the name guard's `must_load` makes an answer load the classes the request named before it
+    ends, and a load anywhere would let `SlackWebhookOperator` written outside every DAG count."""
+    found = {p for d in dags or [] for t in d.tasks for p in _provider_names(t.module)}
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return set()
+        return found
     bound: dict[str, set[str]] = {}  # a name the file binds by import -> the providers behind it
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -77,8 +83,21 @@ def used_providers(code: str) -> set[str]:
             for alias in node.names:  # `import airflow.providers.x.y` binds `airflow`; `as k` binds `k`
                 name = alias.asname or alias.name.split(".")[0]
                 bound.setdefault(name, set()).update(_provider_names(alias.name))
-    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return set().union(*(providers for name, providers in bound.items() if name in loaded))
+    for node in tree.body:  # `hook = S3Hook(...)` at module level: `hook` carries the provider into a task's body
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Call, ast.Attribute, ast.Name)):
+            carried = set().union(*(bound.get(n.id, set()) for n in ast.walk(node.value) if isinstance(n, ast.Name)))
+            for target in node.targets:
+                if isinstance(target, ast.Name) and carried:
+                    bound.setdefault(target.id, set()).update(carried)
+    run_later = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+    loaded = {
+        n.id
+        for f in run_later
+        for stmt in (f.body if isinstance(f.body, list) else [f.body])
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return found.union(*(providers for name, providers in bound.items() if name in loaded))
 
 
 def check_intent(expect: Expect | None, dags: list[LoadedDag], code: str) -> LevelResult:
@@ -102,7 +121,7 @@ def check_intent(expect: Expect | None, dags: list[LoadedDag], code: str) -> Lev
         if not ok:
             said = ", ".join(sorted({d.schedule or "none" for d in dags}))
             return fail("intent_schedule", f"the request asks for schedule {wanted}; the DAG runs on {said}")
-    missing = sorted(set(expect.providers) - used_providers(code))
+    missing = sorted(set(expect.providers) - used_providers(code, dags))
     if missing:
         return fail("intent_provider", f"the request needs {', '.join(missing)}; the file does not use it")
     for feature in expect.features:

@@ -1,7 +1,6 @@
-"""The providers' import block in the answer grammar, or the guard's `must_load`, on and off, on the written dev
-requests that name a provider.
+"""The providers' import block in the answer grammar, on and off, on the written dev requests that name a provider.
 
-    uv run python bench/provider_imports.py out/laptop/export/model-q8_0.gguf [--parallel 1] [--lever must-load]
+    uv run python bench/provider_imports.py out/laptop/export/model-q8_0.gguf [--parallel 1]
 
 `dagcore.asked_imports` reads the providers a request names ("into Snowflake" -> `SnowflakeHook`), and the answer
 grammar then opens the file with the import block composed files open with, their lines sorted in
@@ -15,9 +14,6 @@ and 7 moved up at intent against 0 down. With one slot 5 of 6 answers were ident
 prompt's prefix was cached from an earlier request, computed in another batch. `--fresh-prompts` turns that cache
 off (dagserve's `cache_prompt: false`): with it two runs gave the same answer to 12 of 12 requests. The 2026-12-06
 numbers in bench/README were measured with one slot and the cache on.
-
-`--lever must-load` keeps the block in both arms and pairs the name guard without and with `must_load` (the
-closing fence waits until the code loads each provider class the block imported: `dagserve._names`).
 """
 
 from __future__ import annotations
@@ -26,7 +22,6 @@ import argparse
 import json
 import math
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,10 +39,6 @@ def _passed(verdict: dageval.Verdict, level: str) -> bool:
     return any(r.level.label == level and r.ok for r in verdict.results)
 
 
-def _stop(verdict: dageval.Verdict) -> str:
-    return next((r.category or r.level.label for r in verdict.results if not r.ok), "ok")
-
-
 def _mcnemar(up: int, down: int) -> float:
     n, k = up + down, min(up, down)
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
@@ -61,7 +52,6 @@ def main() -> None:
     parser.add_argument(
         "--fresh-prompts", action="store_true", help="no cached prompt prefixes (`cache_prompt: false`): same answers"
     )
-    parser.add_argument("--lever", choices=("block", "must-load"), default="block", help="what the arms differ in")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="provider-imports-"))
 
@@ -89,21 +79,16 @@ def main() -> None:
     )
     verdicts: dict[str, dict[str, dageval.Verdict]] = {}
     for arm in ("without", "with"):
-        arm_config = config
-        if args.lever == "block":
-            # The arm without the block reads no provider from any request; everything else is the product's grammar.
-            grammar.asked_imports = asked if arm == "with" else (lambda request: ())
-            grammar._grammar.cache_clear()
-        elif arm == "without":
-            arm_config = config.model_copy(update={"extra": {**config.extra, "must_load": []}})
-        dageval.judge_model(arm, args.model, source, work / arm, arm_config, serve=served)
+        # The arm without the block reads no provider from any request; everything else is the product's grammar.
+        grammar.asked_imports = asked if arm == "with" else (lambda request: ())
+        grammar._grammar.cache_clear()
+        dageval.judge_model(arm, args.model, source, work / arm, config, serve=served)
         lines = (work / arm / "verdicts.jsonl").read_text().splitlines()
         verdicts[arm] = {v.prompt_id: v for v in (dageval.Verdict.model_validate_json(x) for x in lines if x)}
     grammar.asked_imports = asked
 
     ids = sorted(verdicts["with"].keys() & verdicts["without"].keys())
-    lever = "the block" if args.lever == "block" else "must_load"
-    print(f"\n| level | without {lever} | with it | up | down | McNemar p |\n|---|---:|---:|---:|---:|---:|")
+    print("\n| level | without the block | with it | up | down | McNemar p |\n|---|---:|---:|---:|---:|---:|")
     for level in LEVELS:
         before = {i: _passed(verdicts["without"][i], level) for i in ids}
         after = {i: _passed(verdicts["with"][i], level) for i in ids}
@@ -111,9 +96,6 @@ def main() -> None:
         down = sum(before[i] and not after[i] for i in ids)
         rate = lambda passed: f"{100 * sum(passed.values()) / len(ids):.1f}%"  # noqa: E731
         print(f"| {level} | {rate(before)} | {rate(after)} | {up} | {down} | {_mcnemar(up, down):.3g} |")
-    for arm, judged in verdicts.items():  # where each answer stopped: the first level it failed
-        stops = Counter(_stop(v) for v in judged.values())
-        print(f"{arm}: " + ", ".join(f"{category} {n}" for category, n in stops.most_common()))
 
 
 if __name__ == "__main__":

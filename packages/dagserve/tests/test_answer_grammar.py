@@ -211,7 +211,6 @@ def test_the_fences_come_from_the_contract_and_a_template_without_code_is_refuse
         "repeat_penalty": 1.0,
         "grammar": python_answer_grammar(contract),
         "name_guard": True,
-        "must_load": [],
     }
     assert with_answer_grammar({"name_guard": False}, contract)["name_guard"] is False  # a caller may leave it out
     with pytest.raises(ValueError, match="no \\{code\\} field"):

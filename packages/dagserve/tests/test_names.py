@@ -18,10 +18,10 @@ from dagserve._names import NameGuard
 from .test_answer_grammar import CLASSIC, TASKFLOW
 
 
-def refusals(code: str, must_load: tuple[str, ...] = ()) -> list[str]:
+def refusals(code: str) -> list[str]:
     """Where the guard refuses in `code` (an answer's code block): each refusal's line up to the end of the name it
     refused (or to the character that showed an unknown name loaded, as in `report.`)."""
-    guard = NameGuard(must_load)
+    guard = NameGuard()
     text = f"```python\n{code}```\n"
     found: list[str] = []
     for i, c in enumerate(text):
@@ -232,51 +232,3 @@ def test_an_answer_whose_grammar_stacks_explode_is_cut_not_left_to_hold_the_serv
     assert reply["usage"]["completion_tokens"] < 400  # cut where the grammar stalled, not at max_tokens
     assert set(reply["choices"][0]["text"]) == {"["}
     assert httpx.get(f"{server}/health").json()["grammar_stalls"] == before + 1
-
-
-SLACK = (
-    HEADER
-    + "from airflow.decorators import task\n"
-    + "from airflow.providers.slack.operators.slack_webhook import SlackWebhookOperator as Slack\n"
-    + "from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook\n\n"
-    + 'with DAG(dag_id="d", start_date=datetime(2024, 1, 1), schedule=None) as dag:\n'
-)
-
-FENCE = ["`", "``", "```"]
-"""Each character of the closing fence refused (the test lets each through, as the decoder does)."""
-
-
-@pytest.mark.parametrize(
-    ("body", "refused"),
-    [
-        # imported and never loaded: the request's providers are not used, so the block may not close
-        ('    start = BashOperator(task_id="start", bash_command="true")\n', FENCE),
-        # one of the two loaded, in a task's body: the other is still owed
-        ('    @task\n    def load():\n        SnowflakeHook().run("select 1")\n\n    load()\n', FENCE),
-        # both loaded: an alias's name counts, and a hook called where the task runs counts
-        (
-            '    @task\n    def load():\n        SnowflakeHook().run("select 1")\n\n'
-            '    load() >> Slack(task_id="tell", slack_webhook_conn_id="slack_default", message="done")\n',
-            [],
-        ),
-        # a name in a string or a comment is no load
-        ('    # SnowflakeHook, Slack\n    s = BashOperator(task_id="s", bash_command="Slack SnowflakeHook")\n', FENCE),
-    ],
-    ids=["none-loaded", "one-loaded", "both-loaded", "string-and-comment"],
-)
-def test_the_closing_fence_waits_for_the_names_the_code_must_load(body: str, refused: list[str]) -> None:
-    owed = ("Slack", "SnowflakeHook")
-    assert refusals(SLACK + body, must_load=owed) == refused
-    assert refusals(SLACK + body) == []  # without `must_load` the fence closes whenever the grammar lets it
-
-
-def test_a_server_guard_holds_the_fence_until_a_must_load_name_is_loaded(server: str) -> None:
-    """On the tiny model, sampled hot: the grammar lets the answer end after any of its first three lines, or write
-    `x = omega` last. Unguarded, some answers end without `omega`; owing it, every answer writes it."""
-    lines = 'line ::= "x = " ("alpha" | [0-9]) "\\n"'
-    grammar = 'root ::= "```python\\nfrom m import alpha, omega\\n" line{1,3} "x = omega\\n"? "```"\n' + lines
-    body = {"temperature": 1.5, "name_guard": True, "max_tokens": 400}
-    free = [_ask(server, grammar, **body, seed=seed) for seed in range(6)]
-    owed = [_ask(server, grammar, **body, seed=seed, must_load=["omega"]) for seed in range(6)]
-    assert any("omega" not in answer.split("\n", 2)[2] for answer in free), free
-    assert all(answer.endswith("x = omega\n```") for answer in owed), owed

@@ -292,16 +292,11 @@ def opening_imports(request: str, airflow_version: AirflowVersion | str | None) 
     them: after `from datetime import datetime` (`, timedelta` optional), sorted into the block of the names most
     DAGs use (`dagcore.names.import_notes`), as Airflow `major`.x has them."""
     version = AirflowVersion.of(airflow_version)
-    providers = opened_imports(request, airflow_version)
+    providers = asked_imports(request)
     if version is None or not providers:
         return ""
     block = import_notes(version.major, also=providers) + "\n"
     return f'"from datetime import datetime" ", timedelta"? "\\n\\n" {_literal(block)}'
-
-
-def opened_imports(request: str, airflow_version: AirflowVersion | str | None) -> tuple[str, ...]:
-    """The provider classes the answer grammar imports for `request` (`opening_imports`): none without a version."""
-    return asked_imports(request) if AirflowVersion.of(airflow_version) is not None else ()
 
 
 def with_answer_grammar(
@@ -316,13 +311,10 @@ def with_answer_grammar(
     dagserve (or any llama.cpp server) to decode under the Python answer grammar. With it goes dagserve's
     `name_guard`: where the file runs at import, a name must be defined before it is loaded, a dependency must join
     two tasks without a cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field).
-    And `must_load`: the provider classes the grammar imports (`opened_imports`) are loaded before the code closes,
-    so "alert Slack" is not met by an import and a `print`. `extra` may turn either off (`"name_guard": False`,
-    `"must_load": []`)."""
+    `extra` may turn it off (`"name_guard": False`)."""
     words = request or "\n".join(m["content"] for m in messages or [] if m["role"] == "user")
     grammar = python_answer_grammar(contract, request=words or None, airflow_version=airflow_version)
-    owed = list(opened_imports(words, airflow_version)) if words else []
-    return {"name_guard": True, "must_load": owed, **extra, "grammar": grammar}
+    return {"name_guard": True, **extra, "grammar": grammar}
 
 
 @cache

@@ -17,10 +17,7 @@ function's body), it refuses:
   statement's first name unless the statement assigns it (`name =`, `name,`, `name:`);
 - as an operand of `>>`/`<<`: a name holding a hook, a DAG, a datetime, a string or a number, a `@task` function
   never called (`extract` for `extract()`), and a task whose dependency would close a cycle;
-- a `task_id="..."` string the DAG already has, outside task groups (whose ids are prefixed with the group's);
-- given `must_load` (the provider classes a request names, whose import lines the answer grammar wrote), the closing
-  fence before the code has loaded each of them somewhere, a task's body included: a 135M model imports the Slack
-  operator it was asked for and then writes `print("alert")`, and the file does nothing the request named.
+- a `task_id="..."` string the DAG already has, outside task groups (whose ids are prefixed with the group's).
 
 It errs on the side of allowing: nothing is checked inside a function's body (it runs when the task runs, not at
 import), in a `def` header or `lambda` parameters except after `=`, in call arguments (a keyword's name looks like
@@ -34,7 +31,6 @@ from __future__ import annotations
 import builtins
 import keyword
 from bisect import bisect_left, insort
-from collections.abc import Iterable
 
 _KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 _MODULE_NAMES = frozenset({"__file__", "__name__", "__doc__", "__spec__", "__package__", "__loader__", "__builtins__"})
@@ -91,7 +87,6 @@ class NameGuard:
         "_number",
         "_off",
         "_op",
-        "_owed",
         "_pending_eq",
         "_pending_first",
         "_prev",
@@ -108,9 +103,7 @@ class NameGuard:
         "_triple",
     )
 
-    def __init__(self, must_load: Iterable[str] = ()) -> None:
-        self._owed = frozenset(must_load)
-        """Names the code must load before its block closes (`must_load`); each leaves the set where it is loaded."""
+    def __init__(self) -> None:
         self._names: set[str] = set(_ALWAYS)
         self._sorted: list[str] = sorted(self._names)
         self._off = False
@@ -236,8 +229,6 @@ class NameGuard:
             self._prose(c)
             return True
         if self._line_start and c == "`" and not self._quote:
-            if self._owed and not self._off:
-                return False  # the closing fence, before the code has loaded every name it owes
             self._line += c
             if self._line == "```":
                 self._done = True
@@ -550,8 +541,6 @@ class NameGuard:
             return
         if name in _KEYWORDS:
             return
-        if name in self._owed and not self._binding and self._stmt not in ("import", "from"):
-            self._owed = self._owed - {name}  # a new set: a trial copy shares the old one
         if self._binding:
             self._bind(name)
             if self._binding == "def":

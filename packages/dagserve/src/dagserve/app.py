@@ -278,7 +278,6 @@ async def _generate(
         grammar=grammar,
         grammar_first=req.grammar_first,
         name_guard=req.name_guard,
-        must_load=tuple(req.must_load),
         cache_prompt=req.cache_prompt,
         stop_repeats=req.stop_repeats,
     )

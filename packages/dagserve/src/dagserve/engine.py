@@ -53,8 +53,6 @@ class SamplingParams:
     """Mask every pick with the grammar (exact constrained sampling), not only picks the grammar refuses."""
     name_guard: bool = False
     """The answer's Python code may load, where it runs at import, only names it has defined (`dagserve._names`)."""
-    must_load: tuple[str, ...] = ()
-    """With `name_guard`: names the code must load before its block closes (`dagserve._names.NameGuard`)."""
     cache_prompt: bool = True
     """Start from the longest prefix of the prompt the slot holds (False: evaluate it all, for reproducible answers)."""
     stop_repeats: int | None = None
@@ -241,7 +239,7 @@ class Engine:
                 slot.sampler,
                 job.params.grammar,
                 first=job.params.grammar_first,
-                guard=NameGuard(job.params.must_load) if job.params.name_guard else None,
+                guard=NameGuard() if job.params.name_guard else None,
                 piece=self._piece,
             )
         # The last prompt token is always decoded again: its logits give the first sampled token.

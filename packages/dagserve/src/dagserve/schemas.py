@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_MESSAGES = 1024
 """More than any conversation that fits a context; each message costs template and tokenizer work."""
@@ -92,12 +92,6 @@ class _Sampling(_Request):
     DAG` block, a `@dag` function), a name it loads must be one it defined or imported before, a builtin or a
     keyword; `>>` must join tasks without a cycle; a task id is used once. Tokens that would break this are refused,
     as a grammar refuses (monitor-guided decoding: `dagserve._names`)."""
-    must_load: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
-        default_factory=list, max_length=16
-    )
-    """dagserve extension, with `name_guard`: the code block does not close before the code loads each of these names
-    somewhere (a task's body counts). For the provider classes a request names, once the answer has imported them:
-    a small model imports the Slack operator it was asked for and then alerts with `print`."""
     stop_repeats: int | None = Field(None, ge=0, le=16)
     """dagserve extension: end the answer, as cut (`finish_reason: length`), once its last tokens (at least 96) are
     one block written this many times in a row: a model caught in a loop would write it until max_tokens. 0 never

@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,10 @@ LEVELS = ("import", "intent")
 
 def _passed(verdict: dageval.Verdict, level: str) -> bool:
     return any(r.level.label == level and r.ok for r in verdict.results)
+
+
+def _stop(verdict: dageval.Verdict) -> str:
+    return next((r.category or r.level.label for r in verdict.results if not r.ok), "ok")
 
 
 def _mcnemar(up: int, down: int) -> float:
@@ -96,6 +101,9 @@ def main() -> None:
         down = sum(before[i] and not after[i] for i in ids)
         rate = lambda passed: f"{100 * sum(passed.values()) / len(ids):.1f}%"  # noqa: E731
         print(f"| {level} | {rate(before)} | {rate(after)} | {up} | {down} | {_mcnemar(up, down):.3g} |")
+    for arm, judged in verdicts.items():  # where each answer stopped: the first level it failed
+        stops = Counter(_stop(v) for v in judged.values())
+        print(f"{arm}: " + ", ".join(f"{category} {n}" for category, n in stops.most_common()))
 
 
 if __name__ == "__main__":

@@ -67,8 +67,9 @@ def used_providers(code: str, dags: list[LoadedDag] | None = None) -> set[str]:
     An import alone does not count: it does nothing the request asked for, and a model that learned a provider's
     import line writes it whether or not its tasks use it (7 of 15 written dev answers that met their providers by
     import alone, 2026-12-06). Nor does a hook made and left at module level, where it runs only while Airflow
-    parses the file: the name guard's `must_load` makes an answer load the classes the request named before it
-    ends, and a load anywhere would let `SlackWebhookOperator` written outside every DAG count."""
+    parses the file. A load anywhere would let a decoding lever that makes answers write the requested class
+    (dagserve's `must_load`, measured and reverted 2026-12-07: bench/README) count `SlackWebhookOperator` written
+    outside every DAG."""
     found = {p for d in dags or [] for t in d.tasks for p in _provider_names(t.module)}
     try:
         tree = ast.parse(code)

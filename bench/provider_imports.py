@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devset import WRITTEN
+from failures import kind
 
 import dagcore.grammar as grammar
 import dageval
@@ -38,10 +39,6 @@ LEVELS = ("import", "intent")
 
 def _passed(verdict: dageval.Verdict, level: str) -> bool:
     return any(r.level.label == level and r.ok for r in verdict.results)
-
-
-def _stop(verdict: dageval.Verdict) -> str:
-    return next((r.category or r.level.label for r in verdict.results if not r.ok), "ok")
 
 
 def _mcnemar(up: int, down: int) -> float:
@@ -102,7 +99,7 @@ def main() -> None:
         rate = lambda passed: f"{100 * sum(passed.values()) / len(ids):.1f}%"  # noqa: E731
         print(f"| {level} | {rate(before)} | {rate(after)} | {up} | {down} | {_mcnemar(up, down):.3g} |")
     for arm, judged in verdicts.items():  # where each answer stopped: the first level it failed
-        stops = Counter(_stop(v) for v in judged.values())
+        stops = Counter(kind(v) if v.failure else "ok" for v in judged.values())
         print(f"{arm}: " + ", ".join(f"{category} {n}" for category, n in stops.most_common()))
 
 

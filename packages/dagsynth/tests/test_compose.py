@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import dagcore
 import dagsynth
 from dagcore import AirflowVersion, asked_schedule
 from dagsynth import ComposedDag, DagsynthError, Verdict
@@ -279,3 +280,37 @@ def test_the_schedule_read_from_a_composed_request_is_the_one_its_file_runs_on(c
             assert asked in (None, dag.expect.schedule), (request, asked, dag.expect.schedule)
             read += asked is not None
     assert read >= 0.6 * 2 * len(composed)
+
+
+READS = {"get_records": "PostgresHook", "get_first": "SnowflakeHook", "read_key": "S3Hook", "list_keys": "S3Hook"}
+
+
+def _own_nodes(fn: ast.FunctionDef) -> list[ast.AST]:
+    """The nodes of `fn`'s body, not of the functions defined in it."""
+    found: list[ast.AST] = []
+    todo: list[ast.AST] = [n for n in fn.body if not isinstance(n, ast.FunctionDef)]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        todo += [c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.FunctionDef)]
+    return found
+
+
+def test_a_read_from_a_provider_is_a_task_calling_the_hook_its_request_names(composed: list[ComposedDag]) -> None:
+    # Requests ask to pull from Postgres or S3 as often as to load into them; the hook a read calls is the one
+    # dagcore.asked_imports reads from the request's words, so the import block the grammar opens with is used.
+    reading = dagsynth.compose(60, VERSIONS, seed=7, reads=True)
+    assert not any(method in d.code for d in composed for method in READS)  # off by default
+    seen: set[str] = set()
+    for dag in reading:
+        tree = ast.parse(dag.code)
+        for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            own = [n for n in _own_nodes(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+            calls = {c.func.attr for c in own if isinstance(c.func, ast.Attribute)}
+            for method in calls & READS.keys():
+                hook = READS[method]
+                seen.add(method)
+                assert any(isinstance(d, ast.Name) and d.id == "task" for d in fn.decorator_list)
+                assert any(isinstance(c, ast.Name) and c.id == hook for c in _own_nodes(fn))
+                assert all(hook in dagcore.asked_imports(request) for request in dag.requests), dag.requests
+    assert seen == READS.keys()

@@ -45,6 +45,7 @@ def compose(
     seed: int = 0,
     clock: Clock = "datetime",
     cron_note: CronNote = "clock",
+    reads: bool = False,
 ) -> list[ComposedDag]:
     """`n` files per version, the same ones for the same seed; duplicates of code are composed once.
 
@@ -68,7 +69,7 @@ def compose(
         for v in parsed:
             if len(out[v]) >= n:
                 continue
-            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v, clock, cron_note)
+            dag = compose_one(random.Random(f"{seed}:{slots[v]}:{i}"), v, clock, cron_note, reads)
             if dag.id not in seen:
                 seen.add(dag.id)
                 out[v].append(dag.model_copy(update={"design": f"{slots[v]}:{i}"}))
@@ -114,6 +115,7 @@ def compose_to_dir(
     repairs: float = 0.0,
     clock: Clock = "datetime",
     cron_note: CronNote = "clock",
+    reads: bool = False,
     force: bool = False,
 ) -> ComposeSummary:
     """Compose, judge and write `out_dir` (`dags.jsonl`, `instructions.jsonl`, `rejected.jsonl`, manifest).
@@ -122,7 +124,8 @@ def compose_to_dir(
     judge every file is kept, and the summary says none was checked. `repairs`: the fraction of files that
     also get a repair lesson: a broken version of the file (`dagsynth.breaks`) that the judge rejects, the
     judge's words on it, and the file as the fix (an extra request row with a `repair` field). Without a
-    judge there are no repair lessons: a lesson is only as true as the error it shows.
+    judge there are no repair lessons: a lesson is only as true as the error it shows. `reads`: some extracts read
+    from Postgres, Snowflake or S3 (`dagsynth.steps.READS`).
     """
     if not 0.0 <= repairs <= 1.0:
         raise DagsynthError(f"repairs is a fraction of the composed files, between 0 and 1, not {repairs}")
@@ -140,10 +143,12 @@ def compose_to_dir(
         config["clock"] = clock
     if cron_note != "clock":
         config["cron_note"] = cron_note
+    if reads:
+        config["reads"] = True
     expected = stamp("compose", "dagsynth", {}, config)
     if not force and (done := finished(out, expected)) is not None:
         return ComposeSummary.model_validate({**done.result, "skipped": True})
-    dags = compose(per_version, versions, seed=seed, clock=clock, cron_note=cron_note)
+    dags = compose(per_version, versions, seed=seed, clock=clock, cron_note=cron_note, reads=reads)
     broken = _broken(dags, repairs, seed) if judge else []
     verdicts = list(judge([*dags, *broken])) if judge else [Verdict(ok=True, category="unchecked") for _ in dags]
     if len(verdicts) != len(dags) + len(broken):

@@ -99,7 +99,7 @@ def _linear(c: Context) -> Shape:
     chosen: list[Step] = []
     if c.rng.random() < 0.35:
         chosen += _distinct(c, S.WAITS, 1, taken)
-    chosen += _distinct(c, S.EXTRACTS, 1, taken)
+    chosen += _distinct(c, S.extracts(c), 1, taken)
     if c.rng.random() < 0.6:
         chosen += _distinct(c, S.TRANSFORMS, 1, taken)
     chosen += _distinct(c, S.LOADS, 1, taken)
@@ -110,7 +110,7 @@ def _linear(c: Context) -> Shape:
 
 def _single(c: Context) -> Shape:
     taken: set[str] = set()
-    chosen = _distinct(c, S.EXTRACTS + S.TRANSFORMS, 1, taken)
+    chosen = _distinct(c, S.extracts(c) + S.TRANSFORMS, 1, taken)
     if c.rng.random() < 0.3:
         chosen += _distinct(c, S.NOTIFIES, 1, taken)
     return Shape(stages=[[s] for s in chosen], phrases=[_then([s.phrase for s in chosen])])
@@ -118,7 +118,7 @@ def _single(c: Context) -> Shape:
 
 def _fan_out(c: Context) -> Shape:
     taken: set[str] = set()
-    first = _distinct(c, S.EXTRACTS, 1, taken)
+    first = _distinct(c, S.extracts(c), 1, taken)
     middle = _distinct(c, S.TRANSFORMS, c.rng.choice([2, 3]), taken)
     last = _distinct(c, S.LOADS + S.NOTIFIES, 1, taken)
     shape = Shape()
@@ -336,10 +336,14 @@ class Design:
 
 
 def compose_one(
-    rng: random.Random, version: AirflowVersion, clock: Clock = "datetime", cron_note: CronNote = "clock"
+    rng: random.Random,
+    version: AirflowVersion,
+    clock: Clock = "datetime",
+    cron_note: CronNote = "clock",
+    reads: bool = False,
 ) -> ComposedDag:
     """One composed file for `version` (a series such as `3.1`), with its requests and what they promise."""
-    design = draw(rng, version)
+    design = draw(rng, version, reads)
     code = design.render(clock, cron_note)
     digest = hashlib.sha256(f"{version}\n{code}".encode()).hexdigest()[:16]
     return ComposedDag(
@@ -353,11 +357,11 @@ def compose_one(
     )
 
 
-def draw(rng: random.Random, version: AirflowVersion) -> Design:
+def draw(rng: random.Random, version: AirflowVersion, reads: bool = False) -> Design:
     """The design of one file for `version`; `compose_one` renders it (the same draws, in the same order)."""
     major = int(str(version).split(".")[0])
     domain = pick(rng, DOMAINS)
-    c = Context(rng=rng, domain=domain, major=major, taskflow=rng.random() < 0.5)
+    c = Context(rng=rng, domain=domain, major=major, taskflow=rng.random() < 0.5, reads=reads)
     builders, weights = zip(*_SHAPES, strict=True)
     shape = rng.choices(builders, weights=weights)[0](c)
     when = schedule(rng, domain.slug)

@@ -22,8 +22,9 @@ from dagsynth.compose import Design, Group, Mapping, Options, Shape, _Chained, r
 from dagsynth.schedules import Schedule
 from dagsynth.steps import Step, _call, _q, _task
 
-SPEC_FORMAT = 2
-"""Bump when the schema or the renderer changes what a spec means (2: the schedule's shape is in the schema)."""
+SPEC_FORMAT = 3
+"""Bump when the schema or the renderer changes what a spec means (2: the schedule's shape is in the schema; 3: the
+`s3_read` operator)."""
 
 _ID = r"^[a-z][a-z0-9_]{0,39}$"
 _CRON_FIELD = r"[0-9*/,-]{1,20}"
@@ -70,6 +71,13 @@ class S3Upload(_Task):
     operator: Literal["s3_upload"]
     bucket: str = _text(63)
     key: str = _text()
+
+
+class S3Read(_Task):
+    operator: Literal["s3_read"]
+    bucket: str = _text(63)
+    key: str = _text()
+    """An object's key to read, or a prefix ending in `/` whose keys are listed."""
 
 
 class S3Sensor(_Task):
@@ -139,6 +147,7 @@ TaskSpec = Annotated[
     | Python
     | Sql
     | S3Upload
+    | S3Read
     | S3Sensor
     | PathSensor
     | Http
@@ -234,7 +243,8 @@ SPEC_RESPONSE_FORMAT: dict[str, Any] = {
 
 SPEC_SYSTEM = """You turn a request for an Apache Airflow DAG into a JSON spec; a program writes the DAG file from it.
 Operators: bash (a shell command), python (a Python function; say what it does), postgres, snowflake, bigquery (a \
-SQL statement), s3_upload (write an object to S3), s3_sensor (wait for an S3 key), file_sensor, sftp_sensor (wait \
+SQL statement), s3_upload (write an object to S3), s3_read (read an \
+object, or list the keys under a prefix ending in /), s3_sensor (wait for an S3 key), file_sensor, sftp_sensor (wait \
 for a file), http (call an HTTP API), http_sensor (wait until an endpoint answers), docker, kubernetes (run a \
 command in a container image), slack (post a message), email, trigger_dag (start another DAG), wait_for_dag (wait \
 for another DAG to finish), wait (a fixed delay), empty (a placeholder).
@@ -368,6 +378,13 @@ def _step(t: TaskSpec, tid: str, major: int, taskflow: bool) -> Step:
             "S3CreateObjectOperator", tid, s3_bucket=_q(t.bucket), s3_key=_q(t.key), data=_q("{}"), replace="True"
         )
         return Step(tid, "s3", "", {"S3CreateObjectOperator"}, expr)
+    if isinstance(t, S3Read):
+        made = 'hook = S3Hook(aws_conn_id="aws_default")'
+        if t.key.endswith("/"):
+            body = [made, f"keys = hook.list_keys(bucket_name={_q(t.bucket)}, prefix={_q(t.key)})", "print(keys)"]
+        else:
+            body = [made, f"text = hook.read_key(key={_q(t.key)}, bucket_name={_q(t.bucket)})", "print(text)"]
+        return Step(tid, "s3", "", {"task", "S3Hook"}, f"{tid}()", function=_task(tid, body))
     if isinstance(t, S3Sensor):
         kwargs = {"bucket_name": _q(t.bucket), "bucket_key": _q(t.key), "aws_conn_id": _q("aws_default")}
         kwargs |= {"deferrable": "True"} if t.deferrable else {"poke_interval": "300", "mode": _q("reschedule")}

@@ -45,6 +45,8 @@ class Context:
     major: int
     taskflow: bool
     """Python steps as `@task` functions (else PythonOperator with a module-level callable)."""
+    reads: bool = False
+    """Reads from Postgres, Snowflake and S3 among the extracts (`READS`)."""
 
 
 Builder = Callable[[Context], Step]
@@ -62,6 +64,16 @@ def _q(text: str) -> str:
 
 def _task(task_id: str, body: list[str], decorator: str = "@task") -> str:
     return "\n".join([decorator, f"def {task_id}():", *[f"    {line}" for line in body]])
+
+
+def _hook_step(
+    tid: str, kind: str, phrase: str, hook: str, body: list[str], provider: str, spec: dict[str, Any]
+) -> Step:
+    """A `@task` whose body calls a provider's hook: how composed files use Postgres, Snowflake and S3 (the class
+    `dagcore.asked_imports` reads from a request's words, so the import block the grammar opens with is used)."""
+    return Step(
+        tid, kind, phrase, {"task", hook}, f"{tid}()", function=_task(tid, body), providers=[provider], spec=spec
+    )
 
 
 def bash_script(c: Context) -> Step:
@@ -112,15 +124,85 @@ def postgres(c: Context) -> Step:
         tid, sql = f"refresh_{d.slug}_view", f"REFRESH MATERIALIZED VIEW {table}_daily"
         phrase = f"refresh the Postgres materialized view {table}_daily"
     body = ['hook = PostgresHook(postgres_conn_id="postgres_default")', f"hook.run({_q(sql)})"]
-    return Step(
-        tid,
-        "postgres",
-        phrase,
-        {"task", "PostgresHook"},
-        f"{tid}()",
-        function=_task(tid, body),
-        providers=["postgres"],
-        spec={"operator": "postgres", "sql": sql},
+    return _hook_step(tid, "postgres", phrase, "PostgresHook", body, "postgres", {"operator": "postgres", "sql": sql})
+
+
+def postgres_extract(c: Context) -> Step:
+    d = c.domain
+    table = f"public.{d.slug}"
+    tid = f"extract_{d.slug}_from_postgres"
+    sql = f"SELECT * FROM {table} WHERE updated_at >= CURRENT_DATE - INTERVAL '1 day'"
+    body = [
+        'hook = PostgresHook(postgres_conn_id="postgres_default")',
+        f"rows = hook.get_records({_q(sql)})",
+        'print(f"fetched {len(rows)} rows")',
+    ]
+    phrase = pick(
+        c.rng,
+        [
+            f"pull the {d.noun} changed since yesterday from the Postgres table {table}",
+            f"extract yesterday's {d.noun} from Postgres ({table})",
+            f"query our Postgres database for the {d.noun} updated in the last day (table {table})",
+        ],
+    )
+    return _hook_step(tid, "postgres", phrase, "PostgresHook", body, "postgres", {"operator": "postgres", "sql": sql})
+
+
+def snowflake_query(c: Context) -> Step:
+    d = c.domain
+    table = f"analytics.{d.slug}"
+    tid = f"count_{d.slug}_in_snowflake"
+    sql = f"SELECT COUNT(*) FROM {table} WHERE loaded_at >= CURRENT_DATE"
+    body = [
+        'hook = SnowflakeHook(snowflake_conn_id="snowflake_default")',
+        f"row = hook.get_first({_q(sql)})",
+        f'print(f"{d.noun} loaded today: {{row}}")',
+    ]
+    phrase = pick(
+        c.rng,
+        [
+            f"count today's {d.noun} in the Snowflake table {table}",
+            f"query Snowflake for how many {d.noun} landed in {table} today",
+            f"check the {d.noun} row count in Snowflake ({table})",
+        ],
+    )
+    return _hook_step(
+        tid, "snowflake", phrase, "SnowflakeHook", body, "snowflake", {"operator": "snowflake", "sql": sql}
+    )
+
+
+def s3_read(c: Context) -> Step:
+    """Read from S3 in a task: the other half of what people ask of a bucket (a sensor only waits for a key)."""
+    d = c.domain
+    bucket = pick(c.rng, BUCKETS)
+    hook = 'hook = S3Hook(aws_conn_id="aws_default")'
+    if c.rng.random() < 0.5:
+        key = f"{d.slug}/latest.csv"
+        tid = f"read_{d.slug}_from_s3"
+        body = [hook, f'text = hook.read_key(key="{key}", bucket_name="{bucket}")', 'print(f"read {len(text)} bytes")']
+        phrase = pick(
+            c.rng,
+            [
+                f"read the {d.noun} CSV from s3://{bucket}/{key}",
+                f"download the latest {d.noun} file from S3 ({key} in {bucket})",
+            ],
+        )
+    else:
+        tid, key = f"list_{d.slug}_in_s3", f"{d.slug}/"
+        body = [
+            hook,
+            f'keys = hook.list_keys(bucket_name="{bucket}", prefix="{key}")',
+            'print(f"found {len(keys)} files")',
+        ]
+        phrase = pick(
+            c.rng,
+            [
+                f"list the {d.noun} files under s3://{bucket}/{d.slug}/",
+                f"find the {d.noun} files in the S3 bucket {bucket}",
+            ],
+        )
+    return _hook_step(
+        tid, "s3", phrase, "S3Hook", body, "amazon", {"operator": "s3_read", "bucket": bucket, "key": key}
     )
 
 
@@ -130,15 +212,8 @@ def snowflake(c: Context) -> Step:
     sql = f"MERGE INTO analytics.{d.slug} t USING staging.{d.slug} s ON t.id = s.id WHEN NOT MATCHED THEN INSERT *"
     body = ['hook = SnowflakeHook(snowflake_conn_id="snowflake_default")', f"hook.run({_q(sql)})"]
     phrase = f"merge the {d.noun} from staging into the Snowflake table analytics.{d.slug}"
-    return Step(
-        tid,
-        "snowflake",
-        phrase,
-        {"task", "SnowflakeHook"},
-        f"{tid}()",
-        function=_task(tid, body),
-        providers=["snowflake"],
-        spec={"operator": "snowflake", "sql": sql},
+    return _hook_step(
+        tid, "snowflake", phrase, "SnowflakeHook", body, "snowflake", {"operator": "snowflake", "sql": sql}
     )
 
 
@@ -154,10 +229,7 @@ def s3_upload(c: Context) -> Step:
             'hook = S3Hook(aws_conn_id="aws_default")',
             f'hook.load_string("{{}}", key="{key}", bucket_name="{bucket}", replace=True)',
         ]
-        function = _task(tid, body)
-        return Step(
-            tid, "s3", phrase, {"task", "S3Hook"}, f"{tid}()", function=function, providers=["amazon"], spec=spec
-        )
+        return _hook_step(tid, "s3", phrase, "S3Hook", body, "amazon", spec)
     tid = f"write_{d.slug}_to_s3"
     expr = _call("S3CreateObjectOperator", tid, s3_bucket=_q(bucket), s3_key=_q(key), data=_q("{}"), replace="True")
     return Step(tid, "s3", phrase, {"S3CreateObjectOperator"}, expr, providers=["amazon"], spec=spec)
@@ -371,9 +443,17 @@ def upstream(c: Context) -> Step:
 
 WAITS: list[Builder] = [file_sensor, s3_sensor, sftp_sensor, http, deferred_wait, upstream]
 EXTRACTS: list[Builder] = [bash_script, python, http, docker, kubernetes]
+READS: list[Builder] = [postgres_extract, snowflake_query, s3_read]
+"""Extracts that read from a provider, each a `@task` calling its hook (compose `reads`): without them Postgres,
+Snowflake and S3 are only ever written to, while people as often ask to pull from them."""
 TRANSFORMS: list[Builder] = [python, dbt, bigquery, snowflake, docker, kubernetes, bash_script]
 LOADS: list[Builder] = [postgres, snowflake, s3_upload, bigquery, python]
 NOTIFIES: list[Builder] = [slack, email, trigger]
+
+
+def extracts(c: Context) -> list[Builder]:
+    """The extracts a file draws from: with `c.reads`, the reads too."""
+    return EXTRACTS + READS if c.reads else EXTRACTS
 
 
 def empty(task_id: str, trigger_rule: str | None = None) -> Step:

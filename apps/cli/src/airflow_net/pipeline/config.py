@@ -52,6 +52,9 @@ class ComposeSection(_Section):
     cron_note: CronNote = "clock"
     """What composed files say above a cron schedule (dagsynth.CronNote): the request's words with the 24-hour time,
     or with each cron field by name in cron's order."""
+    reads: bool = False
+    """Some extracts read from Postgres, Snowflake or S3, each a `@task` calling the hook the request's words name
+    (dagsynth.steps.READS); off, those providers are only ever written to (measured: bench/README, model_ab.py)."""
 
 
 class BaseSection(_Section):

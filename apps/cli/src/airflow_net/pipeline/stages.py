@@ -97,6 +97,7 @@ def compose_fresh(
         repairs=repairs,
         clock=section.clock,
         cron_note=section.cron_note,
+        reads=section.reads,
     )
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dagcore import AirflowVersion
 from dagsynth.compose import Design, Group, Mapping, Options, Shape, _Chained, render
 from dagsynth.schedules import Schedule
-from dagsynth.steps import Step, _call, _q, _task
+from dagsynth.steps import Step, _call, _q, _task, s3_read_body
 
 SPEC_FORMAT = 3
 """Bump when the schema or the renderer changes what a spec means (2: the schedule's shape is in the schema; 3: the
@@ -379,12 +379,7 @@ def _step(t: TaskSpec, tid: str, major: int, taskflow: bool) -> Step:
         )
         return Step(tid, "s3", "", {"S3CreateObjectOperator"}, expr)
     if isinstance(t, S3Read):
-        made = 'hook = S3Hook(aws_conn_id="aws_default")'
-        if t.key.endswith("/"):
-            body = [made, f"keys = hook.list_keys(bucket_name={_q(t.bucket)}, prefix={_q(t.key)})", "print(keys)"]
-        else:
-            body = [made, f"text = hook.read_key(key={_q(t.key)}, bucket_name={_q(t.bucket)})", "print(text)"]
-        return Step(tid, "s3", "", {"task", "S3Hook"}, f"{tid}()", function=_task(tid, body))
+        return Step(tid, "s3", "", {"task", "S3Hook"}, f"{tid}()", function=_task(tid, s3_read_body(t.bucket, t.key)))
     if isinstance(t, S3Sensor):
         kwargs = {"bucket_name": _q(t.bucket), "bucket_key": _q(t.key), "aws_conn_id": _q("aws_default")}
         kwargs |= {"deferrable": "True"} if t.deferrable else {"poke_interval": "300", "mode": _q("reschedule")}

@@ -171,15 +171,25 @@ def snowflake_query(c: Context) -> Step:
     )
 
 
+def s3_read_body(bucket: str, key: str) -> list[str]:
+    """A task's body that reads `key` from S3, or lists the keys under it where it is a prefix ending in `/`."""
+    hook = 'hook = S3Hook(aws_conn_id="aws_default")'
+    if key.endswith("/"):
+        return [
+            hook,
+            f"keys = hook.list_keys(bucket_name={_q(bucket)}, prefix={_q(key)})",
+            'print(f"found {len(keys)} files")',
+        ]
+    return [hook, f"text = hook.read_key(key={_q(key)}, bucket_name={_q(bucket)})", 'print(f"read {len(text)} bytes")']
+
+
 def s3_read(c: Context) -> Step:
     """Read from S3 in a task: the other half of what people ask of a bucket (a sensor only waits for a key)."""
     d = c.domain
     bucket = pick(c.rng, BUCKETS)
-    hook = 'hook = S3Hook(aws_conn_id="aws_default")'
     if c.rng.random() < 0.5:
         key = f"{d.slug}/latest.csv"
         tid = f"read_{d.slug}_from_s3"
-        body = [hook, f'text = hook.read_key(key="{key}", bucket_name="{bucket}")', 'print(f"read {len(text)} bytes")']
         phrase = pick(
             c.rng,
             [
@@ -189,11 +199,6 @@ def s3_read(c: Context) -> Step:
         )
     else:
         tid, key = f"list_{d.slug}_in_s3", f"{d.slug}/"
-        body = [
-            hook,
-            f'keys = hook.list_keys(bucket_name="{bucket}", prefix="{key}")',
-            'print(f"found {len(keys)} files")',
-        ]
         phrase = pick(
             c.rng,
             [
@@ -201,9 +206,8 @@ def s3_read(c: Context) -> Step:
                 f"find the {d.noun} files in the S3 bucket {bucket}",
             ],
         )
-    return _hook_step(
-        tid, "s3", phrase, "S3Hook", body, "amazon", {"operator": "s3_read", "bucket": bucket, "key": key}
-    )
+    spec = {"operator": "s3_read", "bucket": bucket, "key": key}
+    return _hook_step(tid, "s3", phrase, "S3Hook", s3_read_body(bucket, key), "amazon", spec)
 
 
 def snowflake(c: Context) -> Step:

@@ -5,7 +5,8 @@
 The pipeline judges the first 40 of the 169 requests to fit its time; a 40-request rate has a 95% interval about
 ±15 points wide. This judges a finished model on all of them with the config's eval section (server, decoding,
 retries), single-shot up to intent and after the retries up to import, and prints each level with its Wilson 95%
-interval. It measures; it chooses nothing. Answers go to `--out` and a killed run resumes.
+interval. It measures; it chooses nothing. Answers go to `--out` and a killed run resumes. `--max-prompts 40` judges
+the pipeline's slice only (a base model whose looping retries the pipeline's judging cannot wait for).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True, help="a pipeline config: its eval section")
     parser.add_argument("--out", type=Path, default=Path("out/whole-benchmark"))
     parser.add_argument("--repairs", type=int, default=None, help="retries per request (default: the config's)")
+    parser.add_argument("--max-prompts", type=int, default=0, help="the first N requests only (default 0: all)")
     parser.add_argument(
         "--grammar",
         action=argparse.BooleanOptionalAction,
@@ -43,7 +45,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = load_pipeline_config(args.config)
-    judge = stages.judge_config(config.eval, "benchmark").model_copy(update={"max_prompts": 0})
+    judge = stages.judge_config(config.eval, "benchmark").model_copy(update={"max_prompts": args.max_prompts})
     if args.repairs is not None:
         judge = judge.model_copy(update={"repairs": args.repairs})
     if args.grammar is not None:

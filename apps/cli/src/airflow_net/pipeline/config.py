@@ -129,6 +129,10 @@ class EvalSection(_Section):
     """The dataset's held-out split: requests like the training data's, judged up to a real import."""
     repairs: int = 0
     """Also measure validity after up to N repairs (the generate-validate-repair loop of `airflow-net generate`)."""
+    base_repairs: int | None = Field(None, ge=0)
+    """The untuned base's retries in every prompt set, at most the set's own; None: as the tuned model's. The goals
+    ask for the tuned model's validity after retries and the paired single-shot difference; a base that loops to
+    the token limit spends most of the judging time on retries that measure neither."""
     retry: Retry = RETRY_BY_DEFAULT
     """How that loop asks again (dagcore.Retry): as `airflow-net generate` does unless set (`{feedback: true}`:
     the error fed back, greedy, a repair)."""

@@ -30,8 +30,9 @@ def retry_words(retry: Retry) -> str:
 
 
 def repairs_of(experiment: dageval.Experiment) -> int:
-    """N, when each model's validity after 0..N repairs was measured; 0 otherwise."""
-    return max(len(experiment.base.repairs) - 1, 0)
+    """N, when the tuned model's validity after 0..N repairs was measured; 0 otherwise. The base's may be fewer
+    (eval.base_repairs): its column then says after how many."""
+    return max(len(experiment.tuned.repairs) - 1, 0)
 
 
 def comparison_table(experiment: dageval.Experiment, retry: Retry | None = None) -> list[str]:
@@ -42,11 +43,13 @@ def comparison_table(experiment: dageval.Experiment, retry: Retry | None = None)
     retry = retry or Retry()
     head = "| level | base | tuned | tuned - base | 95% CI | McNemar p |"
     rule = "|---|---:|---:|---:|---|---:|"
+    base_repairs = max(len(experiment.base.repairs) - 1, 0)
     if repairs:
-        head += f" base after {_repairs(repairs, retry)} | tuned after {_repairs(repairs, retry)} |"
+        base_head = f"base after {_repairs(base_repairs, retry)}" if base_repairs else "base, retries not judged"
+        head += f" {base_head} | tuned after {_repairs(repairs, retry)} |"
         rule += "---:|---:|"
     lines = [head, rule]
-    base_after = experiment.base.repairs[-1].rates if repairs else {}
+    base_after = experiment.base.repairs[-1].rates if base_repairs else {}
     tuned_after = experiment.tuned.repairs[-1].rates if repairs else {}
     for row in experiment.comparisons:
         line = (
@@ -62,12 +65,16 @@ def comparison_table(experiment: dageval.Experiment, retry: Retry | None = None)
 def describe(experiment: dageval.Experiment, retry: Retry | None = None) -> str:
     """How many prompts, to which level, and how the repairs (`retry`) were asked for and judged."""
     retry = retry or Retry()
-    base = experiment.base
+    base, tuned = experiment.base, experiment.tuned
     deepest = experiment.comparisons[-1].level
     text = f"{base.prompts} prompts, {base.samples_per_prompt} sample(s) each, judged single-shot up to {deepest}"
     if repairs := repairs_of(experiment):
-        judged = base.repairs[-1].rates
+        judged = tuned.repairs[-1].rates
         text += f"; after up to {_repairs(repairs, retry)} ({retry_words(retry)}), up to {list(judged)[-1]}"
+        if len(base.repairs) < len(tuned.repairs):
+            fewer = max(len(base.repairs) - 1, 0)
+            base_after = f"after up to {_repairs(fewer, retry)}" if fewer else "single-shot only"
+            text += f"; the base {base_after} (eval.base_repairs)"
     return text + "."
 
 

@@ -234,17 +234,24 @@ def evaluate(
 ) -> Evaluation:
     if models.gguf.contract != exported.contract:
         raise dageval.InputError("the base and tuned GGUFs carry different prompt contracts: not a fair comparison")
-    section = config.eval
     # Both sets hold bare requests, each stated through the served model's own contract.
-    benchmark = benchmark_requests(config)
-    sets = [
-        dageval.PromptSet(name="benchmark", prompts=benchmark, judge=judge_config(section, "benchmark")),
-        dageval.PromptSet(name="heldout", prompts=data.test_file, judge=judge_config(section, "heldout")),
-    ]
+    sets = prompt_sets(config.eval, benchmark_requests(config), data.test_file)
     found = dageval.run_experiments(
         models.gguf.gguf, exported.gguf, sets, folder, serve=serve(config, folder), progress=report
     )
     return Evaluation(benchmark=found[0], heldout=found[1])
+
+
+def prompt_sets(section: EvalSection, benchmark: Path, heldout: Path) -> list[dageval.PromptSet]:
+    """The request benchmark and the held-out split, each judged as `judge_config` says, the base's retries capped
+    by `eval.base_repairs`."""
+    where: tuple[tuple[Literal["benchmark", "heldout"], Path], ...] = (("benchmark", benchmark), ("heldout", heldout))
+    return [
+        dageval.PromptSet(
+            name=name, prompts=prompts, judge=judge_config(section, name), base_repairs=section.base_repairs
+        )
+        for name, prompts in where
+    ]
 
 
 def serve(config: PipelineConfig, folder: Path) -> dageval.Serve:

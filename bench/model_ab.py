@@ -3,7 +3,8 @@
     uv run python bench/model_ab.py A.gguf B.gguf --config configs/laptop.yaml --out out/model-ab
 
 A training lever (what the composer writes, the steps) changes the model, so it is chosen by judging the model it
-makes against the one before, never on the benchmark: each model answers the 200 written dev requests
+makes against the one before, never on the benchmark (a decoding lever: one model twice, `--extra-a`/`--extra-b`
+setting request fields for one arm, e.g. `'{"version_guard": null}'`): each model answers the 200 written dev requests
 (`bench/devset.py`) single-shot under the config's eval decoding (grammar, name guard, providers' import block, its
 slots and token limit), up to intent. The table pairs the answers: how many requests each level gained and lost and
 McNemar's exact p. With the config's slots the answers carry batched-decoding noise (a few points; bench/README), so
@@ -38,15 +39,20 @@ def main() -> None:
     parser.add_argument("--requests", type=Path, default=WRITTEN, help="a request set (default: the written dev set)")
     parser.add_argument("--out", type=Path, default=Path("out/model-ab"))
     parser.add_argument("--parallel", type=int, default=None, help="server slots (default: the config's eval.parallel)")
+    parser.add_argument(
+        "--extra-a", type=json.loads, default={}, help="request fields for A only: '{\"version_guard\": null}'"
+    )
+    parser.add_argument("--extra-b", type=json.loads, default={}, help="request fields for B only")
     args = parser.parse_args()
     config = load_pipeline_config(args.config)
     if args.parallel is not None:
         config = config.model_copy(update={"eval": config.eval.model_copy(update={"parallel": args.parallel})})
     judge = stages.judge_config(config.eval, "benchmark").model_copy(update={"max_prompts": 0, "repairs": 0})
     verdicts: dict[str, dict[str, dageval.Verdict]] = {}
-    for arm, model in (("A", args.a), ("B", args.b)):
+    for arm, model, extra in (("A", args.a, args.extra_a), ("B", args.b, args.extra_b)):
         folder = args.out / arm
-        dageval.judge_model(arm, model, args.requests, folder, judge, serve=stages.serve(config, folder))
+        asked = judge.model_copy(update={"extra": {**judge.extra, **extra}})
+        dageval.judge_model(arm, model, args.requests, folder, asked, serve=stages.serve(config, folder))
         lines = (folder / "verdicts.jsonl").read_text().splitlines()
         verdicts[arm] = {v.prompt_id: v for v in (dageval.Verdict.model_validate_json(x) for x in lines if x)}
 

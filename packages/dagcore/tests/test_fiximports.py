@@ -129,3 +129,10 @@ tidy()
     assert fixed.code.endswith("tidy()\n") and "from airflow.sdk import dag, task\n" in fixed.code
     assert fix_imports(code, "3.1").code == code  # off unless asked: evaluations see the file as written
     assert fix_imports(fixed.code, "3.1", drop_unused=True).changes == []
+
+
+def test_a_name_is_moved_only_where_the_real_series_has_it() -> None:
+    # dagcore.names puts BaseHook in airflow.sdk for Airflow 3; a real 3.0 install has it only in airflow.hooks.base.
+    code = "from airflow.hooks.base import BaseHook\n\nhook = BaseHook\n"
+    assert fix_imports(code, "3.0").code == code
+    assert fix_imports(code, "3.1").code == "from airflow.sdk import BaseHook\n\nhook = BaseHook\n"

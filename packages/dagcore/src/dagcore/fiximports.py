@@ -17,6 +17,7 @@ from collections import defaultdict
 from pydantic import BaseModel
 
 from dagcore.fixquotes import FixedQuotes, fix_quotes
+from dagcore.modules import SeriesTable
 from dagcore.names import ASSET_CLASS, module_of
 from dagcore.version import AirflowVersion
 
@@ -41,12 +42,16 @@ class FixedImports(BaseModel):
     """What moved, one line each (`task: airflow.sdk -> airflow.decorators`); empty when nothing did."""
 
 
-def _target(name: str, major: int) -> str | None:
-    """Where the table puts `name` in `major`; None for a name it does not know there."""
+def _target(name: str, version: AirflowVersion) -> str | None:
+    """Where the table puts `name` in `version`'s major; None for a name it does not know there, or one the real
+    install of the series does not have there (`BaseHook` reached `airflow.sdk` only in 3.1: `dagcore.modules`)."""
     try:
-        return module_of(name, major)
+        module = module_of(name, 2 if version.major < 3 else 3)
     except KeyError:
         return None
+    table = SeriesTable.for_version(version)
+    names = table.names(module) if table is not None else None
+    return module if names is None or name in names else None
 
 
 def _bound(tree: ast.Module) -> set[str]:
@@ -137,7 +142,7 @@ def _fix(code: str, airflow_version: AirflowVersion | str | None) -> FixedImport
         kept: list[tuple[str, str]] = []
         for alias in node.names:
             name = asset if alias.name == other else alias.name
-            module = _target(name, major)
+            module = _target(name, version)
             if module is None or (module == node.module and name == alias.name):
                 kept.append((node.module, _spelled(alias.name, alias.asname)))
                 continue
@@ -153,7 +158,7 @@ def _fix(code: str, airflow_version: AirflowVersion | str | None) -> FixedImport
                     wanted[module].append(spelled)
     missing = sorted(_used(tree) - _bound(tree) - _BUILTINS)
     for name in missing:
-        module = _target(name, major) or _STDLIB.get(name)
+        module = _target(name, version) or _STDLIB.get(name)
         if module is not None:
             changes.append(f"{name}: imported from {module}")
             wanted[module].append(name)

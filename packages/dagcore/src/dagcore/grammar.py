@@ -311,10 +311,13 @@ def with_answer_grammar(
     dagserve (or any llama.cpp server) to decode under the Python answer grammar. With it goes dagserve's
     `name_guard`: where the file runs at import, a name must be defined before it is loaded, a dependency must join
     two tasks without a cycle, and a task id is used once (`dagserve._names`; a llama.cpp server ignores the field).
-    `extra` may turn it off (`"name_guard": False`)."""
+    `extra` may turn it off (`"name_guard": False`). With a version goes dagserve's `version_guard` too: what the
+    code imports from `airflow` must exist in that series (`dagcore.modules`; `"version_guard": None` turns it off)."""
     words = request or "\n".join(m["content"] for m in messages or [] if m["role"] == "user")
     grammar = python_answer_grammar(contract, request=words or None, airflow_version=airflow_version)
-    return {"name_guard": True, **extra, "grammar": grammar}
+    version = AirflowVersion.of(airflow_version)
+    imports = {"version_guard": f"{version.major}.{version.minor}"} if version is not None else {}
+    return {"name_guard": True, **imports, **extra, "grammar": grammar}
 
 
 @cache

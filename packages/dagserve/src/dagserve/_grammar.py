@@ -20,7 +20,7 @@ import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from dagserve._llama import quiet_llama
-from dagserve._names import NameGuard
+from dagserve._version_guard import Guard
 from dagserve.exceptions import ModelLoadError
 from dagserve.schemas import ResponseFormat
 
@@ -107,9 +107,10 @@ class GuidedSampler:
     allows with its unconstrained probability, as llama.cpp's own server samples by default. `first`: the grammar
     masks every pick (llama.cpp's `grammar_first`): sampled picks then follow the constrained distribution exactly.
 
-    `guard` (`dagserve._names.NameGuard`) reads each token's text: a redone pick takes the best of the grammar's
-    `GUARD_CANDIDATES` most likely tokens that the guard allows too (a greedy pick is then exact, as above). When
-    none is allowed the guard lets the identifier through and the grammar alone decides.
+    `guard` (`dagserve._names.NameGuard`, `dagserve._version_guard.VersionGuard`, or both as `Guards`) reads each
+    token's text: a redone pick takes the best of the grammar's `GUARD_CANDIDATES` most likely tokens that the guard
+    allows too (a greedy pick is then exact, as above). When none is allowed the guard lets the identifier (or the
+    statement) through and the grammar alone decides.
     """
 
     GUARD_CANDIDATES = 64
@@ -127,7 +128,7 @@ class GuidedSampler:
         grammar: str | None,
         *,
         first: bool = False,
-        guard: NameGuard | None = None,
+        guard: Guard | None = None,
         piece: Callable[[int], bytes] | None = None,
     ) -> None:
         self.first = first and grammar is not None
@@ -142,7 +143,7 @@ class GuidedSampler:
         self.refused = 0
         """Tokens the grammar or the guard refused, so the pick was redone."""
         self.refused_names = 0
-        """Of those, tokens the guard refused (an undefined name)."""
+        """Of those, tokens the guard refused (an undefined name, an import the target version lacks)."""
         self.stalled = False
         """The last grammar accept took over `SLOW_ACCEPT_S`."""
         self._buf = (llama_cpp.llama_token_data * n_vocab)()
@@ -170,7 +171,7 @@ class GuidedSampler:
         llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(arr))
         return int(arr.data[arr.selected].id)  # samplers may move `data`: read through the array's own pointer
 
-    def _guard_mask(self, guard: NameGuard) -> None:
+    def _guard_mask(self, guard: Guard) -> None:
         """Keep, of the grammar's most likely tokens, those the guard allows (all of the grammar's when none is)."""
         logits = self._view["logit"]  # by token id: the grammar masks in place and never reorders
         k = min(self.GUARD_CANDIDATES, self.n_vocab)

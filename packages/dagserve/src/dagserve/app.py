@@ -278,6 +278,7 @@ async def _generate(
         grammar=grammar,
         grammar_first=req.grammar_first,
         name_guard=req.name_guard,
+        version_guard=req.version_guard,
         cache_prompt=req.cache_prompt,
         stop_repeats=req.stop_repeats,
     )

@@ -18,12 +18,14 @@ from typing import Any
 
 import llama_cpp
 
+from dagcore.modules import SeriesTable
 from dagserve._grammar import GuidedSampler
 from dagserve._llama import LlamaRuntime
 from dagserve._loops import looping
 from dagserve._names import NameGuard
 from dagserve._stream import Stream
 from dagserve._text import TextTail
+from dagserve._version_guard import Guard, Guards, VersionGuard
 from dagserve.exceptions import BusyError
 
 _Update = tuple[Stream, str, int, str | None, str | None]
@@ -53,6 +55,9 @@ class SamplingParams:
     """Mask every pick with the grammar (exact constrained sampling), not only picks the grammar refuses."""
     name_guard: bool = False
     """The answer's Python code may load, where it runs at import, only names it has defined (`dagserve._names`)."""
+    version_guard: str | None = None
+    """The Airflow version whose modules and names the answer's imports from `airflow` must exist in
+    (`dagserve._version_guard`); None checks none."""
     cache_prompt: bool = True
     """Start from the longest prefix of the prompt the slot holds (False: evaluate it all, for reproducible answers)."""
     stop_repeats: int | None = None
@@ -232,14 +237,15 @@ class Engine:
 
     def _start(self, slot: _Slot, job: _Job) -> None:
         slot.sampler = self._make_sampler(job.params)
-        if job.params.grammar is not None or job.params.name_guard:
+        guard = _guard(job.params)
+        if job.params.grammar is not None or guard is not None:
             slot.guided = GuidedSampler(
                 self.rt.vocab,
                 self.rt.n_vocab,
                 slot.sampler,
                 job.params.grammar,
                 first=job.params.grammar_first,
-                guard=NameGuard() if job.params.name_guard else None,
+                guard=guard,
                 piece=self._piece,
             )
         # The last prompt token is always decoded again: its logits give the first sampled token.
@@ -456,3 +462,12 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 def _feed_all(updates: list[_Update]) -> None:
     for stream, text, n_tokens, reason, error in updates:
         stream.feed(text, n_tokens, reason, error)
+
+
+def _guard(params: SamplingParams) -> Guard | None:
+    """The monitors a request's code is decoded under: the name guard, the import guard, both or none."""
+    guards: list[Guard] = [NameGuard()] if params.name_guard else []
+    table = SeriesTable.for_version(params.version_guard) if params.version_guard else None
+    if table is not None:
+        guards.append(VersionGuard(table))
+    return None if not guards else guards[0] if len(guards) == 1 else Guards(guards)

@@ -92,6 +92,11 @@ class _Sampling(_Request):
     DAG` block, a `@dag` function), a name it loads must be one it defined or imported before, a builtin or a
     keyword; `>>` must join tasks without a cycle; a task id is used once. Tokens that would break this are refused,
     as a grammar refuses (monitor-guided decoding: `dagserve._names`)."""
+    version_guard: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
+    """dagserve extension: the Airflow version (`3.1`, `2.10.5`) the answer targets. Where its code imports from
+    `airflow`, each module and name must exist in that series, and a `trigger_rule=` must be one it has (a real
+    install's, bundled: `dagcore.modules`); tokens that would break this are refused. A version of a major the
+    table lacks checks nothing."""
     stop_repeats: int | None = Field(None, ge=0, le=16)
     """dagserve extension: end the answer, as cut (`finish_reason: length`), once its last tokens (at least 96) are
     one block written this many times in a row: a model caught in a loop would write it until max_tokens. 0 never

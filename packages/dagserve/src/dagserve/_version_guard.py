@@ -1,0 +1,121 @@
+"""Version-guided decoding: what an answer takes from Airflow must exist in the version it targets.
+
+`VersionGuard` reads the answer as it is written, one statement at a time, and asks `dagcore.modules.SeriesTable`
+(what a real install of the series has) whether the text so far can still be right. In a statement that starts
+`from ` or `import `: a real module and real names (`from airflow.providers.amazon.red` cannot be: amazon's modules
+are all under `aws`; nor `from airflow.sdk import Em` in Airflow 3). In any other line: `trigger_rule=` given a
+string or a `TriggerRule.` member the series has (Airflow checks it when the file is imported). The decoder then
+takes the model's next best token that keeps it possible. Docstrings, comments and modules outside `airflow` are
+never checked.
+
+The same interface as `dagserve._names.NameGuard` (`allows`, `accept`, `give_up`), so `Guards` can ask both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from dagcore.modules import SeriesTable
+
+_TRIPLES = ('"""', "'''")
+
+
+class Guard(Protocol):
+    def allows(self, text: str) -> bool: ...
+    def accept(self, text: str) -> None: ...
+    def give_up(self) -> None: ...
+
+
+class VersionGuard:
+    """One answer's import monitor for one Airflow series (`table`)."""
+
+    __slots__ = ("_given_up", "_line", "_string", "_table")
+
+    def __init__(self, table: SeriesTable) -> None:
+        self._table = table
+        self._line = ""
+        """The statement being written: from its line's start, over the lines an open bracket or `\\` joins."""
+        self._string = ""
+        """The triple quote a docstring was opened with, while inside it."""
+        self._given_up = False
+        """No continuation of the statement was allowed: it is let through until it ends."""
+
+    def allows(self, text: str) -> bool:
+        if self._given_up and "\n" not in text:
+            return True
+        return self._scan(text, commit=False)
+
+    def accept(self, text: str) -> None:
+        self._scan(text, commit=True)
+
+    def give_up(self) -> None:
+        self._given_up = True
+
+    def _scan(self, text: str, *, commit: bool) -> bool:
+        line, string, given_up = self._line, self._string, self._given_up
+        ok = True
+        *ended, last = text.split("\n")
+        for piece in ended:  # each line break in `text`
+            line += piece
+            if not string and _continues(line):
+                line += "\n"
+                continue
+            if not string and not given_up and self._refused(line, complete=True):
+                ok = False
+            string, line, given_up = _string_after(line, string), "", False
+        line += last
+        if not string and not given_up and self._refused(line, complete=False):
+            ok = False
+        if commit:
+            self._line, self._string, self._given_up = line, string, given_up
+        return ok
+
+    def _refused(self, statement: str, *, complete: bool) -> bool:
+        code = statement.lstrip()
+        if code.startswith(("from ", "import ")):
+            return self._table.refusal(code, complete=complete) is not None
+        return self._table.value_refusal(code.split("#", 1)[0], complete=complete) is not None
+
+
+class Guards:
+    """Several guards as one: text is allowed where each allows it, and each reads what is accepted."""
+
+    __slots__ = ("guards",)
+
+    def __init__(self, guards: Sequence[Guard]) -> None:
+        self.guards = tuple(guards)
+
+    def allows(self, text: str) -> bool:
+        return all(g.allows(text) for g in self.guards)
+
+    def accept(self, text: str) -> None:
+        for g in self.guards:
+            g.accept(text)
+
+    def give_up(self) -> None:
+        for g in self.guards:
+            g.give_up()
+
+
+def _continues(line: str) -> bool:
+    """Whether an import statement goes on past this line (an open bracket or a trailing backslash)."""
+    code = "\n".join(part.split("#", 1)[0] for part in line.split("\n"))
+    return code.lstrip().startswith(("from ", "import ")) and (code.count("(") > code.count(")") or code.endswith("\\"))
+
+
+def _string_after(line: str, string: str) -> str:
+    """The triple quote still open after `line` (a docstring's lines are never statements)."""
+    at = 0
+    while True:
+        if string:
+            end = line.find(string, at)
+            if end < 0:
+                return string
+            at, string = end + 3, ""
+            continue
+        found = [(line.find(q, at), q) for q in _TRIPLES if line.find(q, at) >= 0]
+        if not found:
+            return ""
+        at, string = min(found)
+        at += 3

@@ -1,0 +1,127 @@
+"""The import guard: an answer's imports from `airflow` must exist in its target series, refused as they are
+written (unit), and on a real llama.cpp server with a tiny model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from dagcore.modules import SeriesTable
+from dagserve._names import NameGuard
+from dagserve._version_guard import Guards, VersionGuard
+
+GOOD = '''```python
+"""Moves the files.
+from airflow.sdk import EmptyOperator  (a docstring: never checked)
+"""
+from datetime import datetime
+from airflow.sdk import DAG, task  # the SDK
+from airflow.providers.google.cloud.operators.gcs import (
+    GCSCreateBucketOperator,  # makes it, then
+    GCSDeleteObjectsOperator,
+)
+import airflow.providers.standard
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+with DAG(dag_id="files", schedule=None, start_date=datetime(2025, 1, 1)):
+    EmptyOperator(task_id="a")
+```
+'''
+
+
+def _guard(series: str = "3.1") -> VersionGuard:
+    table = SeriesTable.for_version(series)
+    assert table is not None
+    return VersionGuard(table)
+
+
+def refused_at(text: str, step: int, series: str = "3.1") -> list[str]:
+    """Where the guard refuses `text` fed `step` characters at a time: the text up to each refused piece."""
+    guard, where = _guard(series), []
+    for i in range(0, len(text), step):
+        piece = text[i : i + step]
+        if not guard.allows(piece):
+            where.append(text[: i + step].rsplit("\n", 1)[-1])
+            guard.give_up()
+        guard.accept(piece)
+    return where
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 8, 13])
+def test_a_real_file_passes_however_it_is_cut_into_tokens(step: int) -> None:
+    assert refused_at(GOOD, step) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "refused"),
+    [
+        ("from airflow.sdk import EmptyOperator\n", "from airflow.sdk import Em"),
+        ("from airflow.providers.amazon.redshift import RedshiftHook\n", "from airflow.providers.amazon.r"),
+        ("from airflow.providers.mlflow.hooks import Hook\n", "from airflow.providers.ml"),
+        (
+            "from airflow.providers.google.cloud.operators.gcs import (\n    GCSCreateJobOperator,\n)\n",
+            "    GCSCreateJ",
+        ),
+    ],
+)
+def test_an_import_the_series_lacks_is_refused_where_it_goes_wrong(line: str, refused: str) -> None:
+    assert refused_at("```python\n" + line, 1) == [refused]
+
+
+def test_a_trigger_rule_the_series_lacks_is_refused_and_a_docstring_is_not_code() -> None:
+    code = 'with DAG(dag_id="d", schedule=None):\n    EmptyOperator(task_id="e", trigger_rule="on_failure")\n'
+    assert refused_at("```python\n" + code, 1) == ['    EmptyOperator(task_id="e", trigger_rule="on_']
+    assert refused_at('```python\n"""\ntrigger_rule="on_failure"\n"""\n', 1) == []
+    assert refused_at('```python\nx = 1  # trigger_rule="on_failure"\n', 1) == []
+
+
+def test_the_series_decides_and_a_refusal_given_up_lasts_one_statement() -> None:
+    assert refused_at("from airflow.operators.bash import BashOperator\n", 1, "2.10") == []
+    assert refused_at("from airflow.sdk import dag\n", 1, "2.10") == ["from airflow.sd"]
+    guard = _guard("2.10")
+    guard.accept("from airflow.sd")
+    guard.give_up()  # no candidate was allowed: the decoder lets the statement through
+    assert guard.allows("k import dag")
+    guard.accept("k import dag\n")
+    assert not guard.allows("from airflow.sdk")  # the next statement is checked again
+
+
+def test_guards_together_allow_what_each_allows() -> None:
+    both = Guards([NameGuard(), _guard()])
+    both.accept("```python\nfrom airflow.sdk import DAG\n")
+    assert both.allows("x = DAG")
+    assert not both.allows("x = TaskGroup")  # the name guard: never imported
+    assert not both.allows("from airflow.sdk import Em")  # the import guard
+
+
+def _ask(server: str, grammar: str, **body: Any) -> str:
+    reply = httpx.post(
+        f"{server}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "a DAG"}], "max_tokens": 48, "grammar": grammar, **body},
+        timeout=60,
+    )
+    reply.raise_for_status()
+    return str(reply.json()["choices"][0]["message"]["content"])
+
+
+def test_the_server_decodes_imports_the_series_has(server: str) -> None:
+    """The tiny model (random weights) writes any name where the grammar lets it; under `version_guard` the name is
+    one `airflow.sdk` of Airflow 3.1 really has, greedy and sampled."""
+    grammar = 'root ::= "```python\\nfrom airflow.sdk import " [A-Za-z]+ "\\n```"'
+    real = SeriesTable.for_version("3.1")
+    assert real is not None
+    known = real.names("airflow.sdk") or frozenset()
+    free = _ask(server, grammar, temperature=0.0).split("import ")[1].split("\n")[0]
+    assert free not in known  # unguarded, it invents one
+    answers = [_ask(server, grammar, temperature=0.0, version_guard="3.1")]
+    answers += [_ask(server, grammar, temperature=1.2, seed=seed, version_guard="3.1") for seed in range(3)]
+    for answer in answers:
+        assert answer.split("import ")[1].split("\n")[0] in known, answer
+    bad = httpx.post(
+        f"{server}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "a DAG"}], "max_tokens": 4, "version_guard": "three"},
+        timeout=60,
+    )
+    assert bad.status_code == 400 and "version_guard" in bad.text

@@ -206,7 +206,10 @@ def test_the_pipeline_runs_every_stage_then_skips_them(first_run: tuple[Pipeline
     assert "## Request benchmark" in report and "## Held-out split" in report and "| intent |" in report
     assert "Validity after repairs, tuned:" in report and "Per tag, at intent:" in report
     # The loop as `airflow-net generate` runs it (dagcore.RETRY_BY_DEFAULT), named where its numbers are.
-    retry = "the request asked afresh, sampled at temperature 0.8 under the answer grammar and the name guard"
+    retry = (
+        "the request asked afresh, sampled at temperature 0.8 under the answer grammar, the name guard and the "
+        "version guard"
+    )
     assert f"after up to 1 retry ({retry}), up to import" in report
     assert "| base after 1 retry | tuned after 1 retry |" in report
     assert "## Verifier as teacher" in report
@@ -349,6 +352,11 @@ def test_the_headline_says_when_the_base_was_not_retried(tmp_path: Path) -> None
     assert table[0].endswith("| base, retries not judged | tuned after 2 retries |")
     assert table[2].endswith("| 0.0% | 50.0% | +50.0 pts | [+25.0, +100.0] | 0.5 | n/a | 100.0% |")
     assert describe(experiment, retry).endswith("up to import; the base single-shot only (eval.base_repairs).")
+    grammared = retry.model_copy(update={"grammar": True})
+    assert "0.8 under the answer grammar, the name guard and the version guard)" in describe(experiment, grammared)
+    assert "0.8 under the answer grammar and the name guard)" in describe(
+        experiment, grammared, {"version_guard": None}
+    )
     retried = experiment.model_copy(update={"base": judged("base", [0.0, 0.0, 0.25])})
     assert comparison_table(retried, retry)[0].endswith("| base after 2 retries | tuned after 2 retries |")
     assert "25.0% | 100.0% |" in comparison_table(retried, retry)[2] and "the base" not in describe(retried)

@@ -5,6 +5,9 @@ It opens the pipeline's report, and it is what the report stage writes into the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dageval
 from airflow_net.pipeline.stages import Evaluation
 from dagcore import Retry
@@ -21,11 +24,24 @@ def _repairs(n: int, retry: Retry) -> str:
     return "1 retry" if n == 1 else f"{n} retries"
 
 
-def retry_words(retry: Retry) -> str:
+def grammar_words(extra: Mapping[str, Any]) -> str:
+    """What an answer decoded under the answer grammar is held to, as `dagcore.with_answer_grammar` sends it and
+    `extra` (the eval section's request fields) leaves it: `the answer grammar, the name guard and the version
+    guard`."""
+    guards = [words for field, words in _GUARDS if extra.get(field, True) not in (None, False)]
+    if not guards:
+        return "the answer grammar"
+    return "the answer grammar" + (", " if len(guards) > 1 else " and ") + " and ".join(guards)
+
+
+_GUARDS = (("name_guard", "the name guard"), ("version_guard", "the version guard"))
+
+
+def retry_words(retry: Retry, extra: Mapping[str, Any] | None = None) -> str:
     """How the loop asked again, in words (`the request asked afresh, sampled at temperature 0.8`)."""
     how = "the judge's verdict fed back" if retry.feedback else "the request asked afresh"
     heat = "as the first answer" if retry.temperature is None else f"at temperature {retry.temperature}"
-    grammar = " under the answer grammar and the name guard" if retry.grammar else ""
+    grammar = f" under {grammar_words(extra or {})}" if retry.grammar else ""
     return f"{how}, sampled {heat}{grammar}"
 
 
@@ -62,7 +78,7 @@ def comparison_table(experiment: dageval.Experiment, retry: Retry | None = None)
     return lines
 
 
-def describe(experiment: dageval.Experiment, retry: Retry | None = None) -> str:
+def describe(experiment: dageval.Experiment, retry: Retry | None = None, extra: Mapping[str, Any] | None = None) -> str:
     """How many prompts, to which level, and how the repairs (`retry`) were asked for and judged."""
     retry = retry or Retry()
     base, tuned = experiment.base, experiment.tuned
@@ -70,7 +86,7 @@ def describe(experiment: dageval.Experiment, retry: Retry | None = None) -> str:
     text = f"{base.prompts} prompts, {base.samples_per_prompt} sample(s) each, judged single-shot up to {deepest}"
     if repairs := repairs_of(experiment):
         judged = tuned.repairs[-1].rates
-        text += f"; after up to {_repairs(repairs, retry)} ({retry_words(retry)}), up to {list(judged)[-1]}"
+        text += f"; after up to {_repairs(repairs, retry)} ({retry_words(retry, extra)}), up to {list(judged)[-1]}"
         if len(base.repairs) < len(tuned.repairs):
             fewer = max(len(base.repairs) - 1, 0)
             base_after = f"after up to {_repairs(fewer, retry)}" if fewer else "single-shot only"
@@ -78,9 +94,11 @@ def describe(experiment: dageval.Experiment, retry: Retry | None = None) -> str:
     return text + "."
 
 
-def headline(evaluation: Evaluation, about: str, retry: Retry | None = None) -> list[str]:
+def headline(
+    evaluation: Evaluation, about: str, retry: Retry | None = None, extra: Mapping[str, Any] | None = None
+) -> list[str]:
     """`about` (the run: date, model, data), then one table per prompt set; `retry`: how the loop asked again."""
     lines = [about, ""]
     for title, experiment in evaluation.sets().items():
-        lines += [f"**{title}**: {describe(experiment, retry)}", "", *comparison_table(experiment, retry), ""]
+        lines += [f"**{title}**: {describe(experiment, retry, extra)}", "", *comparison_table(experiment, retry), ""]
     return lines

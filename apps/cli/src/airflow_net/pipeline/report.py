@@ -12,6 +12,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -23,7 +24,7 @@ import dagsynth
 import dagtune
 from airflow_net.pipeline import readme
 from airflow_net.pipeline.config import PipelineConfig
-from airflow_net.pipeline.headline import comparison_table, describe, headline, retry_words
+from airflow_net.pipeline.headline import comparison_table, describe, grammar_words, headline, retry_words
 from airflow_net.pipeline.refine import Refined
 from airflow_net.pipeline.runner import StageTime
 from airflow_net.pipeline.stages import BaseModels, Evaluation
@@ -67,7 +68,7 @@ def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) 
         f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs and {inputs.compose.kept} composed "
         f"ones{_rounds(inputs.refine)}; base and tuned as "
         f"{config.base.quant} / {config.export.quant} GGUFs, {config.eval.max_tokens} tokens per answer"
-        f"{', decoded under the Python answer grammar and the name guard' if config.eval.grammar else ''}."
+        f"{', decoded under the Python ' + grammar_words(config.eval.sampling) if config.eval.grammar else ''}."
     )
     if config.results is not None and config.readme is not None:
         link = Path(os.path.relpath(config.results / "report.md", config.readme.parent)).as_posix()
@@ -162,17 +163,26 @@ def _evaluation(config: PipelineConfig, evaluation: Evaluation, plots: Path) -> 
         "of the version its prompt asks for; intent checks that the loaded DAG shows what the request asked for). "
         "Differences are paired by prompt; the CI is a paired bootstrap. After repairs: the answer each model had "
         "after up to N rounds of the generate-validate-repair loop of `airflow-net generate` (each retry: "
-        f"{retry_words(config.eval.retry)}).",
+        f"{retry_words(config.eval.retry, config.eval.sampling)}).",
         "",
     ]
     for title, experiment in evaluation.sets().items():
-        lines += _prompt_set(title, experiment, plots, config.eval.retry)
+        lines += _prompt_set(title, experiment, plots, config.eval.retry, config.eval.sampling)
     return lines
 
 
-def _prompt_set(title: str, experiment: dageval.Experiment, plots: Path, retry: Retry) -> list[str]:
+def _prompt_set(
+    title: str, experiment: dageval.Experiment, plots: Path, retry: Retry, extra: dict[str, Any]
+) -> list[str]:
     name = experiment.folder.name
-    lines = [f"## {title}", "", describe(experiment, retry), "", *comparison_table(experiment, retry), ""]
+    lines = [
+        f"## {title}",
+        "",
+        describe(experiment, retry, extra),
+        "",
+        *comparison_table(experiment, retry),
+        "",
+    ]
     for plot in (experiment.folder / "plots").glob("*.png"):
         shutil.copyfile(plot, plots / f"{name}-{plot.name}")
     if (plots / f"{name}-comparison.png").is_file():
@@ -203,7 +213,7 @@ def write_pipeline_report(
     expected = stamp("report", "airflow-net", folders, settings | {"quants": [config.base.quant, config.export.quant]})
     page = folder / "report.html"
     about = _about(config, inputs, times)
-    top = headline(inputs.eval, about, config.eval.retry)
+    top = headline(inputs.eval, about, config.eval.retry, config.eval.sampling)
     copied = config.results is None or (config.results / "report.html").is_file()
     written = config.readme is None or readme.read_block(config.readme, config.name) == "\n".join(top).strip("\n")
     if finished(folder, expected) is not None and page.is_file() and copied and written:

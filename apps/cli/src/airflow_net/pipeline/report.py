@@ -61,6 +61,7 @@ def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) 
     judged = times.get("eval")  # the time the eval stage last did work: a skipped rerun keeps its date
     day = datetime.fromtimestamp(judged.finished_at, UTC) if judged else datetime.now(UTC)
     train, dataset = inputs.train, inputs.dataset
+    decoded = grammar_words(config.eval.sampling).removeprefix("the ")
     text = (
         f"Pipeline `{config.name}`, judged on {day:%Y-%m-%d}: {Path(inputs.base.hf.source).name} fine-tuned ("
         f"{_method(config)}) for {train.steps} steps (train loss {_num(train.first_loss)} -> "
@@ -68,7 +69,7 @@ def _about(config: PipelineConfig, inputs: Inputs, times: dict[str, StageTime]) 
         f"{dataset.train} conversations from {inputs.mine.stats.records} mined DAGs and {inputs.compose.kept} composed "
         f"ones{_rounds(inputs.refine)}; base and tuned as "
         f"{config.base.quant} / {config.export.quant} GGUFs, {config.eval.max_tokens} tokens per answer"
-        f"{', decoded under the Python ' + grammar_words(config.eval.sampling) if config.eval.grammar else ''}."
+        f"{', decoded under the Python ' + decoded if config.eval.grammar else ''}."
     )
     if config.results is not None and config.readme is not None:
         link = Path(os.path.relpath(config.results / "report.md", config.readme.parent)).as_posix()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import gguf
 import httpx
@@ -165,3 +166,20 @@ def wait_idle(url: str, timeout: float = 10.0) -> dict[str, int]:
         if time.monotonic() > deadline:
             raise AssertionError(f"server still busy: {health}")
         time.sleep(0.02)
+
+
+def ask_under_grammar(server: str, grammar: str, *, max_tokens: int = 64, **body: Any) -> str:
+    """One chat answer from `server` decoded under `grammar` (and `body`'s further fields: a guard, a seed)."""
+    reply = httpx.post(
+        f"{server}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "a DAG"}], "max_tokens": max_tokens, "grammar": grammar, **body},
+        timeout=60,
+    )
+    reply.raise_for_status()
+    return str(reply.json()["choices"][0]["message"]["content"])
+
+
+@pytest.fixture
+def ask() -> Callable[..., str]:
+    """`ask(server, grammar, **fields)`: `ask_under_grammar`."""
+    return ask_under_grammar

@@ -8,7 +8,7 @@ real Airflow raised on its answers to the written dev requests); the files that 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -115,34 +115,24 @@ def test_after_a_star_import_nothing_is_checked_and_prose_is_never_checked() -> 
     assert guard.allows("z = undefined_name")
 
 
-def _ask(server: str, grammar: str, **body: Any) -> str:
-    reply = httpx.post(
-        f"{server}/v1/chat/completions",
-        json={"messages": [{"role": "user", "content": "a DAG"}], "max_tokens": 64, "grammar": grammar, **body},
-        timeout=60,
-    )
-    reply.raise_for_status()
-    return str(reply.json()["choices"][0]["message"]["content"])
-
-
-def test_the_server_decodes_under_the_guard_greedy_and_sampled(server: str) -> None:
+def test_the_server_decodes_under_the_guard_greedy_and_sampled(server: str, ask: Callable[..., str]) -> None:
     """On the tiny model (random weights: left alone it writes one long identifier) the grammar says where a name
     goes; the guard makes it one the code has (an import, a builtin or a keyword)."""
     grammar = 'root ::= "```python\\nfrom m import alpha\\nx = " [a-z]+ "\\n```"'
     defined = {"alpha"} | {name for name in NameGuard()._names if re.fullmatch(r"[a-z]+", name)}
-    free = _ask(server, grammar, temperature=0.0)
+    free = ask(server, grammar, temperature=0.0)
     assert free.split("x = ")[1].split("\n")[0] not in defined  # unguarded, the tiny model invents a name
     before = httpx.get(f"{server}/health").json()["names_refused_tokens"]
-    answers = [_ask(server, grammar, temperature=0.0, name_guard=True)]
-    answers += [_ask(server, grammar, temperature=1.5, seed=seed, name_guard=True) for seed in range(4)]
+    answers = [ask(server, grammar, temperature=0.0, name_guard=True)]
+    answers += [ask(server, grammar, temperature=1.5, seed=seed, name_guard=True) for seed in range(4)]
     for answer in answers:
         assert answer.split("x = ")[1].split("\n")[0] in defined, answer
     assert httpx.get(f"{server}/health").json()["names_refused_tokens"] > before
 
 
-def test_when_the_grammar_leaves_no_defined_name_the_grammar_wins(server: str) -> None:
+def test_when_the_grammar_leaves_no_defined_name_the_grammar_wins(server: str, ask: Callable[..., str]) -> None:
     grammar = 'root ::= "```python\\nx = zzq\\n```"'
-    assert _ask(server, grammar, temperature=0.0, name_guard=True) == "```python\nx = zzq\n```"
+    assert ask(server, grammar, temperature=0.0, name_guard=True) == "```python\nx = zzq\n```"
 
 
 TASKS = (

@@ -3,7 +3,7 @@ written (unit), and on a real llama.cpp server with a tiny model."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -96,27 +96,19 @@ def test_guards_together_allow_what_each_allows() -> None:
     assert not both.allows("from airflow.sdk import Em")  # the import guard
 
 
-def _ask(server: str, grammar: str, **body: Any) -> str:
-    reply = httpx.post(
-        f"{server}/v1/chat/completions",
-        json={"messages": [{"role": "user", "content": "a DAG"}], "max_tokens": 48, "grammar": grammar, **body},
-        timeout=60,
-    )
-    reply.raise_for_status()
-    return str(reply.json()["choices"][0]["message"]["content"])
-
-
-def test_the_server_decodes_imports_the_series_has(server: str) -> None:
+def test_the_server_decodes_imports_the_series_has(server: str, ask: Callable[..., str]) -> None:
     """The tiny model (random weights) writes any name where the grammar lets it; under `version_guard` the name is
     one `airflow.sdk` of Airflow 3.1 really has, greedy and sampled."""
     grammar = 'root ::= "```python\\nfrom airflow.sdk import " [A-Za-z]+ "\\n```"'
     real = SeriesTable.for_version("3.1")
     assert real is not None
     known = real.names("airflow.sdk") or frozenset()
-    free = _ask(server, grammar, temperature=0.0).split("import ")[1].split("\n")[0]
+    free = ask(server, grammar, max_tokens=48, temperature=0.0).split("import ")[1].split("\n")[0]
     assert free not in known  # unguarded, it invents one
-    answers = [_ask(server, grammar, temperature=0.0, version_guard="3.1")]
-    answers += [_ask(server, grammar, temperature=1.2, seed=seed, version_guard="3.1") for seed in range(3)]
+    answers = [ask(server, grammar, max_tokens=48, temperature=0.0, version_guard="3.1")]
+    answers += [
+        ask(server, grammar, max_tokens=48, temperature=1.2, seed=seed, version_guard="3.1") for seed in range(3)
+    ]
     for answer in answers:
         assert answer.split("import ")[1].split("\n")[0] in known, answer
     bad = httpx.post(

@@ -56,12 +56,9 @@ class SeriesTable:
         self.trigger_rules = frozenset(series.trigger_rules)
         self._names = {m: (None if n is None else frozenset(n)) for m, n in series.modules.items() if "*" not in m}
         self._sorted = sorted(self._names)
-        self._open_set = frozenset(m.removesuffix(".*") for m in series.modules if m.endswith(".*")) | frozenset(
-            series.open_providers
-        )
-        self._open = tuple(
-            sorted({m.removesuffix(".*") for m in series.modules if m.endswith(".*")} | set(series.open_providers))
-        )
+        opened = {m.removesuffix(".*") for m in series.modules if m.endswith(".*")} | set(series.open_providers)
+        self._open_set = frozenset(opened)
+        self._open = tuple(sorted(opened))
 
     @classmethod
     def for_version(cls, version: AirflowVersion | str) -> SeriesTable | None:

@@ -132,7 +132,7 @@ def test_two_prompt_sets_one_server_per_model_with_repairs_and_tags(tmp_path: Pa
     assert afresh.stamped()["retry"] == {"feedback": False, "temperature": 0.8}
     parsing = judge.model_copy(update={"retry": Retry(feedback=False, temperature=0.8, grammar=True)})
     assert parsing.stamped()["retry"] == {"feedback": False, "temperature": 0.8, "grammar": True}
-    # Under the grammar goes the import guard: a new judgement, unless the guard is turned off (decoded as before).
+    # Under the grammar goes the version guard: a new judgement, unless the guard is turned off (decoded as before).
     grammared = judge.model_copy(update={"grammar": True})
     assert grammared.stamped()["version_guard"] is True
     unguarded = grammared.model_copy(update={"extra": {"version_guard": None}}).stamped()

@@ -213,7 +213,7 @@ def test_the_fences_come_from_the_contract_and_a_template_without_code_is_refuse
         "name_guard": True,
     }
     assert with_answer_grammar({"name_guard": False}, contract)["name_guard"] is False  # a caller may leave it out
-    # With a version goes the import guard, for its series; a caller may turn it off too.
+    # With a version goes the version guard, for its series; a caller may turn it off too.
     assert with_answer_grammar({}, contract, "a DAG", airflow_version="3.1.8")["version_guard"] == "3.1"
     assert (
         with_answer_grammar({"version_guard": None}, contract, "a DAG", airflow_version="2.10")["version_guard"] is None

@@ -1,4 +1,4 @@
-"""The import guard: an answer's imports from `airflow` must exist in its target series, refused as they are
+"""The version guard: an answer's imports from `airflow` must exist in its target series, refused as they are
 written (unit), and on a real llama.cpp server with a tiny model."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_guards_together_allow_what_each_allows() -> None:
     both.accept("```python\nfrom airflow.sdk import DAG\n")
     assert both.allows("x = DAG")
     assert not both.allows("x = TaskGroup")  # the name guard: never imported
-    assert not both.allows("from airflow.sdk import Em")  # the import guard
+    assert not both.allows("from airflow.sdk import Em")  # the version guard
 
 
 def test_the_server_decodes_imports_the_series_has(server: str, ask: Callable[..., str]) -> None:

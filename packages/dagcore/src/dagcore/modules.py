@@ -98,7 +98,7 @@ class SeriesTable:
         """Why the import statement `statement` (one logical line, without its indent) names a module or a name
         this series lacks; None when it may be right. `complete=False`: the statement is cut where a model is
         writing it, and only what can no longer become right is refused."""
-        statement = _code_only(statement)
+        statement = without_comments(statement)
         if m := _FROM.fullmatch(statement):
             module, cut = m["module"], not m["after"] and not m["rest"]
             if not _is_airflow(module):
@@ -178,7 +178,7 @@ def series_known() -> list[str]:
     return sorted(_series(), key=lambda s: (AirflowVersion(s).major, AirflowVersion(s).minor))
 
 
-def _code_only(statement: str) -> str:
-    """The statement without its comments and anything after a `;` (a name never holds `#` or `;`)."""
+def without_comments(statement: str) -> str:
+    """The statement without its comments and anything after a `;` (a module or name never holds `#` or `;`)."""
     lines = [line.split("#", 1)[0] for line in statement.split("\n")]
     return "\n".join(lines).split(";", 1)[0]

@@ -70,10 +70,11 @@ class JudgeConfig(BaseModel):
             del found["retry"]["grammar"]  # a retry stamped before `Retry.grammar` existed is the same retry
         if not self.grammar:
             del found["grammar"]
-        elif self.extra.get("version_guard", "") is not None:
-            found["version_guard"] = True  # since 2026-12-07 the grammar brings dagserve's import guard along
-        if "version_guard" in self.extra and self.extra["version_guard"] is None:
+        guard = self.extra.get("version_guard", "")  # absent: on wherever the grammar is (since 2026-12-07)
+        if guard is None:
             del found["extra"]["version_guard"]  # turned off: decoded as before the guard existed
+        elif self.grammar:
+            found["version_guard"] = True
         return found
 
 

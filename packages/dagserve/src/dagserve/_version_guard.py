@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from dagcore.modules import SeriesTable
+from dagcore.modules import SeriesTable, without_comments
 
 _TRIPLES = ('"""', "'''")
 
@@ -28,7 +28,7 @@ class Guard(Protocol):
 
 
 class VersionGuard:
-    """One answer's import monitor for one Airflow series (`table`)."""
+    """One answer's monitor for one Airflow series (`table`): its imports and trigger rules."""
 
     __slots__ = ("_given_up", "_line", "_string", "_table")
 
@@ -75,7 +75,7 @@ class VersionGuard:
         code = statement.lstrip()
         if code.startswith(("from ", "import ")):
             return self._table.refusal(code, complete=complete) is not None
-        return self._table.value_refusal(code.split("#", 1)[0], complete=complete) is not None
+        return self._table.value_refusal(without_comments(code), complete=complete) is not None
 
 
 class Guards:
@@ -100,7 +100,7 @@ class Guards:
 
 def _continues(line: str) -> bool:
     """Whether an import statement goes on past this line (an open bracket or a trailing backslash)."""
-    code = "\n".join(part.split("#", 1)[0] for part in line.split("\n"))
+    code = without_comments(line)
     return code.lstrip().startswith(("from ", "import ")) and (code.count("(") > code.count(")") or code.endswith("\\"))
 
 

@@ -56,7 +56,7 @@ class SamplingParams:
     name_guard: bool = False
     """The answer's Python code may load, where it runs at import, only names it has defined (`dagserve._names`)."""
     version_guard: str | None = None
-    """The Airflow version whose modules and names the answer's imports from `airflow` must exist in
+    """The Airflow version whose modules, names and trigger rules the answer's code must use
     (`dagserve._version_guard`); None checks none."""
     cache_prompt: bool = True
     """Start from the longest prefix of the prompt the slot holds (False: evaluate it all, for reproducible answers)."""
@@ -465,7 +465,7 @@ def _feed_all(updates: list[_Update]) -> None:
 
 
 def _guard(params: SamplingParams) -> Guard | None:
-    """The monitors a request's code is decoded under: the name guard, the import guard, both or none."""
+    """The monitors a request's code is decoded under: the name guard, the version guard, both or none."""
     guards: list[Guard] = [NameGuard()] if params.name_guard else []
     table = SeriesTable.for_version(params.version_guard) if params.version_guard else None
     if table is not None:

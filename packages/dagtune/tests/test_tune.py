@@ -290,8 +290,31 @@ def test_top_layers_only_in_bf16_leaves_the_rest_as_it_was(
 def test_top_layers_is_checked_against_the_model(tiny_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(dagtune.ConfigError, match="between 1 and 2"):
         dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "a", finetune="full", train_top_layers=5))
-    with pytest.raises(dagtune.ConfigError, match="finetune: full"):
-        dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "b", train_top_layers=1))
+    with pytest.raises(dagtune.ConfigError, match="between 1 and 2"):
+        dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "b", train_top_layers=0))
+
+
+def test_lora_in_the_top_layers_only_adapts_them_and_merges(
+    tiny_model: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """`train_top_layers: 1` with LoRA on the 2-block model: the adapter holds block 1's weights only (so the
+    backward pass can stop there), the loss falls, and the export merges it into a model that moves block 1 alone."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    settings = {"train_top_layers": 1, "precision": "bf16", "learning_rate": 1e-2}
+    run = dagtune.train(config(tiny_model, tiny_dataset, tmp_path / "run", max_steps=6, **settings))
+    assert run.last_loss is not None and run.first_loss is not None and run.last_loss < run.first_loss
+    adapted = load_file(str(run.adapter_dir / "adapter_model.safetensors"))
+    assert adapted and all(".layers.1." in name for name in adapted), sorted(adapted)
+    exported = dagtune.export(run.run_dir, quant="f16", verify_tokens=4)
+    # The merged checkpoint is f16: compare it with the base in f16.
+    before = dict(AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float16).named_parameters())
+    after = AutoModelForCausalLM.from_pretrained(str(exported.merged_dir), dtype=torch.float16)
+    merged = dict(after.named_parameters())
+    moved = {name for name, p in merged.items() if not torch.equal(p, before[name])}
+    assert moved and all(name.startswith("model.layers.1.") for name in moved), sorted(moved)
 
 
 def test_reading_a_bare_dataset_folder_leaves_it_as_it_was(tmp_path: Path) -> None:

@@ -34,8 +34,9 @@ class TrainConfig(BaseModel):
     """`full` trains every weight (a model of a few hundred million parameters fits in CPU memory); the run
     then saves the whole model where a LoRA run saves its adapter, and export skips the merge."""
     train_top_layers: int | None = None
-    """Full fine-tuning of the top N transformer blocks (and the final norm) only; the blocks below and the
-    embeddings stay frozen, so the backward pass stops at the first trained block. None trains every weight."""
+    """Train the top N transformer blocks only: with `finetune: full` every weight of them (and the final norm),
+    with LoRA adapters on them alone. The blocks below and the embeddings stay frozen, so the backward pass stops
+    at the first trained block. None trains every block."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """`bf16` runs matmuls in bfloat16 under autocast, weights and optimizer state staying fp32. `auto` picks it
     where the hardware multiplies bf16 natively (a CUDA GPU with bf16; a CPU with AVX512-BF16 or AMX, where

@@ -74,17 +74,22 @@ def resolve_precision(config: TrainConfig) -> str:
     return config.precision
 
 
-def freeze_below(model: Any, top: int) -> int:
-    """Train only the top `top` blocks and the final norm; returns how many parameters stay trainable."""
-    inner = getattr(model, "model", None)
-    layers = getattr(inner, "layers", None)
+def top_blocks(model: Any, top: int) -> list[int]:
+    """The indices of the top `top` transformer blocks, checked against the model."""
+    layers = getattr(getattr(model, "model", None), "layers", None)
     if layers is None:
         raise ConfigError(f"train_top_layers needs a decoder with model.layers; {type(model).__name__} has none")
     if not 0 < top <= len(layers):
         raise ConfigError(f"train_top_layers must be between 1 and {len(layers)} for this model, not {top}")
+    return list(range(len(layers) - top, len(layers)))
+
+
+def freeze_below(model: Any, top: int) -> int:
+    """Train only the top `top` blocks and the final norm; returns how many parameters stay trainable."""
+    layers = model.model.layers
+    trained = [layers[i] for i in top_blocks(model, top)] + [getattr(model.model, "norm", None)]
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    trained = [*layers[len(layers) - top :], getattr(inner, "norm", None)]
     for module in trained:
         for parameter in module.parameters() if module is not None else []:
             parameter.requires_grad_(True)
@@ -159,6 +164,7 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=config.target_modules,
+            layers_to_transform=top_blocks(model, config.train_top_layers) if config.train_top_layers else None,
             bias="none",
             use_gradient_checkpointing="unsloth",
             random_state=config.seed,
@@ -185,8 +191,8 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
                 # output does not, so the embeddings' output is made to.
                 model.enable_input_require_grads()
         return model, tokenizer, None
-    if config.train_top_layers is not None:
-        raise ConfigError("train_top_layers is a form of full fine-tuning: set finetune: full (or drop it)")
+    # LoRA in the top blocks only: no block below holds a trained weight, so the backward pass stops there too.
+    blocks = top_blocks(model, config.train_top_layers) if config.train_top_layers is not None else None
     present = {name.split(".")[-1] for name, _ in model.named_modules()}
     targets = [t for t in config.target_modules if t in present]
     if not targets:
@@ -196,6 +202,7 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets,
+        layers_to_transform=blocks,
         task_type="CAUSAL_LM",
     )
     return model, tokenizer, peft

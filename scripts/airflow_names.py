@@ -9,8 +9,10 @@ parsing each module's source, never importing it. For each module under `airflow
 lazily (`__getattr__`), the string keys of its module-level dicts (Airflow's `__lazy_imports`); a lazy module
 without either is recorded as open (any name). Virtual modules a package registers with
 `add_deprecated_classes({...})` are read from that call's literal, or the package is open. Providers the release
-publishes but the runtime has not installed are open: the guard knows they exist, not what they hold. And the
-values of `TriggerRule`, which `trigger_rule=` checks when the DAG file is imported.
+publishes but the runtime has not installed are open: the guard knows they exist, not what they hold. The
+values of `TriggerRule`, which `trigger_rule=` checks when the DAG file is imported. And the keyword arguments each
+operator and sensor class, `DAG`, `dag`, `Asset`, `Dataset` and `TaskGroup` accepts: these are the one part read by
+importing, in the runtime's own Python (`_keywords_child.py`), since a class's accepted keywords run up its MRO.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ from dageval.runtime import Runtime, provider_module
 
 OUT = Path(__file__).parents[1] / "packages/dagcore/src/dagcore/airflow_names.json.xz"
 RELEASES = ("2.9.3", "2.10.5", "3.0.6", "3.1.8")
+# Where DAG files import these from (another library's `Dataset`, OpenLineage's, is not Airflow's).
+_CALLABLES = {
+    "airflow": ("DAG", "Dataset"),
+    "airflow.models": ("DAG",),
+    "airflow.models.dag": ("DAG",),
+    "airflow.decorators": ("dag",),
+    "airflow.datasets": ("Dataset",),
+    "airflow.sdk": ("DAG", "dag", "Asset", "TaskGroup"),
+    "airflow.utils.task_group": ("TaskGroup",),
+}
 _SITE = "import airflow, os; print(os.path.dirname(list(airflow.__path__)[0]))"
 
 
@@ -122,9 +134,34 @@ def read_release(version: str) -> dict[str, object]:
     return {
         "release": version,
         "modules": modules,
+        "keywords": _keywords(info.python, modules),
         "open_providers": open_providers,
         "trigger_rules": _trigger_rules(ast.parse(rules.read_text(encoding="utf-8"))),
     }
+
+
+def _keywords(python: Path, modules: dict[str, list[str] | None]) -> dict[str, dict[str, object]]:
+    """The keyword arguments of every operator and sensor class, `DAG`, `dag`, `Asset`, `Dataset` and `TaskGroup`,
+    as the runtime's own Python imports them (`_keywords_child.py`); callables that take any keyword are left out."""
+    wanted = [
+        [module, name] for module, names in _CALLABLES.items() for name in names if name in (modules.get(module) or [])
+    ]
+    wanted += [
+        [module, name]
+        for module, names in modules.items()
+        if names is not None and {"operators", "sensors"} & set(module.split("."))
+        for name in names
+        if name.endswith(("Operator", "Sensor")) and name[:1].isupper() and not name.startswith("Base")
+    ]
+    child = Path(__file__).with_name("_keywords_child.py")
+    found = json.loads(
+        subprocess.run(
+            [str(python), str(child)], input=json.dumps(wanted), capture_output=True, text=True, check=True
+        ).stdout
+    )
+    if found.get("dag") is None and found.get("DAG") is not None:
+        found["dag"] = found["DAG"]  # Airflow 3's `@dag(**kwargs)` hands them all to DAG
+    return {name: spec for name, spec in sorted(found.items()) if spec is not None}
 
 
 def _trigger_rules(tree: ast.Module) -> list[str]:

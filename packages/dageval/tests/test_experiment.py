@@ -132,9 +132,12 @@ def test_two_prompt_sets_one_server_per_model_with_repairs_and_tags(tmp_path: Pa
     assert afresh.stamped()["retry"] == {"feedback": False, "temperature": 0.8}
     parsing = judge.model_copy(update={"retry": Retry(feedback=False, temperature=0.8, grammar=True)})
     assert parsing.stamped()["retry"] == {"feedback": False, "temperature": 0.8, "grammar": True}
-    # Under the grammar goes the version guard: a new judgement, unless the guard is turned off (decoded as before).
+    # Under the grammar goes the version guard, keyword arguments checked: a new judgement. Without the keywords it
+    # is the guard as first judged; turned off, decoding as before the guard.
     grammared = judge.model_copy(update={"grammar": True})
-    assert grammared.stamped()["version_guard"] is True
+    assert grammared.stamped()["version_guard"] == "keywords"
+    imports_only = grammared.model_copy(update={"extra": {"version_guard_keywords": False}}).stamped()
+    assert imports_only["version_guard"] is True and imports_only["extra"] == {}
     unguarded = grammared.model_copy(update={"extra": {"version_guard": None}}).stamped()
     assert "version_guard" not in unguarded and unguarded["extra"] == {} and "version_guard" not in judge.stamped()
     redone = dageval.run_experiments(base, tuned, [sets[1].model_copy(update={"judge": afresh})], out, serve=serve)

@@ -77,6 +77,55 @@ def test_a_trigger_rule_the_series_lacks_is_refused_and_a_docstring_is_not_code(
     assert refused_at('```python\nx = 1  # trigger_rule="on_failure"\n', 1) == []
 
 
+KEYWORDS = """DAG_ID = "orders"
+with DAG(
+    DAG_ID,
+    schedule=None,  # deferrable=True in a comment
+    doc_md=\"\"\"Runs (
+    deferrable=True) in a docstring\"\"\",
+    default_args={"retries": 2, "deferrable": True},
+):
+    wait = FileSensor(task_id="wait", filepath="/data", deferrable=True, poke_interval=60)
+    run = PythonOperator(
+        task_id="run", python_callable=lambda a, b=1: a, op_kwargs={"x": dict(y=1)},
+    )
+"""
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7])
+def test_keyword_arguments_the_classes_take_pass_in_every_form(step: int) -> None:
+    assert refused_at("```python\n" + KEYWORDS, step) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [
+        ('with DAG(dag_id="d", deferrable=True):\n', 'with DAG(dag_id="d", defe'),  # not default_args
+        ('@dag(\n    schedule=None,\n    region="eu",\n)\n', "    reg"),
+        (
+            't = BashOperator(task_id="t", bash_command="ls", poke_interval=5)\n',
+            't = BashOperator(task_id="t", bash_command="ls", pok',
+        ),
+        ('a = Asset("s3://b/k", skip_existing=True)\n', 'a = Asset("s3://b/k", s'),
+        ("t = EmptyOperator(unknown_name)\n", "t = EmptyOperator(u"),
+    ],
+)
+def test_a_keyword_argument_the_class_lacks_is_refused_where_it_goes_wrong(code: str, refused: str) -> None:
+    assert refused_at("```python\n" + code, 1) == [refused]
+
+
+def test_keyword_arguments_can_be_left_unchecked_and_each_series_has_its_own() -> None:
+    table = SeriesTable.for_version("3.1")
+    assert table is not None
+    loose = VersionGuard(table, keywords=False)
+    loose.accept("```python\nwith DAG(dag_id='d', ")
+    assert loose.allows("deferrable=True")
+    assert refused_at("```python\nwith DAG(dag_id='d', schedule_interval='@daily'):\n", 1, "2.10") == []
+    assert refused_at("```python\nwith DAG(dag_id='d', schedule_interval='@daily'):\n", 1) == [
+        "with DAG(dag_id='d', schedule_"  # 3.1 has `schedule` and no `schedule_interval`
+    ]
+
+
 def test_the_series_decides_and_a_refusal_given_up_lasts_one_statement() -> None:
     assert refused_at("from airflow.operators.bash import BashOperator\n", 1, "2.10") == []
     assert refused_at("from airflow.sdk import dag\n", 1, "2.10") == ["from airflow.sd"]

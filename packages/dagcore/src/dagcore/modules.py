@@ -11,7 +11,9 @@ module under them is allowed). `scripts/airflow_names.py` writes it from dageval
 `SeriesTable.refusal(statement)` says what is wrong with an import statement, complete or cut anywhere, so a
 decoder can refuse the token that would make it wrong (`dagserve`'s version guard) and a checker can explain it.
 Only names under `airflow` are checked; everything else (the standard library, pendulum, ...) is allowed.
-`value_refusal(line)` does the same for `trigger_rule=` (5 of those 200 answers gave one the series lacks).
+`value_refusal(line)` does the same for `trigger_rule=` (5 of those 200 answers gave one the series lacks), and
+`keyword_refusal(statement)` for the keyword arguments of operators, sensors, `DAG`, `Asset` and `TaskGroup` (23 of
+the 200 answers that reached a real import, under the version guard, failed there on one they do not take).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from dagcore.arguments import Argument, scan
 from dagcore.version import AirflowVersion
 
 TABLE = Path(__file__).with_name("airflow_names.json.xz")
@@ -33,6 +36,14 @@ _FROM = re.compile(r"from\s+(?P<module>[\w.]*)(?P<after>\s*)(?P<rest>.*)", re.S)
 _IMPORT = re.compile(r"import\s+(?P<rest>.*)", re.S)
 _TRIGGER_RULE = re.compile(r"""trigger_rule\s*=\s*(?:(["'])([^"'\n]*)(\1)?|TriggerRule\.([A-Z_]*))""")
 _KEYWORD = re.compile(r"(?P<word>\w*)(?P<space>\s*)(?P<rest>.*)", re.S)
+
+
+class Keywords(BaseModel):
+    """What one callable (an operator or sensor class, `DAG`, `dag`, `Asset`, ...) takes by name."""
+
+    keywords: list[str]
+    positional: bool = False
+    """It takes positional arguments too (`DAG("etl")`); operators take keywords only."""
 
 
 class SeriesNames(BaseModel):
@@ -46,6 +57,9 @@ class SeriesNames(BaseModel):
     """Provider packages (`airflow.providers.mongo`) the release publishes that the install did not hold."""
     trigger_rules: list[str] = []
     """The values of `TriggerRule` (`all_success`, ...): `trigger_rule=` takes nothing else."""
+    keywords: dict[str, Keywords] = {}
+    """A callable's name -> the keyword arguments it accepts (up its classes' `__init__`s, to `BaseOperator`, which
+    refuses the rest). Callables that take any keyword are not listed."""
 
 
 class SeriesTable:
@@ -59,6 +73,7 @@ class SeriesTable:
         opened = {m.removesuffix(".*") for m in series.modules if m.endswith(".*")} | set(series.open_providers)
         self._open_set = frozenset(opened)
         self._open = tuple(sorted(opened))
+        self._keywords = {name: (frozenset(k.keywords), k.positional) for name, k in series.keywords.items()}
 
     @classmethod
     def for_version(cls, version: AirflowVersion | str) -> SeriesTable | None:
@@ -137,6 +152,39 @@ class SeriesTable:
                 continue
             return f"{m[0]} is none of Airflow {self.release}'s trigger rules"
         return None
+
+    def keyword_refusal(self, code: str, *, complete: bool = True, known: frozenset[str] = frozenset()) -> str | None:
+        """Why `code` passes a callable of this series an argument it does not take by that name
+        (`DAG(deferrable=True)`, `S3CreateObjectOperator(bucket=...)`); None when each may be right. `complete=False`:
+        the code is cut where a model is writing it. See `argument_refusal`."""
+        for argument in scan(code)[0]:
+            if (why := self.argument_refusal(argument, complete=complete, known=known)) is not None:
+                return why
+        return None
+
+    def argument_refusal(
+        self, argument: Argument, *, complete: bool = True, known: frozenset[str] = frozenset()
+    ) -> str | None:
+        """Why one argument (`dagcore.arguments.scan` finds them) cannot be right: a name that opens an argument of a
+        listed callable must be one of its keywords, or, where it takes positional arguments, a name written before
+        (`known`: `DAG(DAG_ID, ...)`). A name the text ends with (`complete=False`) needs only to start one."""
+        found = self._keywords.get(argument.callee)
+        if found is None:
+            return None
+        accepted, positional = found
+        name, callee = argument.name, argument.callee
+        if argument.follows == "end":
+            if complete or any(k.startswith(name) for k in accepted):
+                return None  # complete: what follows is on the next line
+            if positional and any(k.startswith(name) for k in known):
+                return None
+            return f"{callee}() takes no argument starting {name!r} in Airflow {self.release}"
+        if argument.follows == "keyword":
+            ok = name in accepted
+            return None if ok else f"{callee}() takes no keyword argument {name!r} in Airflow {self.release}"
+        if positional:
+            return None
+        return f"{callee}() takes keyword arguments only, not {name!r}, in Airflow {self.release}"
 
     def _names_refusal(self, module: str, rest: str, *, complete: bool) -> str | None:
         word = _KEYWORD.fullmatch(rest)

@@ -73,8 +73,12 @@ class JudgeConfig(BaseModel):
         guard = self.extra.get("version_guard", "")  # absent: on wherever the grammar is (since 2026-12-07)
         if guard is None:
             del found["extra"]["version_guard"]  # turned off: decoded as before the guard existed
+            found["extra"].pop("version_guard_keywords", None)
+        elif self.grammar and self.extra.get("version_guard_keywords", True) is False:
+            found["version_guard"] = True  # imports and trigger rules only: as judged before the keyword table
+            del found["extra"]["version_guard_keywords"]
         elif self.grammar:
-            found["version_guard"] = True
+            found["version_guard"] = "keywords"
         return found
 
 

@@ -4,21 +4,27 @@
 (what a real install of the series has) whether the text so far can still be right. In a statement that starts
 `from ` or `import `: a real module and real names (`from airflow.providers.amazon.red` cannot be: amazon's modules
 are all under `aws`; nor `from airflow.sdk import Em` in Airflow 3). In any other line: `trigger_rule=` given a
-string or a `TriggerRule.` member the series has (Airflow checks it when the file is imported). The decoder then
-takes the model's next best token that keeps it possible. Docstrings, comments and modules outside `airflow` are
-never checked.
+string or a `TriggerRule.` member the series has (Airflow checks it when the file is imported). And, line by line
+with `dagcore.arguments`' lexer, each argument passed by name to an operator, a sensor, `DAG`, `@dag`, `Asset` or
+`TaskGroup` must be one the series' class takes (`DAG(deferrable=True)` fails at import): a name that opens such an
+argument must be the start of one of its keywords, or of a name written before where it takes positional ones. The
+decoder then takes the model's next best token that keeps it possible. Docstrings, comments, strings and modules
+outside `airflow` are never checked.
 
 The same interface as `dagserve._names.NameGuard` (`allows`, `accept`, `give_up`), so `Guards` can ask both.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
+from dagcore.arguments import START, Argument, scan
 from dagcore.modules import SeriesTable, without_comments
 
 _TRIPLES = ('"""', "'''")
+_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
 class Guard(Protocol):
@@ -28,12 +34,20 @@ class Guard(Protocol):
 
 
 class VersionGuard:
-    """One answer's monitor for one Airflow series (`table`): its imports and trigger rules."""
+    """One answer's monitor for one Airflow series (`table`): its imports, trigger rules and, with `keywords`, the
+    keyword arguments its calls pass to Airflow's classes."""
 
-    __slots__ = ("_given_up", "_line", "_string", "_table")
+    __slots__ = ("_args", "_given_up", "_keywords", "_known", "_line", "_physical", "_string", "_table")
 
-    def __init__(self, table: SeriesTable) -> None:
+    def __init__(self, table: SeriesTable, *, keywords: bool = True) -> None:
         self._table = table
+        self._keywords = keywords
+        self._args = START
+        """`dagcore.arguments`' state where the physical line being written starts (brackets open, strings open)."""
+        self._physical = ""
+        """The physical line being written, as accepted so far."""
+        self._known: frozenset[str] = frozenset()
+        """The names written on the lines before: a positional argument may be one (`DAG(DAG_ID, ...)`)."""
         self._line = ""
         """The statement being written: from its line's start, over the lines an open bracket or `\\` joins."""
         self._string = ""
@@ -54,10 +68,17 @@ class VersionGuard:
 
     def _scan(self, text: str, *, commit: bool) -> bool:
         line, string, given_up = self._line, self._string, self._given_up
+        args, physical, known = self._args, self._physical, self._known
         ok = True
         *ended, last = text.split("\n")
         for piece in ended:  # each line break in `text`
             line += piece
+            physical += piece
+            if self._keywords:
+                found, args = scan(physical + "\n", args)
+                if not given_up and self._argument_refused(found, complete=True, known=known):
+                    ok = False
+                known, physical = known | set(_WORD.findall(physical)), ""
             if not string and _continues(line):
                 line += "\n"
                 continue
@@ -65,11 +86,19 @@ class VersionGuard:
                 ok = False
             string, line, given_up = _string_after(line, string), "", False
         line += last
+        physical += last
         if not string and not given_up and self._refused(line, complete=False):
             ok = False
+        if self._keywords and ok and not given_up and physical:
+            found, _ = scan(physical, args)
+            ok = not self._argument_refused(found, complete=False, known=known)
         if commit:
             self._line, self._string, self._given_up = line, string, given_up
+            self._args, self._physical, self._known = args, physical, known
         return ok
+
+    def _argument_refused(self, found: list[Argument], *, complete: bool, known: frozenset[str]) -> bool:
+        return any(self._table.argument_refusal(a, complete=complete, known=known) is not None for a in found)
 
     def _refused(self, statement: str, *, complete: bool) -> bool:
         code = statement.lstrip()

@@ -279,6 +279,7 @@ async def _generate(
         grammar_first=req.grammar_first,
         name_guard=req.name_guard,
         version_guard=req.version_guard,
+        version_guard_keywords=req.version_guard_keywords,
         cache_prompt=req.cache_prompt,
         stop_repeats=req.stop_repeats,
     )

@@ -58,6 +58,8 @@ class SamplingParams:
     version_guard: str | None = None
     """The Airflow version whose modules, names and trigger rules the answer's code must use
     (`dagserve._version_guard`); None checks none."""
+    version_guard_keywords: bool = True
+    """With `version_guard`: the keyword arguments given to Airflow's classes too."""
     cache_prompt: bool = True
     """Start from the longest prefix of the prompt the slot holds (False: evaluate it all, for reproducible answers)."""
     stop_repeats: int | None = None
@@ -469,5 +471,5 @@ def _guard(params: SamplingParams) -> Guard | None:
     guards: list[Guard] = [NameGuard()] if params.name_guard else []
     table = SeriesTable.for_version(params.version_guard) if params.version_guard else None
     if table is not None:
-        guards.append(VersionGuard(table))
+        guards.append(VersionGuard(table, keywords=params.version_guard_keywords))
     return None if not guards else guards[0] if len(guards) == 1 else Guards(guards)

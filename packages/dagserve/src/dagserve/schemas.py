@@ -95,8 +95,12 @@ class _Sampling(_Request):
     version_guard: str | None = Field(None, pattern=r"^\d+\.\d+(\.\d+)?$")
     """dagserve extension: the Airflow version (`3.1`, `2.10.5`) the answer targets. Where its code imports from
     `airflow`, each module and name must exist in that series, and a `trigger_rule=` must be one it has (a real
-    install's, bundled: `dagcore.modules`); tokens that would break this are refused. A version of a major the
-    table lacks checks nothing."""
+    install's, bundled: `dagcore.modules`), and a keyword argument passed to an operator, a sensor, `DAG`, `Asset`
+    or `TaskGroup` must be one its class takes there; tokens that would break this are refused. A version of a major
+    the table lacks checks nothing."""
+    version_guard_keywords: bool = True
+    """dagserve extension: with `version_guard`, check keyword arguments too (False: imports and trigger rules
+    only, as before 2026-12-07's keyword table)."""
     stop_repeats: int | None = Field(None, ge=0, le=16)
     """dagserve extension: end the answer, as cut (`finish_reason: length`), once its last tokens (at least 96) are
     one block written this many times in a row: a model caught in a loop would write it until max_tokens. 0 never

@@ -1,0 +1,73 @@
+"""dagcore.arguments reads which names open a call's arguments, line by line, and the table checks them against
+what a real Airflow's classes take."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagcore.arguments import START, Argument, scan
+from dagcore.modules import SeriesTable
+
+
+def test_the_lexer_finds_each_argument_with_what_follows_it() -> None:
+    found, state = scan('t = airflow.BashOperator(task_id="a", env={"k": f(x=1)}, retr')
+    assert found == [
+        Argument("BashOperator", "task_id", "keyword"),
+        Argument("BashOperator", "env", "keyword"),
+        Argument("f", "x", "keyword"),
+        Argument("BashOperator", "retr", "end"),
+    ]
+    assert [f.callee for f in state.stack] == ["BashOperator"]
+
+
+def test_strings_comments_and_lambdas_hide_nothing_and_invent_nothing() -> None:
+    code = 'DAG(d, cmd="echo (x=1, y", fn=lambda a, b=2: a, doc=f"{z}")  # g(h=1)\n'
+    found, state = scan(code)
+    assert found == [
+        Argument("DAG", "d", "positional"),
+        Argument("DAG", "cmd", "keyword"),
+        Argument("DAG", "fn", "keyword"),
+        Argument("DAG", "doc", "keyword"),
+    ]
+    assert state == START
+
+
+def test_the_state_carries_brackets_and_strings_over_lines() -> None:
+    _, state = scan("with DAG(\n")
+    found, state = scan('    doc_md="""Runs (\n', state)
+    assert found == [Argument("DAG", "doc_md", "keyword")] and state.quote == '"""'
+    found, state = scan("    region=1) still the docstring\n", state)
+    assert found == [] and state.quote == '"""'
+    found, state = scan('""",\n    region="eu",\n', state)
+    assert found == [Argument("DAG", "region", "keyword")]
+    assert scan("):\n", state)[1] == START
+
+
+@pytest.mark.parametrize(
+    ("series", "code", "why"),
+    [
+        ("3.1", 'DAG(dag_id="d", deferrable=True)', "DAG() takes no keyword argument 'deferrable' in Airflow 3.1"),
+        ("3.1", 'DAG(dag_id="d", schedule_interval="@daily")', "no keyword argument 'schedule_interval'"),
+        ("2.10", 'DAG(dag_id="d", schedule_interval="@daily")', None),
+        ("3.0", 'BashOperator(task_id="t", bash_command="ls", retries=2, pool="p")', None),
+        ("3.0", 'BashOperator(task_id="t", poke_interval=5)', "no keyword argument 'poke_interval'"),
+        ("2.9", 'S3KeySensor(task_id="s", bucket_key="k", poke_interval=5, mode="reschedule")', None),
+        ("3.1", "EmptyOperator(t)", "takes keyword arguments only"),
+        ("3.1", 'Asset("s3://b/k", name="k")', None),
+        ("3.1", "MyOwnThing(anything=1)", None),
+    ],
+)
+def test_the_table_knows_what_each_class_takes_in_each_series(series: str, code: str, why: str | None) -> None:
+    table = SeriesTable.for_version(series)
+    assert table is not None
+    found = table.keyword_refusal(code)
+    assert found == why if why is None else why in (found or "")
+
+
+def test_a_cut_name_needs_only_to_start_a_keyword_or_a_name_written_before() -> None:
+    table = SeriesTable.for_version("3.1")
+    assert table is not None
+    assert table.keyword_refusal('BashOperator(task_id="t", bash_co', complete=False) is None
+    assert table.keyword_refusal('BashOperator(task_id="t", bucket', complete=False) is not None
+    assert table.keyword_refusal("DAG(DAG_", complete=False) is not None
+    assert table.keyword_refusal("DAG(DAG_", complete=False, known=frozenset({"DAG_ID"})) is None

@@ -9,25 +9,30 @@ from dagcore.arguments import START, Argument, scan
 from dagcore.modules import SeriesTable
 
 
+def _read(found: list[Argument]) -> list[tuple[str, str, str]]:
+    return [(a.callee, a.name, a.follows) for a in found]
+
+
 def test_the_lexer_finds_each_argument_with_what_follows_it() -> None:
     found, state = scan('t = airflow.BashOperator(task_id="a", env={"k": f(x=1)}, retr')
-    assert found == [
-        Argument("BashOperator", "task_id", "keyword"),
-        Argument("BashOperator", "env", "keyword"),
-        Argument("f", "x", "keyword"),
-        Argument("BashOperator", "retr", "end"),
+    assert _read(found) == [
+        ("BashOperator", "task_id", "keyword"),
+        ("BashOperator", "env", "keyword"),
+        ("f", "x", "keyword"),
+        ("BashOperator", "retr", "end"),
     ]
+    assert found[-1].given == {"task_id", "env"}
     assert [f.callee for f in state.stack] == ["BashOperator"]
 
 
 def test_strings_comments_and_lambdas_hide_nothing_and_invent_nothing() -> None:
     code = 'DAG(d, cmd="echo (x=1, y", fn=lambda a, b=2: a, doc=f"{z}")  # g(h=1)\n'
     found, state = scan(code)
-    assert found == [
-        Argument("DAG", "d", "positional"),
-        Argument("DAG", "cmd", "keyword"),
-        Argument("DAG", "fn", "keyword"),
-        Argument("DAG", "doc", "keyword"),
+    assert _read(found) == [
+        ("DAG", "d", "positional"),
+        ("DAG", "cmd", "keyword"),
+        ("DAG", "fn", "keyword"),
+        ("DAG", "doc", "keyword"),
     ]
     assert state == START
 
@@ -35,11 +40,11 @@ def test_strings_comments_and_lambdas_hide_nothing_and_invent_nothing() -> None:
 def test_the_state_carries_brackets_and_strings_over_lines() -> None:
     _, state = scan("with DAG(\n")
     found, state = scan('    doc_md="""Runs (\n', state)
-    assert found == [Argument("DAG", "doc_md", "keyword")] and state.quote == '"""'
+    assert _read(found) == [("DAG", "doc_md", "keyword")] and state.quote == '"""'
     found, state = scan("    region=1) still the docstring\n", state)
-    assert found == [] and state.quote == '"""'
+    assert not found and state.quote == '"""'
     found, state = scan('""",\n    region="eu",\n', state)
-    assert found == [Argument("DAG", "region", "keyword")]
+    assert _read(found) == [("DAG", "region", "keyword")]
     assert scan("):\n", state)[1] == START
 
 
@@ -71,3 +76,16 @@ def test_a_cut_name_needs_only_to_start_a_keyword_or_a_name_written_before() -> 
     assert table.keyword_refusal('BashOperator(task_id="t", bucket', complete=False) is not None
     assert table.keyword_refusal("DAG(DAG_", complete=False) is not None
     assert table.keyword_refusal("DAG(DAG_", complete=False, known=frozenset({"DAG_ID"})) is None
+
+
+def test_no_keyword_is_given_twice_to_any_call() -> None:
+    """Refused a keyword it invented, a model wrote one it had already given: a SyntaxError (2 written dev answers,
+    2026-12-07)."""
+    table = SeriesTable.for_version("3.1")
+    assert table is not None
+    twice = 'FileSensor(task_id="s", poke_interval=5, poke_interval=6)'
+    assert "given 'poke_interval' twice" in (table.keyword_refusal(twice) or "")
+    assert table.keyword_refusal('FileSensor(task_id="s", poke_interval=5, poke_', complete=False) is not None
+    assert table.keyword_refusal('FileSensor(task_id="s", poke_interval=5, mo', complete=False) is None
+    assert table.keyword_refusal("my_function(a=1, b=2, a=3)") is not None
+    assert table.keyword_refusal("my_function(a=1, b=dict(a=2))") is None

@@ -28,6 +28,8 @@ class Argument:
     callee: str
     name: str
     follows: Follows
+    given: frozenset[str] = frozenset()
+    """The keywords this call was given before this argument (Python refuses one given twice)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Frame:
     """The name called, for a `(` right after a name; None for a bracket that opens no call."""
     lambdas: int = 0
     """`lambda`s at this depth whose `:` has not come yet: their parameters are not the call's arguments."""
+    given: frozenset[str] = frozenset()
+    """The keywords given to the call so far."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,11 @@ def scan(text: str, state: State = START) -> tuple[list[Argument], State]:
             name, i = word[0], word.end()
             if stack and name == "lambda":
                 stack[-1] = replace(stack[-1], lambdas=stack[-1].lambdas + 1)
-            elif at_start and stack and stack[-1].callee is not None and not stack[-1].lambdas:
-                found.append(Argument(stack[-1].callee, name, _follows(text, i)))
+            elif at_start and stack and (frame := stack[-1]).callee is not None and not frame.lambdas:
+                follows = _follows(text, i)
+                found.append(Argument(frame.callee, name, follows, frame.given))
+                if follows == "keyword":
+                    stack[-1] = replace(frame, given=frame.given | {name})
             at_start, last_name = False, name
             continue
         if char in _OPEN:

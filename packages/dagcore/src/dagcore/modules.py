@@ -167,12 +167,16 @@ class SeriesTable:
     ) -> str | None:
         """Why one argument (`dagcore.arguments.scan` finds them) cannot be right: a name that opens an argument of a
         listed callable must be one of its keywords, or, where it takes positional arguments, a name written before
-        (`known`: `DAG(DAG_ID, ...)`). A name the text ends with (`complete=False`) needs only to start one."""
-        found = self._keywords.get(argument.callee)
+        (`known`: `DAG(DAG_ID, ...)`), and no keyword may be given twice. A name the text ends with
+        (`complete=False`) needs only to start one not given yet."""
+        name, callee = argument.name, argument.callee
+        if argument.follows == "keyword" and name in argument.given:
+            return f"{callee}() is given {name!r} twice"  # a SyntaxError, whatever is called
+        found = self._keywords.get(callee)
         if found is None:
             return None
         accepted, positional = found
-        name, callee = argument.name, argument.callee
+        accepted -= argument.given
         if argument.follows == "end":
             if complete or any(k.startswith(name) for k in accepted):
                 return None  # complete: what follows is on the next line

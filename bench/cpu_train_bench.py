@@ -29,6 +29,7 @@ SETUPS = [
     ("full", "bf16", 15),
     ("full", "bf16", 8),
     ("lora", "bf16", None),
+    ("lora", "bf16", 15),
 ]
 
 
@@ -67,7 +68,7 @@ def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: i
     from peft import LoraConfig, get_peft_model
 
     import dagtune
-    from dagtune.train import freeze_below
+    from dagtune.train import freeze_below, top_blocks
 
     model = dagtune.load_model(str(dagtune.smollm2_gguf()))
     tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
@@ -76,9 +77,11 @@ def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: i
     per_block = sum(p.numel() for p in model.model.layers[0].parameters())
     head = model.lm_head.weight.numel()
     total = sum(p.numel() for p in model.parameters())
-    if finetune == "lora":
-        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, target_modules=dagtune.LORA_TARGETS))
-        trained_weights, through = 0, blocks
+    if finetune == "lora":  # adapters on every block, or on the top `top` only (the backward pass stops there)
+        layers = top_blocks(model, top) if top is not None else None
+        config = LoraConfig(r=16, lora_alpha=16, target_modules=dagtune.LORA_TARGETS, layers_to_transform=layers)
+        model = get_peft_model(model, config)
+        trained_weights, through = 0, top or blocks
     elif top is not None:
         freeze_below(model, top)
         trained_weights, through = top * per_block, top
@@ -193,7 +196,8 @@ def main() -> None:
         got = json.loads(done.stdout.strip().splitlines()[-1])
         rate = got["tokens"] / got["seconds_per_step"]
         model_gflops = rate * got["flops_per_token"] / 1e9
-        what = "LoRA r16" if finetune == "lora" else (f"top {top} blocks" if top else "every weight")
+        blocks = f"top {top} blocks" if top else "every weight"
+        what = ("LoRA r16" + (f", {blocks}" if top else "")) if finetune == "lora" else blocks
         rows.append(
             {
                 "setup": what,

@@ -89,3 +89,12 @@ def test_no_keyword_is_given_twice_to_any_call() -> None:
     assert table.keyword_refusal('FileSensor(task_id="s", poke_interval=5, mo', complete=False) is None
     assert table.keyword_refusal("my_function(a=1, b=2, a=3)") is not None
     assert table.keyword_refusal("my_function(a=1, b=dict(a=2))") is None
+
+
+def test_the_names_written_leave_out_strings_comments_attributes_and_keywords_given() -> None:
+    """A positional argument may be a name the code wrote before, never a word of a comment: the model had written
+    `# wait in deferrable mode`, then `deferrable=True` in `DAG(...)` (4 written dev answers, 2026-12-07)."""
+    names: set[str] = set()
+    code = 'DAG_ID = os.path.basename("x y")  # wait in deferrable mode\nwith DAG(dag_id=DAG_ID, tags=[t]):\n'
+    scan(code, START, names)
+    assert names == {"DAG_ID", "os", "with", "DAG", "t"}

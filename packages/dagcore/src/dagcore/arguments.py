@@ -55,11 +55,13 @@ class State:
 START = State()
 
 
-def scan(text: str, state: State = START) -> tuple[list[Argument], State]:
-    """The arguments opened in `text`, read from `state`, and the state after it."""
+def scan(text: str, state: State = START, names: set[str] | None = None) -> tuple[list[Argument], State]:
+    """The arguments opened in `text`, read from `state`, and the state after it. `names`, where given, gets the
+    names the code writes outside strings and comments, neither an attribute (`.x`) nor a keyword given (`x=`)."""
     stack, at_start, quote = list(state.stack), state.at_start, state.quote
     found: list[Argument] = []
     last_name: str | None = None  # the name just before the current position (for `name(`)
+    after_dot = False
     i, n = 0, len(text)
     while i < n:
         if quote:
@@ -81,14 +83,17 @@ def scan(text: str, state: State = START) -> tuple[list[Argument], State]:
             continue
         if word := _NAME.match(text, i):
             name, i = word[0], word.end()
+            keyword = False
             if stack and name == "lambda":
                 stack[-1] = replace(stack[-1], lambdas=stack[-1].lambdas + 1)
             elif at_start and stack and (frame := stack[-1]).callee is not None and not frame.lambdas:
                 follows = _follows(text, i)
                 found.append(Argument(frame.callee, name, follows, frame.given))
-                if follows == "keyword":
+                if keyword := follows == "keyword":
                     stack[-1] = replace(frame, given=frame.given | {name})
-            at_start, last_name = False, name
+            if names is not None and not after_dot and not keyword:
+                names.add(name)
+            at_start, last_name, after_dot = False, name, False
             continue
         if char in _OPEN:
             callee = last_name if char == "(" else None
@@ -105,7 +110,7 @@ def scan(text: str, state: State = START) -> tuple[list[Argument], State]:
             at_start = False
         else:
             at_start = False
-        last_name = None
+        last_name, after_dot = None, char == "."
         i += 1
     return found, State(tuple(stack), at_start, "")
 

@@ -16,7 +16,6 @@ The same interface as `dagserve._names.NameGuard` (`allows`, `accept`, `give_up`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -24,7 +23,6 @@ from dagcore.arguments import START, Argument, scan
 from dagcore.modules import SeriesTable, without_comments
 
 _TRIPLES = ('"""', "'''")
-_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
 class Guard(Protocol):
@@ -47,7 +45,8 @@ class VersionGuard:
         self._physical = ""
         """The physical line being written, as accepted so far."""
         self._known: frozenset[str] = frozenset()
-        """The names written on the lines before: a positional argument may be one (`DAG(DAG_ID, ...)`)."""
+        """The names the code wrote on the lines before (not in strings or comments, not attributes or keywords
+        given): a positional argument may be one (`DAG(DAG_ID, ...)`)."""
         self._line = ""
         """The statement being written: from its line's start, over the lines an open bracket or `\\` joins."""
         self._string = ""
@@ -75,10 +74,11 @@ class VersionGuard:
             line += piece
             physical += piece
             if self._keywords:
-                found, args = scan(physical + "\n", args)
+                written: set[str] = set()
+                found, args = scan(physical + "\n", args, written)
                 if not given_up and self._argument_refused(found, complete=True, known=known):
                     ok = False
-                known, physical = known | set(_WORD.findall(physical)), ""
+                known, physical = known | written, ""
             if not string and _continues(line):
                 line += "\n"
                 continue

@@ -166,3 +166,23 @@ def test_the_server_decodes_imports_the_series_has(server: str, ask: Callable[..
         timeout=60,
     )
     assert bad.status_code == 400 and "version_guard" in bad.text
+
+
+def test_the_server_decodes_keyword_arguments_the_class_takes(server: str, ask: Callable[..., str]) -> None:
+    """Where the grammar lets the tiny model name any keyword, under `version_guard` it names one Airflow 3.1's
+    BashOperator takes; `version_guard_keywords: false` leaves it free."""
+    grammar = 'root ::= "```python\\nt = BashOperator(" [a-z_]+ "=1)\\n```"'
+    real = SeriesTable.for_version("3.1")
+    assert real is not None
+
+    def keyword(answer: str) -> str:
+        return answer.split("BashOperator(")[1].split("=")[0]
+
+    loose = [
+        ask(server, grammar, max_tokens=48, temperature=1.2, seed=s, version_guard="3.1", version_guard_keywords=False)
+        for s in range(3)
+    ]
+    assert any(real.keyword_refusal(f"BashOperator({keyword(a)}=1)") for a in loose), loose  # it invents one
+    for seed in range(3):
+        answer = ask(server, grammar, max_tokens=48, temperature=1.2, seed=seed, version_guard="3.1")
+        assert real.keyword_refusal(f"BashOperator({keyword(answer)}=1)") is None, answer

@@ -186,3 +186,43 @@ def test_the_server_decodes_keyword_arguments_the_class_takes(server: str, ask: 
     for seed in range(3):
         answer = ask(server, grammar, max_tokens=48, temperature=1.2, seed=seed, version_guard="3.1")
         assert real.keyword_refusal(f"BashOperator({keyword(answer)}=1)") is None, answer
+
+
+class _Only:
+    """A guard that allows one token's text, or none."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text, self.gave_up = text, False
+
+    def allows(self, text: str) -> bool:
+        return text == self.text
+
+    def accept(self, text: str) -> None:
+        pass
+
+    def give_up(self) -> None:
+        self.gave_up = True
+
+
+def test_a_refused_pick_looks_past_the_64_likeliest_before_giving_up() -> None:
+    """The model took `def` for `deferrable` in `DAG(...)`; `ault` (for `default_args`) was below its 64 likeliest,
+    and the guard gave up (3 written dev answers, 2026-12-07)."""
+    import numpy as np
+
+    from dagserve._grammar import _TOKEN, GuidedSampler
+
+    def sampler() -> GuidedSampler:
+        made = GuidedSampler.__new__(GuidedSampler)  # the masking alone: no model, no grammar
+        made.n_vocab, made._piece = 3000, lambda t: f"t{t}".encode()
+        made._view = np.zeros(3000, dtype=_TOKEN)
+        made._view["logit"] = -np.arange(3000, dtype=np.float32)  # token 0 likeliest
+        return made
+
+    wide = sampler()
+    found = _Only("t500")
+    wide._guard_mask(found)
+    assert not found.gave_up and np.isfinite(wide._view["logit"]).sum() == 1 and wide._view["logit"][500] == -500
+    far = sampler()
+    none = _Only("t2500")  # beyond the wider search too: let through
+    far._guard_mask(none)
+    assert none.gave_up and np.isfinite(far._view["logit"]).all()

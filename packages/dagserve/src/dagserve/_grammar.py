@@ -109,11 +109,14 @@ class GuidedSampler:
 
     `guard` (`dagserve._names.NameGuard`, `dagserve._version_guard.VersionGuard`, or both as `Guards`) reads each
     token's text: a redone pick takes the best of the grammar's `GUARD_CANDIDATES` most likely tokens that the guard
-    allows too (a greedy pick is then exact, as above). When none is allowed the guard lets the identifier (or the
-    statement) through and the grammar alone decides.
+    allows too, or else of its `GUARD_WIDER` (a greedy pick is then exact, as above). When none is allowed the guard
+    lets the identifier (or the statement) through and the grammar alone decides.
     """
 
     GUARD_CANDIDATES = 64
+    GUARD_WIDER = 1024
+    """Where none of the 64 likeliest is allowed, the next search before the guard gives up: a model that took `def`
+    for `deferrable` in `DAG(...)` finds `ault` (for `default_args`) below its 64 likeliest."""
     SLOW_ACCEPT_S = 0.25
     """A grammar accept slower than this means llama.cpp's parse stacks are exploding: an ambiguous rule under
     brackets nested deeper and deeper (measured: the untuned base model writing `TaskGroup[` inside `TaskGroup[`,
@@ -174,10 +177,14 @@ class GuidedSampler:
     def _guard_mask(self, guard: Guard) -> None:
         """Keep, of the grammar's most likely tokens, those the guard allows (all of the grammar's when none is)."""
         logits = self._view["logit"]  # by token id: the grammar masks in place and never reorders
-        k = min(self.GUARD_CANDIDATES, self.n_vocab)
-        top = np.argpartition(logits, -k)[-k:]
-        top = top[np.argsort(logits[top])[::-1]]
-        keep = [int(t) for t in top if np.isfinite(logits[t]) and guard.allows(self._text(int(t)))]
+        keep: list[int] = []
+        for k in (self.GUARD_CANDIDATES, self.GUARD_WIDER):
+            k = min(k, self.n_vocab)
+            top = np.argpartition(logits, -k)[-k:]
+            top = top[np.argsort(logits[top])[::-1]]
+            keep = [int(t) for t in top if np.isfinite(logits[t]) and guard.allows(self._text(int(t)))]
+            if keep or k == self.n_vocab:
+                break
         if not keep:
             guard.give_up()
             return

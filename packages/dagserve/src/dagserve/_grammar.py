@@ -177,13 +177,13 @@ class GuidedSampler:
     def _guard_mask(self, guard: Guard) -> None:
         """Keep, of the grammar's most likely tokens, those the guard allows (all of the grammar's when none is)."""
         logits = self._view["logit"]  # by token id: the grammar masks in place and never reorders
+        k = min(self.GUARD_WIDER, self.n_vocab)
+        top = np.argpartition(logits, -k)[-k:]
+        top = top[np.argsort(logits[top])[::-1]]  # the likeliest first
         keep: list[int] = []
-        for k in (self.GUARD_CANDIDATES, self.GUARD_WIDER):
-            k = min(k, self.n_vocab)
-            top = np.argpartition(logits, -k)[-k:]
-            top = top[np.argsort(logits[top])[::-1]]
-            keep = [int(t) for t in top if np.isfinite(logits[t]) and guard.allows(self._text(int(t)))]
-            if keep or k == self.n_vocab:
+        for window in (top[: self.GUARD_CANDIDATES], top[self.GUARD_CANDIDATES :]):  # the 64, then the rest
+            keep = [int(t) for t in window if np.isfinite(logits[t]) and guard.allows(self._text(int(t)))]
+            if keep:
                 break
         if not keep:
             guard.give_up()

@@ -18,6 +18,7 @@ from typing import Literal
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _STRING = re.compile("(?i:[rbuf]{0,2})(\"\"\"|'''|\"|')")
+_AFTER = re.compile(r"[ \t\\]*(==|=|\n|$)?")
 _OPEN, _CLOSE = "([{", ")]}"
 
 Follows = Literal["keyword", "positional", "end"]
@@ -116,12 +117,11 @@ def scan(text: str, state: State = START, names: set[str] | None = None) -> tupl
 
 
 def _follows(text: str, i: int) -> Follows:
-    rest = text[i:].lstrip(" \t\\")
-    if not rest or rest.startswith("\n"):
+    after = _AFTER.match(text, i)  # read where the name ends: no copy of the rest of the line
+    assert after is not None  # the pattern matches the empty string
+    if after[1] in ("", "\n"):
         return "end"  # what follows is on the next line, or not written yet
-    if rest.startswith("=") and not rest.startswith("=="):
-        return "keyword"
-    return "positional"
+    return "keyword" if after[1] == "=" else "positional"
 
 
 def _closing(text: str, at: int, quote: str) -> int:

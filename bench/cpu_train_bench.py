@@ -71,7 +71,8 @@ def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: i
     from dagtune.train import freeze_below, top_blocks
 
     model = dagtune.load_model(str(dagtune.smollm2_gguf()))
-    tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
+    base = model or str(dagtune.smollm2_gguf())
+    tokenizer = dagtune.load_tokenizer(base)
     model.train()
     blocks = len(model.model.layers)
     per_block = sum(p.numel() for p in model.model.layers[0].parameters())
@@ -108,13 +109,15 @@ TRAINER_MODES = {
     "default": "glibc malloc as it comes, every position scored",
     "keep": "freed memory kept, every position scored",
     "labelled": "freed memory kept, answer positions scored (dagtune on CPU)",
+    "shared": "and the shared opening run once a batch (batch 4, `shared_prefix`)",
 }
 
 
-def trainer_rate(mode: str, steps: int, precision: str) -> dict[str, float]:
-    """dagtune's Trainer (full fine-tuning, batch 1 x 4) over `steps` optimiser steps of composed conversations in
-    the contract's messages; glibc's allocator tuned for training unless `mode` is default, and the fused LM head
-    scoring only the answer's positions when it is `labelled`."""
+def trainer_rate(mode: str, steps: int, precision: str, model: str, finetune: str) -> dict[str, float]:
+    """dagtune's Trainer (batch 1 x 4) over `steps` optimiser steps of composed conversations in the contract's
+    messages, for Airflow 2.10 and 3.1 (two system messages); glibc's allocator tuned for training unless `mode` is
+    default, the fused LM head scoring only the answer's positions from `labelled` on, and with `shared` batches of 4
+    that run their shared opening once."""
     import tempfile
 
     from datasets import Dataset, DatasetDict
@@ -132,24 +135,32 @@ def trainer_rate(mode: str, steps: int, precision: str) -> dict[str, float]:
     for d in dagsynth.compose(steps * accum, ["3.1", "2.10"], seed=11)[: steps * accum]:
         chat = DEFAULT_CONTRACT.messages(d.requests[-1], d.airflow_version)
         rows.append({"messages": [*chat, {"role": "assistant", "content": DEFAULT_CONTRACT.answer(d.code)}]})
-    tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
+    base = model or str(dagtune.smollm2_gguf())
+    tokenizer = dagtune.load_tokenizer(base)
     tokens = sum(count_tokens(tokenizer, [r["messages"] for r in rows]))  # as dagdata's length filter counts them
     with tempfile.TemporaryDirectory() as tmp:
         DatasetDict({"train": Dataset.from_list(rows)}).save_to_disk(f"{tmp}/data")
         config = dagtune.TrainConfig(
-            base_model=str(dagtune.smollm2_gguf()),
+            base_model=base,
             dataset=Path(f"{tmp}/data"),
             output_dir=Path(f"{tmp}/run"),
-            finetune="full",
+            finetune=finetune,  # type: ignore[arg-type]
+            lora_r=16,
+            lora_alpha=32,
             precision=precision,  # type: ignore[arg-type]
             max_seq_length=1024,
-            per_device_train_batch_size=1,
-            gradient_accumulation_steps=accum,
+            gradient_checkpointing=False,
+            per_device_train_batch_size=accum if mode == "shared" else 1,
+            gradient_accumulation_steps=1 if mode == "shared" else accum,
+            shared_prefix=mode == "shared",
             max_steps=steps,
             save_steps=10_000,
             logging_steps=1,
         )
-        with keep_freed_memory(enabled=mode != "default"), labelled_positions_only(enabled=mode == "labelled"):
+        with (
+            keep_freed_memory(enabled=mode != "default"),
+            labelled_positions_only(enabled=mode in ("labelled", "shared")),
+        ):
             trainer, _ = build_trainer(config)
             start = time.perf_counter(), time.process_time()
             trainer.train()
@@ -166,10 +177,16 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--trainer-precision", default="auto", help="precision of the Trainer rows (dagtune's)")
     parser.add_argument("--only-trainer", action="store_true", help="skip the matmul ceiling and the setups")
+    parser.add_argument("--trainer-model", default="", help="base of the Trainer rows (default: SmolLM2's GGUF)")
+    parser.add_argument("--trainer-finetune", default="full", choices=["full", "lora"])
+    parser.add_argument("--trainer-modes", default=",".join(TRAINER_MODES), help="Trainer rows to run, comma-separated")
     parser.add_argument("--trainer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trainer:
-        print(json.dumps(trainer_rate(args.trainer, args.trainer_steps, args.trainer_precision)))
+        got = trainer_rate(
+            args.trainer, args.trainer_steps, args.trainer_precision, args.trainer_model, args.trainer_finetune
+        )
+        print(json.dumps(got))
         return
     if args.one:
         finetune, precision, top = json.loads(args.one)
@@ -216,14 +233,19 @@ def main() -> None:
             f"| {r['model_gflops']:.0f} | {r['of_matmul_rate']:.0%} |"
         )
     trainer_rows = []
-    for mode in TRAINER_MODES if args.trainer_steps else ():
+    for mode in args.trainer_modes.split(",") if args.trainer_steps else ():
         cmd = [sys.executable, __file__, "--trainer", mode, "--trainer-steps", str(args.trainer_steps)]
-        cmd += ["--trainer-precision", args.trainer_precision]
+        cmd += ["--trainer-precision", args.trainer_precision, "--trainer-finetune", args.trainer_finetune]
+        cmd += ["--trainer-model", args.trainer_model]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         trainer_rows.append({"mode": mode, **json.loads(done.stdout.strip().splitlines()[-1])})
     if trainer_rows:
         first = trainer_rows[0]["tokens_per_s"]
-        print(f"\n| dagtune Trainer, every weight, {args.trainer_precision} | tokens/s | ratio | wall s | system s |")
+        what = "every weight" if args.trainer_finetune == "full" else "LoRA r16"
+        model = Path(args.trainer_model).name if args.trainer_model else "SmolLM2-135M"
+        print(
+            f"\n| dagtune Trainer, {model}, {what}, {args.trainer_precision} | tokens/s | ratio | wall s | system s |"
+        )
         print("|---|---:|---:|---:|---:|")
         for r in trainer_rows:
             print(

@@ -17,6 +17,7 @@ from dagtune._alloc import keep_freed_memory
 from dagtune._extras import UNSLOTH_INSTALL
 from dagtune._fused import labelled_positions_only
 from dagtune._load import load_model, load_tokenizer
+from dagtune._prefix import prefix_sharing
 from dagtune.config import TrainConfig
 from dagtune.contract import CONTRACT_FILE, dataset_contract
 from dagtune.exceptions import ConfigError
@@ -245,7 +246,17 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         fp16=False,
         dataloader_num_workers=0,
     )
-    trainer = SFTTrainer(
+    trainer_class: type = SFTTrainer
+    if config.shared_prefix:
+        if backend != "hf":
+            raise ConfigError("shared_prefix runs on the hf backend: set backend: hf, or shared_prefix: false")
+        if config.gradient_checkpointing:
+            raise ConfigError(
+                "shared_prefix keeps the shared opening's keys and values, which gradient checkpointing drops: set "
+                "gradient_checkpointing: false, or shared_prefix: false"
+            )
+        trainer_class = prefix_sharing(SFTTrainer)
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=train_data,

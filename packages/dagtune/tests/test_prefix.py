@@ -1,0 +1,119 @@
+"""The shared opening runs once per batch, and the loss and every gradient stay those of running each row whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import dagtune
+from dagdata import DEFAULT_CONTRACT
+from dagtune import TrainConfig
+from dagtune._prefix import Row, group_rows, shared_prefix_step
+from dagtune.exceptions import ConfigError
+from dagtune.testing import SAMPLE_CODE
+
+REQUESTS = ["Run a bash command every day.", "Extract then load, hourly.", "Say hello each morning."]
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Conversations for Airflow 2 and 3: two system messages (each version's import lines), so two openings."""
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path_factory.mktemp("two-versions")
+    rows = [
+        {"id": f"r{i}-{version}", "messages": DEFAULT_CONTRACT.messages(request, version, code)}
+        for i, (request, code) in enumerate(zip(REQUESTS, [*SAMPLE_CODE, SAMPLE_CODE[0]], strict=True))
+        for version in ("2.10.3", "3.1.0")
+    ]
+    DatasetDict({"train": Dataset.from_list(rows), "test": Dataset.from_list(rows[:2])}).save_to_disk(
+        str(folder / "hf")
+    )
+    return folder
+
+
+def _trainer(tiny_model: Path, dataset: Path, out: Path, **overrides: Any) -> Any:
+    settings: dict[str, Any] = {
+        "base_model": str(tiny_model), "dataset": dataset, "output_dir": out, "backend": "hf",
+        "max_seq_length": 512, "per_device_train_batch_size": 6, "gradient_accumulation_steps": 1,
+        "gradient_checkpointing": False, "max_steps": 1, "precision": "fp32", "shared_prefix": True, **overrides,
+    }  # fmt: skip
+    trainer, _ = dagtune.build_trainer(TrainConfig(**settings))
+    return trainer
+
+
+def _grads(model: Any) -> dict[str, torch.Tensor]:
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_the_loss_and_every_gradient_are_those_of_whole_rows(
+    finetune: str, tiny_model: Path, two_versions: Path, tmp_path: Path
+) -> None:
+    # fp32: the Trainer's own forward is not under autocast until `train()` prepares the model.
+    trainer = _trainer(tiny_model, two_versions, tmp_path, finetune=finetune)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(6)])
+    model = trainer.model
+    model.train()
+
+    model.zero_grad(set_to_none=True)
+    whole = trainer.compute_loss(model, dict(batch))  # every row run whole, padded, the batch's token mean
+    whole.backward()
+    expected = _grads(model)
+
+    model.zero_grad(set_to_none=True)
+    causal = model.get_base_model() if finetune == "lora" else model
+    labels = int((batch["labels"][:, 1:] != -100).sum())
+    stats = shared_prefix_step(
+        causal, dict(batch), divisor=labels, autocast=trainer.accelerator.autocast, backward=lambda x: x.backward()
+    )
+    shared = _grads(model)
+
+    assert stats.labels == labels
+    assert stats.loss_sum / labels == pytest.approx(float(whole), rel=1e-5)
+    # Two openings (one per version's system message), each run once instead of three times.
+    opening = len(trainer.processing_class.apply_chat_template(DEFAULT_CONTRACT.messages("x", "2.10.3", "y")[:1]))
+    assert stats.saved >= 2 * 2 * opening
+    assert stats.saved < stats.tokens
+    assert expected.keys() == shared.keys() and expected
+    for name, grad in expected.items():
+        torch.testing.assert_close(shared[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_rows_group_by_what_they_share_and_never_past_the_first_scored_position() -> None:
+    def row(ids: list[int], answer_from: int) -> Row:
+        labels = [-100] * answer_from + ids[answer_from:]
+        return Row(ids=torch.tensor(ids), labels=torch.tensor(labels))
+
+    system_a, system_b = list(range(100, 140)), list(range(200, 240))
+    a1 = row([*system_a, 1, 2, 3, 4, 5], 42)
+    a2 = row([*system_a, 1, 2, 9, 9, 9], 43)
+    b1 = row([*system_b, 7, 7, 7], 41)
+    a3 = row([*system_a, 8, 8], 41)
+    alone = row([1, 2, 3], 1)
+    groups = group_rows([a1, b1, a2, alone, a3])
+    assert [[id(r) for r in g.rows] for g in groups] == [[id(a1), id(a2), id(a3)], [id(b1)], [id(alone)]]
+    # a1 and a2 share 42 tokens, but a1's position 41 scores its first label: 41. a3 may share only 40.
+    assert groups[0].shared == 40
+    assert groups[0].saved == 80 and groups[1].saved == 0
+
+
+def test_a_trainer_step_with_shared_openings_trains(tiny_model: Path, two_versions: Path, tmp_path: Path) -> None:
+    trainer = _trainer(
+        tiny_model, two_versions, tmp_path, finetune="lora", max_steps=3, logging_steps=1, precision="auto"
+    )
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    moved = [n for n, p in trainer.model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
+    assert moved
+    logged = [row for row in trainer.state.log_history if "loss" in row]
+    assert len(logged) == 3 and all(row["loss"] > 0 for row in logged)
+    assert all(0 < row["prefix_tokens_saved"] < 1 for row in logged)
+
+
+def test_shared_openings_refuse_gradient_checkpointing(tiny_model: Path, two_versions: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="gradient_checkpointing: false"):
+        _trainer(tiny_model, two_versions, tmp_path, gradient_checkpointing=True)

@@ -127,3 +127,32 @@ def test_errors_only_airflow_sees_and_a_provider_left_out() -> None:
     assert dup.failure.category == "duplicate_task_id", dup.failure.message
     assert missing.failure is not None and missing.failure.category == "provider_not_installed", missing.results
     assert distribution in missing.failure.message
+
+
+def test_shared_checkers_start_each_runtimes_workers_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dageval import importer
+    from dageval.validator import Validator
+
+    started: list[importer._Worker] = []
+    real = importer._Worker.__init__
+
+    def counted(self: importer._Worker, *args: object) -> None:
+        real(self, *args)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(importer._Worker, "__init__", counted)
+    sample = Sample(id="good", completion=f"```python\n{HEAD3}```", airflow_version="3.1.3")
+    with importer.shared_checkers() as pool:
+        first = dageval.evaluate([sample], level=Level.IMPORT, import_workers=2)
+        with Validator(Level.IMPORT) as validator:  # one worker asked: the pool's two serve it
+            check = validator.validate(HEAD3, "3.1.3")
+        second = dageval.evaluate([sample], level=Level.IMPORT, import_workers=2)
+        assert importer.active_pool() is pool
+        assert all(worker.alive() for worker in started)  # the Validator's close leaves the pool's workers be
+    assert first[0].passed == second[0].passed == Level.IMPORT and check.ok
+    assert len(started) == 2
+    assert importer.active_pool() is None
+    assert not any(worker.alive() for worker in started)
+    # Without a pool, each judgement starts its own and stops them.
+    dageval.evaluate([sample], level=Level.IMPORT, import_workers=2)
+    assert len(started) == 4 and not any(worker.alive() for worker in started)

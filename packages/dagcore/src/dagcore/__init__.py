@@ -30,6 +30,7 @@ from dagcore.manifest import (
     stamp,
     write_manifest,
 )
+from dagcore.names import known_modules
 from dagcore.repair import (
     FEEDBACK,
     GRAMMAR_BY_DEFAULT,
@@ -97,6 +98,7 @@ __all__ = [
     "identity",
     "imported_modules",
     "is_test_internal",
+    "known_modules",
     "load_user_config",
     "parse_json_body",
     "python_answer_grammar",

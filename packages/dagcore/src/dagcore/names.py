@@ -67,6 +67,12 @@ PROVIDERS: dict[str, str] = {
 }
 
 
+def known_modules() -> list[str]:
+    """Every Airflow module this table names, in either major: the modules DAG files import most."""
+    found = {module for pair in CORE.values() for module in pair if module} | set(PROVIDERS.values())
+    return sorted(found)
+
+
 def module_of(name: str, major: int) -> str:
     """The module to import `name` from in Airflow `major`.x; KeyError when the table does not have it there."""
     if name in PROVIDERS:

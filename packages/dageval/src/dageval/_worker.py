@@ -223,7 +223,7 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     import airflow  # type: ignore[import-not-found]  # imported once here; every forked child inherits it
 
-    _loader.warm_up()
+    _loader.warm_up(config.get("warm", []))
     sandbox = Sandbox(config["airflow_home"], config["limits"])
     layers = _probe(sandbox)
     sandbox.filesystem = "filesystem" in layers

@@ -91,7 +91,7 @@ def _import_level(
     limits: Limits | None,
 ) -> None:
     from dageval.exceptions import RuntimeBrokenError, RuntimeUnavailableError
-    from dageval.importer import ImportChecker
+    from dageval.importer import checker_for
     from dageval.runtime import Runtime
 
     by_version: dict[str, list[Verdict]] = {}
@@ -120,7 +120,7 @@ def _import_level(
 
         try:
             runtime = Runtime(version, root)
-            with ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
+            with checker_for(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
                 results = checker.check([v.code for v in group], progress=step)
         except RuntimeUnavailableError as e:
             # One version that cannot be installed (too old for this Python, yanked) must not stop the others.

@@ -22,6 +22,7 @@ from dagcore import Retry, finished, read_manifest, stamp, write_manifest
 from dageval.evaluate import evaluate
 from dageval.exceptions import InputError
 from dageval.generate import GenerateConfig, generate, read_prompts
+from dageval.importer import shared_checkers
 from dageval.inputs import read_samples
 from dageval.models import Level, Sample, Verdict
 from dageval.repairs import RepairRow, repair_table
@@ -155,31 +156,35 @@ def judge_model(
     if config.max_prompts:
         prompts = prompts[: config.max_prompts]
     deepest_repaired = min(config.level, Level.IMPORT)  # the Validator judges no intent
-    with ExitStack() as stack:
-        settings = GenerateConfig(
-            endpoint=stack.enter_context(serve(model)),
-            n=config.n,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-            concurrency=config.concurrency,
-            extra=config.extra,
-            repairs=config.repairs,
-            retry=config.retry,
-            grammar=config.grammar,
+    # The repair loop's Validator and the judgement after it share each runtime's workers.
+    with shared_checkers():
+        with ExitStack() as stack:
+            settings = GenerateConfig(
+                endpoint=stack.enter_context(serve(model)),
+                n=config.n,
+                max_tokens=config.max_tokens,
+                temperature=config.temperature,
+                concurrency=config.concurrency,
+                extra=config.extra,
+                repairs=config.repairs,
+                retry=config.retry,
+                grammar=config.grammar,
+            )
+            judge = None
+            if config.repairs:
+                # Installs runtimes as `evaluate` does: otherwise an answer that lints counts as valid at import.
+                validator = Validator(
+                    deepest_repaired, install_runtimes=True, install_providers=config.install_providers
+                )
+                judge = stack.enter_context(validator)
+            samples = generate(prompts, settings, completions, lambda d, t: report("generating", d, t), judge)
+        verdicts = evaluate(
+            samples,
+            level=config.level,
+            progress=report,
+            import_workers=config.import_workers,
+            install_providers=config.install_providers,
         )
-        judge = None
-        if config.repairs:
-            # Installs runtimes as `evaluate` does: otherwise an answer that lints counts as valid at import.
-            validator = Validator(deepest_repaired, install_runtimes=True, install_providers=config.install_providers)
-            judge = stack.enter_context(validator)
-        samples = generate(prompts, settings, completions, lambda d, t: report("generating", d, t), judge)
-    verdicts = evaluate(
-        samples,
-        level=config.level,
-        progress=report,
-        import_workers=config.import_workers,
-        install_providers=config.install_providers,
-    )
     summary = summarize(verdicts, config.level)
     verdicts_file = folder / "verdicts.jsonl"
     verdicts_file.write_text("".join(v.model_dump_json() + "\n" for v in verdicts), encoding="utf-8")
@@ -310,21 +315,22 @@ def _run(
         return lambda stage, done, total: report(f"{label}: {stage}", done, total)
 
     judged: dict[str, list[JudgedModel]] = {}
-    for name, model in (("base", base), ("tuned", tuned)):
-        with ExitStack() as stack:
-            once = _served_once(serve, stack)
-            judged[name] = [
-                judge_model(
-                    name,
-                    model,
-                    s.prompts,
-                    s.folder / name,
-                    s.judges[name],
-                    serve=once,
-                    progress=labelled(s.label + name),
-                )
-                for s in sets
-            ]
+    with shared_checkers():  # each runtime's Airflow workers started once for both models, every set and round
+        for name, model in (("base", base), ("tuned", tuned)):
+            with ExitStack() as stack:
+                once = _served_once(serve, stack)
+                judged[name] = [
+                    judge_model(
+                        name,
+                        model,
+                        s.prompts,
+                        s.folder / name,
+                        s.judges[name],
+                        serve=once,
+                        progress=labelled(s.label + name),
+                    )
+                    for s in sets
+                ]
     return [
         compare_models(b, t, s.folder, s.judges["tuned"].level)
         for s, b, t in zip(sets, judged["base"], judged["tuned"], strict=True)

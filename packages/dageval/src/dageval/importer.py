@@ -13,13 +13,15 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from dagcore import known_modules
 from dageval.exceptions import RuntimeUnavailableError
 from dageval.models import Level, LevelResult, Limits, LoadedDag
 from dageval.runtime import Runtime, provider_distribution, providers_in
@@ -51,6 +53,10 @@ class _Worker:
             "airflow_home": str(airflow_home),
             "timeout": limits.timeout,
             "limits": limits.model_dump(exclude={"timeout"}),
+            # Trusted and static (dagcore's table of where names live), never what a file imports: imported in the
+            # worker first, so that the forks that load files find them loaded. A Google operator module costs a
+            # fork over a second to import in Airflow 3.1, every time a file names one.
+            "warm": known_modules(),
         }
         # Built from nothing: the caller's environment (its AIRFLOW__* settings, keys, tokens) stays out of the
         # worker and so out of every sandbox; Airflow gets a Fernet key that protects nothing.
@@ -143,12 +149,19 @@ class _Worker:
         self.proc.kill()
         self.proc.wait()
 
-    def close(self) -> None:
+    def hang_up(self) -> None:
+        """No more requests: the worker ends its loop and exits."""
         try:
-            if self.proc.stdin:
+            if self.proc.stdin and not self.proc.stdin.closed:
                 self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def close(self) -> None:
+        self.hang_up()
+        try:
             self.proc.wait(timeout=10)
-        except (BrokenPipeError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             self.kill()
 
 
@@ -228,11 +241,18 @@ class ImportChecker:
         # A throwaway Fernet key for this runtime's workers: whatever a file reads of it protects nothing.
         self.fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         self.workers = self._start(workers)
+        self._busy = threading.Lock()
+        """One `check` at a time: installing a provider restarts every worker."""
 
     def _start(self, count: int) -> list[_Worker]:
         python, home = self.info.python, self.info.airflow_home
         started = [_Worker(python, home, self.limits, self.fernet_key) for _ in range(count)]
         return [worker.wait_ready() for worker in started]
+
+    def grow(self, workers: int) -> None:
+        """At least `workers` workers from now on."""
+        if workers > len(self.workers):
+            self.workers = [*self.workers, *self._start(workers - len(self.workers))]
 
     def __enter__(self) -> ImportChecker:
         return self
@@ -242,6 +262,9 @@ class ImportChecker:
 
     def close(self) -> None:
         """Stop the workers; a checker kept for a long life (a server's) ends here."""
+        # Told all at once, then waited for: each takes a second or more to exit Airflow's interpreter.
+        for worker in self.workers:
+            worker.hang_up()
         for worker in self.workers:
             worker.close()
 
@@ -289,6 +312,10 @@ class ImportChecker:
         return answer
 
     def check(self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None) -> list[LevelResult]:
+        with self._busy:
+            return self._check(codes, progress)
+
+    def _check(self, codes: Sequence[str], progress: Callable[[int, int], None] | None) -> list[LevelResult]:
         providers, refused = self._providers(codes)
         results: list[LevelResult | None] = [self._before(code, refused) for code in codes]
         with tempfile.TemporaryDirectory(prefix="dageval-files-") as tmp:
@@ -318,3 +345,77 @@ class ImportChecker:
             with ThreadPoolExecutor(max_workers=len(self.workers)) as pool:
                 list(pool.map(run, [i for i in range(len(codes)) if results[i] is None]))
         return [r for r in results if r is not None]
+
+
+class CheckerPool:
+    """Warm checkers, one per runtime (and limits), for every judgement made while `shared_checkers()` is open.
+
+    Starting a runtime's workers costs seconds of CPU each (importing Airflow, warming it up): an experiment judges
+    base and tuned, a benchmark and a held-out split, and each retry round of each, and would otherwise start every
+    runtime's workers again for each. The workers fork a sandbox per file, so nothing a file does outlives it."""
+
+    def __init__(self) -> None:
+        self._checkers: dict[tuple[str, str, bool, str], ImportChecker] = {}
+        self._guard = threading.Lock()
+
+    def checker(
+        self, runtime: Runtime, *, workers: int, limits: Limits | None, install_providers: bool
+    ) -> ImportChecker:
+        limits = limits or Limits()
+        key = (runtime.version, str(runtime.dir), install_providers, limits.model_dump_json())
+        with self._guard:
+            found = self._checkers.get(key)
+            if found is None:
+                found = ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers)
+                self._checkers[key] = found
+            found.grow(workers)
+            return found
+
+    def close(self) -> None:
+        with self._guard:
+            checkers, self._checkers = list(self._checkers.values()), {}
+        for checker in checkers:
+            checker.close()
+
+
+_pool: CheckerPool | None = None
+"""The open pool. Process-wide, not a context variable: judgements run in threads (the repair loop's), which do
+not inherit one."""
+_pool_guard = threading.Lock()
+
+
+@contextmanager
+def shared_checkers() -> Iterator[CheckerPool]:
+    """While open, every import-level judgement in this process reuses one warm checker per runtime; closed, their
+    workers stop. Nested, the outer pool is used."""
+    global _pool
+    with _pool_guard:
+        outer = _pool
+        if outer is None:
+            _pool = CheckerPool()
+        pool = _pool
+    assert pool is not None
+    try:
+        yield pool
+    finally:
+        if outer is None:
+            with _pool_guard:
+                _pool = None
+            pool.close()
+
+
+def active_pool() -> CheckerPool | None:
+    return _pool
+
+
+@contextmanager
+def checker_for(
+    runtime: Runtime, *, workers: int, limits: Limits | None = None, install_providers: bool = True
+) -> Iterator[ImportChecker]:
+    """The open pool's checker for `runtime`, or a checker of its own that stops when the block ends."""
+    pool = _pool
+    if pool is not None:
+        yield pool.checker(runtime, workers=workers, limits=limits, install_providers=install_providers)
+        return
+    with ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
+        yield checker

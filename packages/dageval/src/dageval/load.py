@@ -12,7 +12,7 @@ from pathlib import Path
 from dagcore import AirflowVersion
 from dageval.evaluate import exact_version
 from dageval.exceptions import RuntimeUnavailableError
-from dageval.importer import ImportChecker
+from dageval.importer import checker_for
 from dageval.models import LevelResult, Limits
 from dageval.runtime import Runtime
 
@@ -41,5 +41,5 @@ def load_files(
         )
     if not codes:
         return version, []
-    with ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
+    with checker_for(runtime, workers=workers, limits=limits, install_providers=install_providers) as checker:
         return version, checker.check(list(codes), progress=progress)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from dagcore import AirflowVersion
 from dageval.evaluate import evaluate, exact_version
 from dageval.exceptions import RuntimeUnavailableError
-from dageval.importer import ImportChecker
+from dageval.importer import ImportChecker, active_pool
 from dageval.models import Level, LevelResult, Sample
 from dageval.runtime import Runtime
 
@@ -83,6 +83,11 @@ class Validator:
         with self._guard:
             lock = self._locks.setdefault(runtime.version, threading.Lock())
         with lock:  # one file at a time per version; the checker's workers are not shared across threads
+            pool = active_pool()
+            if pool is not None:  # warm for every judgement of this process (the experiment's), not ours to stop
+                return pool.checker(
+                    runtime, workers=self.workers, limits=None, install_providers=self.install_providers
+                ).check([code])[0]
             with self._guard:
                 checker = self._checkers.get(runtime.version)
             if checker is None:  # started outside the guard: it takes seconds, and other versions must not wait

@@ -52,7 +52,9 @@ def test_loss_falls_and_run_folder_is_complete(trained: dagtune.TrainResult) -> 
     for name in ("config.json", "metrics.jsonl", "result.json", "loss.png", "adapter/adapter_config.json"):
         assert (run / name).is_file(), name
     rows = dagtune.read_metrics(run)
-    assert any("eval_loss" in r for r in rows)
+    final = [r for r in rows if "eval_loss" in r and r["step"] == 12]
+    # Evaluated once at the end (the Trainer's own evaluation, read back rather than run twice).
+    assert len(final) == 1 and trained.eval_loss == pytest.approx(final[0]["eval_loss"])
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -343,7 +343,7 @@ def train(
         trainer.processing_class.save_pretrained(str(adapter))
         eval_loss = None
         if trainer.eval_dataset is not None:
-            eval_loss = float(trainer.evaluate()["eval_loss"])
+            eval_loss = final_eval_loss(trainer.state) or float(trainer.evaluate()["eval_loss"])
     losses = [r["loss"] for r in read_metrics(run) if "loss" in r]
     result = TrainResult(
         run_dir=run,
@@ -361,6 +361,15 @@ def train(
     (run / "result.json").write_text(result.model_dump_json(indent=2, exclude={"skipped"}), encoding="utf-8")
     write_manifest(run, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))
     return result
+
+
+def final_eval_loss(state: Any) -> float | None:
+    """The eval loss the Trainer logged at its last step, if it evaluated there (it does at the end of a run with a
+    step-based eval strategy): evaluating again would cost as long for the same number."""
+    for row in reversed(state.log_history):
+        if "eval_loss" in row and row.get("step") == state.global_step:
+            return float(row["eval_loss"])
+    return None
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -172,7 +173,7 @@ PROVIDER_PARTS = ("operators", "sensors", "decorators")
 WARM_SECONDS = 20.0
 
 
-def warm_up(known: list[str] = []) -> None:  # noqa: B006 - read only
+def warm_up(known: Sequence[str] = ()) -> None:
     """Load the warm-up DAG and Airflow's example DAGs, import `known` (the caller's trusted list of the modules DAG
     files import most: those of the Airflow namespace are imported, any other name is ignored), then the runtime's
     own operator and sensor modules until `WARM_SECONDS` have passed."""

@@ -356,20 +356,26 @@ class CheckerPool:
 
     def __init__(self) -> None:
         self._checkers: dict[tuple[str, str, bool, str], ImportChecker] = {}
+        self._starting: dict[tuple[str, str, bool, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
     def checker(
         self, runtime: Runtime, *, workers: int, limits: Limits | None, install_providers: bool
     ) -> ImportChecker:
+        """The warm checker for `runtime`, started on first use with at least `workers` workers."""
         limits = limits or Limits()
         key = (runtime.version, str(runtime.dir), install_providers, limits.model_dump_json())
         with self._guard:
+            starting = self._starting.setdefault(key, threading.Lock())
+        # Started outside the guard: it takes seconds, and a caller of another runtime must not wait for it.
+        with starting:
             found = self._checkers.get(key)
             if found is None:
                 found = ImportChecker(runtime, workers=workers, limits=limits, install_providers=install_providers)
-                self._checkers[key] = found
+                with self._guard:
+                    self._checkers[key] = found
             found.grow(workers)
-            return found
+        return found
 
     def close(self) -> None:
         with self._guard:

@@ -7,7 +7,6 @@ dageval does not import dagserve.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 from dagcore import AirflowVersion
 from dageval.evaluate import evaluate, exact_version
 from dageval.exceptions import RuntimeUnavailableError
-from dageval.importer import ImportChecker, active_pool
+from dageval.importer import CheckerPool, active_pool
 from dageval.models import Level, LevelResult, Sample
 from dageval.runtime import Runtime
 
@@ -56,9 +55,8 @@ class Validator:
         self.install_runtimes = install_runtimes
         self.install_providers = install_providers
         self.workers = workers
-        self._checkers: dict[str, ImportChecker] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._pool = CheckerPool()
+        """Its own warm checkers, used while no `shared_checkers()` block is open."""
 
     def validate(self, code: str, airflow_version: AirflowVersion | str | None) -> Check:
         """Judge one file for a target Airflow version (`2.10`, `3.1.3`, None for the default release)."""
@@ -80,28 +78,16 @@ class Validator:
         return _check(results, note)
 
     def _import(self, runtime: Runtime, code: str) -> LevelResult:
-        with self._guard:
-            lock = self._locks.setdefault(runtime.version, threading.Lock())
-        with lock:  # one file at a time per version; the checker's workers are not shared across threads
-            pool = active_pool()
-            if pool is not None:  # warm for every judgement of this process (the experiment's), not ours to stop
-                return pool.checker(
-                    runtime, workers=self.workers, limits=None, install_providers=self.install_providers
-                ).check([code])[0]
-            with self._guard:
-                checker = self._checkers.get(runtime.version)
-            if checker is None:  # started outside the guard: it takes seconds, and other versions must not wait
-                checker = ImportChecker(runtime, workers=self.workers, install_providers=self.install_providers)
-                with self._guard:
-                    self._checkers[runtime.version] = checker
-            return checker.check([code])[0]
+        # The open shared pool (an experiment's) when there is one, else this Validator's own. A checker judges one
+        # file at a time; checkers of other versions run meanwhile.
+        pool = active_pool() or self._pool
+        checker = pool.checker(runtime, workers=self.workers, limits=None, install_providers=self.install_providers)
+        return checker.check([code])[0]
 
     def close(self) -> None:
-        """Stop every Airflow worker; a later `validate` starts them again."""
-        with self._guard:
-            checkers, self._checkers = list(self._checkers.values()), {}
-        for checker in checkers:
-            checker.close()
+        """Stop this Validator's Airflow workers (a shared pool's stop with its block); a later `validate` starts
+        them again."""
+        self._pool.close()
 
     def __enter__(self) -> Validator:
         return self

@@ -171,7 +171,7 @@ def prefix_sharing(base: type) -> type:
             causal = causal.get_base_model() if hasattr(causal, "get_base_model") else causal
             # The Trainer's own normalisation: the token mean over the whole accumulation window when it counted
             # the window's labels, else this batch's mean over the accumulation steps.
-            labels = sum(int((row.labels[1:] != -100).sum()) for row in unpad(inputs))
+            labels = int((inputs["labels"][:, 1:] != -100).sum())  # padding carries no label
             steps = self.current_gradient_accumulation_steps
             divisor = float(num_items_in_batch) if num_items_in_batch is not None else float(max(labels, 1) * steps)
             stats = shared_prefix_step(

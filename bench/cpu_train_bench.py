@@ -71,8 +71,7 @@ def run_setup(finetune: str, precision: str, top: int | None, seq: int, steps: i
     from dagtune.train import freeze_below, top_blocks
 
     model = dagtune.load_model(str(dagtune.smollm2_gguf()))
-    base = model or str(dagtune.smollm2_gguf())
-    tokenizer = dagtune.load_tokenizer(base)
+    tokenizer = dagtune.load_tokenizer(str(dagtune.smollm2_gguf()))
     model.train()
     blocks = len(model.model.layers)
     per_block = sum(p.numel() for p in model.model.layers[0].parameters())

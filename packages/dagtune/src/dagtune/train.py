@@ -343,7 +343,9 @@ def train(
         trainer.processing_class.save_pretrained(str(adapter))
         eval_loss = None
         if trainer.eval_dataset is not None:
-            eval_loss = final_eval_loss(trainer.state) or float(trainer.evaluate()["eval_loss"])
+            eval_loss = final_eval_loss(trainer.state)
+            if eval_loss is None:
+                eval_loss = float(trainer.evaluate()["eval_loss"])
     losses = [r["loss"] for r in read_metrics(run) if "loss" in r]
     result = TrainResult(
         run_dir=run,

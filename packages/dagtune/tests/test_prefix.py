@@ -49,12 +49,13 @@ def _grads(model: Any) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("finetune", ["full", "lora"])
+@pytest.mark.parametrize(("finetune", "attention"), [("full", "default"), ("lora", "default"), ("lora", "eager")])
 def test_the_loss_and_every_gradient_are_those_of_whole_rows(
-    finetune: str, tiny_model: Path, two_versions: Path, tmp_path: Path
+    finetune: str, attention: str, tiny_model: Path, two_versions: Path, tmp_path: Path
 ) -> None:
     # fp32: the Trainer's own forward is not under autocast until `train()` prepares the model.
-    trainer = _trainer(tiny_model, two_versions, tmp_path, finetune=finetune)
+    trainer = _trainer(tiny_model, two_versions, tmp_path, finetune=finetune, attention=attention)
+    assert trainer.model.config._attn_implementation == ("sdpa" if attention == "default" else attention)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(6)])
     model = trainer.model
     model.train()

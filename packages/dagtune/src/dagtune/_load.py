@@ -33,16 +33,18 @@ def load_tokenizer(name: str) -> Any:
     return tokenizer
 
 
-def load_model(name: str, *, dtype: Any = None, quantization_config: Any = None) -> Any:
-    """A causal LM ready to train or merge. GGUF weights are dequantised to `dtype` (transformers reads GGUF)."""
+def load_model(name: str, *, dtype: Any = None, quantization_config: Any = None, attention: str | None = None) -> Any:
+    """A causal LM ready to train or merge. GGUF weights are dequantised to `dtype` (transformers reads GGUF);
+    `attention` picks transformers' attention kernel (None: its default)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = dtype or torch.float32
+    kernel = {"attn_implementation": attention} if attention else {}
     try:
         if is_gguf(name):
             path = Path(name)
-            model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype, **kernel)
             # A model read from GGUF remembers its quantizer; save_pretrained then refuses, and it is not
             # quantized any more anyway: the weights were dequantised on load.
             setattr(model, "hf_quantizer", None)  # noqa: B010 - typed as a module attribute by torch
@@ -50,7 +52,9 @@ def load_model(name: str, *, dtype: Any = None, quantization_config: Any = None)
                 del model.config.quantization_config
             setattr(model, "is_quantized", False)  # noqa: B010
         else:
-            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, quantization_config=quantization_config)
+            model = AutoModelForCausalLM.from_pretrained(
+                name, dtype=dtype, quantization_config=quantization_config, **kernel
+            )
     except OSError as e:
         raise ConfigError(
             f"cannot load base model {name!r}: give a local folder, a GGUF file, or a hub id reachable from here "

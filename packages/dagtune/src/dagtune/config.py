@@ -34,6 +34,10 @@ class TrainConfig(BaseModel):
     """Run the opening the rows of a batch share (the system message) once per batch instead of once per row, the
     gradient unchanged (`dagtune._prefix`). It pays with `per_device_train_batch_size` above 1 and works on the hf
     backend without gradient checkpointing."""
+    attention: Literal["default", "eager", "sdpa"] = "default"
+    """The attention kernel training runs (transformers' `attn_implementation`; hf backend): `default` leaves the
+    choice to transformers (sdpa). On a CPU, for conversations of a few hundred tokens, `eager` (matmuls and a
+    softmax) beat sdpa's flash kernel, whose backward is slow there (bench/cpu_train_bench.py)."""
     finetune: Literal["lora", "full"] = "lora"
     """`full` trains every weight (a model of a few hundred million parameters fits in CPU memory); the run
     then saves the whole model where a LoRA run saves its adapter, and export skips the merge."""

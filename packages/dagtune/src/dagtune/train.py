@@ -15,6 +15,7 @@ from dagcore import Manifest, finished, read_manifest, stamp, write_manifest
 from dagdata import PromptContract
 from dagtune._alloc import keep_freed_memory
 from dagtune._extras import UNSLOTH_INSTALL
+from dagtune._frozen import frozen_linears_to
 from dagtune._fused import labelled_positions_only
 from dagtune._load import load_model, load_tokenizer
 from dagtune._prefix import prefix_sharing
@@ -152,6 +153,8 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
 
     if backend == "unsloth" and config.finetune == "full":
         raise ConfigError("full fine-tuning runs on the hf backend: set backend: hf (or finetune: lora)")
+    if backend == "unsloth" and config.attention != "default":
+        raise ConfigError("unsloth picks its own attention kernels: set attention: default (or backend: hf)")
     if backend == "unsloth":
         os.environ.setdefault("UNSLOTH_DISABLE_CPU_FALLBACK", "1")
         from unsloth import FastLanguageModel  # type: ignore[import-not-found]
@@ -182,7 +185,8 @@ def _model_for(config: TrainConfig, backend: str) -> tuple[Any, Any, Any]:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
     dtype = torch.bfloat16 if cuda else torch.float32
-    model = load_model(config.base_model, dtype=dtype, quantization_config=quantization)
+    attention = None if config.attention == "default" else config.attention
+    model = load_model(config.base_model, dtype=dtype, quantization_config=quantization, attention=attention)
     tokenizer = load_tokenizer(config.base_model)
     if config.finetune == "full":
         if config.train_top_layers is not None:
@@ -265,6 +269,8 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         peft_config=peft,
         callbacks=[_metrics_callback(run / METRICS), *(callbacks or [])],
     )
+    if peft is not None and not cuda and resolve_precision(config) == "bf16":
+        frozen_linears_to(trainer.model, torch.bfloat16)  # cast once, not in every forward: dagtune._frozen
     return trainer, backend
 
 

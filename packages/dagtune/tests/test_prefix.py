@@ -118,3 +118,48 @@ def test_a_trainer_step_with_shared_openings_trains(tiny_model: Path, two_versio
 def test_shared_openings_refuse_gradient_checkpointing(tiny_model: Path, two_versions: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="gradient_checkpointing: false"):
         _trainer(tiny_model, two_versions, tmp_path, gradient_checkpointing=True)
+
+
+def test_batches_by_opening_put_one_opening_in_each_batch() -> None:
+    from datasets import Dataset
+
+    from dagtune.train import batches_by_opening
+
+    def prompt(version: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": f"Airflow {version}"}, {"role": "user", "content": "x"}]
+
+    versions = ["2.10"] * 9 + ["3.1"] * 6  # 9 = two batches of 4 and one row left over
+    answers_of = [[{"role": "assistant", "content": str(i)}] for i in range(len(versions))]
+    rows = [{"prompt": prompt(v), "completion": a} for v, a in zip(versions, answers_of, strict=True)]
+    data = Dataset.from_list(rows)
+    ordered = batches_by_opening(data, 4, seed=1)
+    answers = [int(row[0]["content"]) for row in ordered["completion"]]
+    assert sorted(answers) == list(range(15))  # every row once
+    assert answers == [int(r[0]["content"]) for r in batches_by_opening(data, 4, seed=1)["completion"]]
+    assert answers != [int(r[0]["content"]) for r in batches_by_opening(data, 4, seed=2)["completion"]]
+    openings = [row[0]["content"] for row in ordered["prompt"]]
+    full = [openings[i : i + 4] for i in range(0, 12, 4)]
+    assert all(len(set(chunk)) == 1 for chunk in full)  # three whole batches, each of one opening
+    assert sorted(openings[12:]) == ["Airflow 2.10", "Airflow 3.1", "Airflow 3.1"]  # the leftovers, at the end
+
+
+def test_a_trainer_batched_by_opening_runs_one_opening_a_batch(
+    tiny_model: Path, two_versions: Path, tmp_path: Path
+) -> None:
+    trainer = _trainer(
+        tiny_model, two_versions, tmp_path, finetune="lora", per_device_train_batch_size=3, batch_by_opening=True
+    )
+    batches = list(trainer.get_train_dataloader())
+    assert len(batches) == 2
+    opening = len(trainer.processing_class.apply_chat_template(DEFAULT_CONTRACT.messages("x", "2.10.3", "y")[:1]))
+    for batch in batches:
+        stats = shared_prefix_step(
+            trainer.model.get_base_model(), dict(batch), divisor=1.0, autocast=trainer.accelerator.autocast,
+            backward=lambda x: x.backward(),
+        )  # fmt: skip
+        assert stats.saved >= 2 * opening  # one group of three: the opening run once instead of three times
+
+
+def test_batches_by_opening_need_shared_openings(tiny_model: Path, two_versions: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="shared_prefix: true"):
+        _trainer(tiny_model, two_versions, tmp_path, shared_prefix=False, batch_by_opening=True)

@@ -34,6 +34,11 @@ class TrainConfig(BaseModel):
     """Run the opening the rows of a batch share (the system message) once per batch instead of once per row, the
     gradient unchanged (`dagtune._prefix`). It pays with `per_device_train_batch_size` above 1 and works on the hf
     backend without gradient checkpointing."""
+    batch_by_opening: bool = False
+    """Draw each batch's rows from one opening (the same first message: the version's system message), the batches
+    in a seeded random order, so that `shared_prefix` runs one opening per batch, not one per opening in it (random
+    batches of 4 hold both Airflow majors more often than not). It changes which rows train together, not their
+    loss, and replaces the Trainer's shuffle with this order; it needs `shared_prefix`."""
     attention: Literal["default", "eager", "sdpa"] = "default"
     """The attention kernel training runs (transformers' `attn_implementation`; hf backend): `default` leaves the
     choice to transformers (sdpa). On a CPU, for conversations of a few hundred tokens, `eager` (matmuls and a

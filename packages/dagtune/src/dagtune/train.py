@@ -113,6 +113,25 @@ def to_prompt_completion(dataset: Any) -> Any:
     return dataset.map(split, remove_columns=dataset.column_names, keep_in_memory=True)
 
 
+def batches_by_opening(dataset: Any, batch: int, seed: int) -> Any:
+    """`dataset` (prompt/completion rows) reordered so that every `batch` consecutive rows open with the same first
+    message, those batches in a random order drawn from `seed`; the rows left over from each opening's last batch
+    come at the end, mixed. Read in order (the Trainer's `sequential` sampling), each batch shares one opening."""
+    import random
+
+    rng = random.Random(seed)
+    order = list(range(len(dataset)))
+    rng.shuffle(order)
+    by_opening: dict[str, list[int]] = {}
+    for index, prompt in zip(order, dataset.select(order)["prompt"], strict=True):
+        by_opening.setdefault(json.dumps(prompt[0], sort_keys=True), []).append(index)
+    chunks = [rows[i : i + batch] for rows in by_opening.values() for i in range(0, len(rows), batch)]
+    full = [chunk for chunk in chunks if len(chunk) == batch]
+    rng.shuffle(full)
+    rest = [index for chunk in chunks if len(chunk) < batch for index in chunk]
+    return dataset.select([index for chunk in full for index in chunk] + rest)
+
+
 def load_splits(config: TrainConfig) -> tuple[Any, Any]:
     from datasets import load_from_disk
 
@@ -121,6 +140,8 @@ def load_splits(config: TrainConfig) -> tuple[Any, Any]:
         raise ConfigError(f"no dataset at {config.dataset}: run `airflow-net dataset` first")
     data = load_from_disk(str(folder))
     train = to_prompt_completion(data["train"])
+    if config.batch_by_opening:
+        train = batches_by_opening(train, config.per_device_train_batch_size, config.seed)
     test = data.get("test")
     if test is not None and len(test):
         test = to_prompt_completion(test.select(range(min(len(test), config.max_eval_samples))))
@@ -218,6 +239,8 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     backend = resolve_backend(config)
+    if config.batch_by_opening and not config.shared_prefix:
+        raise ConfigError("batch_by_opening only pays with shared_prefix: set shared_prefix: true, or drop it")
     run = config.output_dir
     run.mkdir(parents=True, exist_ok=True)
     train_data, eval_data = load_splits(config)
@@ -249,6 +272,8 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         bf16=resolve_precision(config) == "bf16",
         fp16=False,
         dataloader_num_workers=0,
+        # batches_by_opening has ordered the rows batch by batch; a shuffle would mix the batches again.
+        train_sampling_strategy="sequential" if config.batch_by_opening else "random",
     )
     trainer_class: type = SFTTrainer
     if config.shared_prefix:

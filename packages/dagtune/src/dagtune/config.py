@@ -42,7 +42,7 @@ class TrainConfig(BaseModel):
     attention: Literal["default", "eager", "sdpa"] = "default"
     """The attention kernel training runs (transformers' `attn_implementation`; hf backend): `default` leaves the
     choice to transformers (sdpa). On a CPU, for conversations of a few hundred tokens, `eager` (matmuls and a
-    softmax) beat sdpa's flash kernel, whose backward is slow there (bench/cpu_train_bench.py)."""
+    softmax) beat sdpa's flash kernel, whose backward is slow there (bench/train_kernels_bench.py)."""
     finetune: Literal["lora", "full"] = "lora"
     """`full` trains every weight (a model of a few hundred million parameters fits in CPU memory); the run
     then saves the whole model where a LoRA run saves its adapter, and export skips the merge."""

@@ -122,9 +122,10 @@ def batches_by_opening(dataset: Any, batch: int, seed: int) -> Any:
     rng = random.Random(seed)
     order = list(range(len(dataset)))
     rng.shuffle(order)
+    prompts = dataset["prompt"]
     by_opening: dict[str, list[int]] = {}
-    for index, prompt in zip(order, dataset.select(order)["prompt"], strict=True):
-        by_opening.setdefault(json.dumps(prompt[0], sort_keys=True), []).append(index)
+    for index in order:
+        by_opening.setdefault(json.dumps(prompts[index][0], sort_keys=True), []).append(index)
     chunks = [rows[i : i + batch] for rows in by_opening.values() for i in range(0, len(rows), batch)]
     full = [chunk for chunk in chunks if len(chunk) == batch]
     rng.shuffle(full)

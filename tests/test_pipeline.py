@@ -316,6 +316,19 @@ def test_the_base_may_be_judged_with_fewer_retries(tmp_path: Path) -> None:
         PipelineConfig.model_validate({"eval": {"base_repairs": -1}})
 
 
+def test_a_head_vocabulary_reads_the_mined_distributions(tmp_path: Path) -> None:
+    from airflow_net.pipeline.stages import dists_dir, train_config
+
+    config = PipelineConfig.model_validate({"out": tmp_path, "train": {"backend": "hf"}})
+    seen = {"head_vocab": "seen", "shared_prefix": True}
+    assert train_config(seen, config).head_corpus is None  # nothing mined from PyPI: the training rows alone
+    dists_dir(config).mkdir()
+    assert train_config(seen, config).head_corpus == tmp_path / "dists"
+    assert train_config({**seen, "head_corpus": tmp_path / "mine"}, config).head_corpus == tmp_path / "mine"
+    assert train_config({}, config).head_corpus is None  # the whole vocabulary needs no corpus
+    assert train_config({}, config).backend == "hf"
+
+
 @pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("configs/*.yaml")), ids=lambda p: p.name)
 def test_the_shipped_configs_load(path: Path) -> None:
     from airflow_net.pipeline import load_pipeline_config

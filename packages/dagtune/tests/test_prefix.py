@@ -11,7 +11,8 @@ import torch
 import dagtune
 from dagdata import DEFAULT_CONTRACT
 from dagtune import TrainConfig
-from dagtune._prefix import Row, group_rows, shared_prefix_step
+from dagtune._prefix import Row, group_rows, shared_prefix_step, unpad
+from dagtune._vocab import HeadVocab, corpus_texts, head_vocab
 from dagtune.exceptions import ConfigError
 from dagtune.testing import SAMPLE_CODE
 
@@ -35,13 +36,16 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _trainer(tiny_model: Path, dataset: Path, out: Path, **overrides: Any) -> Any:
-    settings: dict[str, Any] = {
+def _settings(tiny_model: Path, dataset: Path, out: Path) -> dict[str, Any]:
+    return {
         "base_model": str(tiny_model), "dataset": dataset, "output_dir": out, "backend": "hf",
         "max_seq_length": 512, "per_device_train_batch_size": 6, "gradient_accumulation_steps": 1,
-        "gradient_checkpointing": False, "max_steps": 1, "precision": "fp32", "shared_prefix": True, **overrides,
+        "gradient_checkpointing": False, "max_steps": 1, "precision": "fp32", "shared_prefix": True,
     }  # fmt: skip
-    trainer, _ = dagtune.build_trainer(TrainConfig(**settings))
+
+
+def _trainer(tiny_model: Path, dataset: Path, out: Path, **overrides: Any) -> Any:
+    trainer, _ = dagtune.build_trainer(TrainConfig(**{**_settings(tiny_model, dataset, out), **overrides}))
     return trainer
 
 
@@ -163,3 +167,100 @@ def test_a_trainer_batched_by_opening_runs_one_opening_a_batch(
 def test_batches_by_opening_need_shared_openings(tiny_model: Path, two_versions: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="shared_prefix: true"):
         _trainer(tiny_model, two_versions, tmp_path, shared_prefix=False, batch_by_opening=True)
+
+
+def _vocab(ids: list[int], size: int) -> HeadVocab:
+    kept = torch.tensor(sorted(ids))
+    index = torch.full((size,), -1)
+    index[kept] = torch.arange(len(kept))
+    return HeadVocab(ids=kept, index=index)
+
+
+def _step(trainer: Any, batch: Any, vocab: HeadVocab | None) -> tuple[float, dict[str, torch.Tensor]]:
+    model = trainer.model
+    model.zero_grad(set_to_none=True)
+    stats = shared_prefix_step(
+        model.get_base_model(), dict(batch), divisor=1.0, autocast=trainer.accelerator.autocast,
+        backward=lambda x: x.backward(), vocab=vocab,
+    )  # fmt: skip
+    return stats.loss_sum, _grads(model)
+
+
+def test_a_head_vocabulary_of_every_token_is_the_whole_loss(
+    tiny_model: Path, two_versions: Path, tmp_path: Path
+) -> None:
+    trainer = _trainer(tiny_model, two_versions, tmp_path, finetune="lora")
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(6)])
+    size = trainer.model.get_output_embeddings().weight.shape[0]
+    whole, expected = _step(trainer, batch, None)
+    every, grads = _step(trainer, batch, _vocab(list(range(size)), size))
+    assert every == pytest.approx(whole, rel=1e-6)
+    for name, grad in expected.items():
+        torch.testing.assert_close(grads[name], grad, msg=name)
+
+
+def test_a_head_vocabulary_scores_the_softmax_over_its_tokens_alone(
+    tiny_model: Path, two_versions: Path, tmp_path: Path
+) -> None:
+    trainer = _trainer(tiny_model, two_versions, tmp_path, finetune="lora")
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(6)])
+    model = trainer.model
+    size = model.get_output_embeddings().weight.shape[0]
+    rows = unpad(dict(batch))
+    seen = sorted({int(t) for row in rows for t in row.ids})
+    assert len(seen) < size  # the rows use part of the tokenizer's vocabulary
+    vocab = _vocab(seen, size)
+    restricted, _ = _step(trainer, batch, vocab)
+    whole, _ = _step(trainer, batch, None)
+
+    by_hand = 0.0
+    with torch.no_grad():
+        for row in rows:
+            logits = model(input_ids=row.ids[None]).logits[0, :-1]
+            targets = row.labels[1:]
+            scored = targets != -100
+            kept = logits[scored][:, vocab.ids]
+            by_hand += float(torch.nn.functional.cross_entropy(kept, vocab.index[targets[scored]], reduction="sum"))
+    assert restricted == pytest.approx(by_hand, rel=1e-5)
+    assert restricted < whole  # the normaliser sums over fewer tokens
+
+    with pytest.raises(ValueError, match="outside head_vocab"):
+        _step(trainer, batch, _vocab(seen[: len(seen) // 2], size))
+
+
+def test_the_head_vocabulary_holds_the_rows_and_the_corpus(
+    tiny_model: Path, two_versions: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    corpus = tmp_path / "corpus"
+    (corpus / "src").mkdir(parents=True)
+    (corpus / "src" / "plain.py").write_text("zebra_quokka = 1\n", encoding="utf-8")
+    with zipfile.ZipFile(corpus / "pkg-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("pkg/mod.py", "narwhal_axolotl = 2\n")
+        wheel.writestr("pkg/data.txt", "not code")
+        wheel.writestr("pkg/same.py", "zebra_quokka = 1\n")  # the same file twice is read once
+    assert sorted(corpus_texts(corpus)) == ["narwhal_axolotl = 2\n", "zebra_quokka = 1\n"]
+
+    trainer = _trainer(tiny_model, two_versions, tmp_path / "run", head_vocab="seen", head_corpus=corpus)
+    tokenizer = trainer.processing_class
+    vocab = trainer.head_vocab
+    held = set(vocab.ids.tolist())
+    rows = {t for row in trainer.train_dataset["input_ids"] for t in row}
+    corpus_ids = set(tokenizer("zebra_quokka = 1\nnarwhal_axolotl = 2\n")["input_ids"])
+    assert rows <= held and corpus_ids <= held and set(tokenizer.all_special_ids) <= held
+    assert held == rows | corpus_ids | set(tokenizer.all_special_ids)
+    assert all(int(vocab.index[t]) == i for i, t in enumerate(vocab.ids.tolist()))
+    assert len(vocab) < len(tokenizer)
+
+    settings = _settings(tiny_model, two_versions, tmp_path / "run")
+    result = dagtune.train(TrainConfig(**settings, head_vocab="seen", head_corpus=corpus, finetune="lora"))
+    assert result.head_vocab == len(vocab)
+    assert result.train_loss is not None and result.train_loss > 0
+
+
+def test_a_head_vocabulary_needs_shared_openings(tiny_model: Path, two_versions: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="shared_prefix: true"):
+        _trainer(tiny_model, two_versions, tmp_path, shared_prefix=False, head_vocab="seen")
+    with pytest.raises(ConfigError, match="does not exist"):
+        head_vocab(None, [], 10, tmp_path / "missing")

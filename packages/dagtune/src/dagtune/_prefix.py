@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagtune._vocab import HeadVocab
+
 MIN_SHARED = 16
 """Tokens two rows must share before they are run as a group: below that the saving is noise."""
 
@@ -82,11 +84,11 @@ def unpad(batch: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _row_loss(causal: Any, row: Row, start: int, cache: Any) -> tuple[Any, int, int]:
+def _row_loss(causal: Any, row: Row, start: int, cache: Any, vocab: HeadVocab | None) -> tuple[Any, int, int]:
     """Summed token loss of `row` from position `start` on (the opening's keys and values in `cache`), how many
-    labels it scored and how many it got right."""
+    labels it scored and how many it got right; over `vocab`'s tokens alone when given (dagtune._vocab)."""
     import torch
-    from torch.nn.functional import cross_entropy
+    from torch.nn.functional import cross_entropy, linear
 
     ids = row.ids[start:]
     positions = torch.arange(start, start + len(ids), device=ids.device)
@@ -96,8 +98,16 @@ def _row_loss(causal: Any, row: Row, start: int, cache: Any) -> tuple[Any, int, 
     targets = row.labels[start + 1 :]
     scored = targets != -100
     # The LM head on the answer's positions only: the prompt's would score a label of -100.
-    logits = causal.get_output_embeddings()(hidden[:-1][scored]).float()
+    head = causal.get_output_embeddings()
     wanted = targets[scored]
+    if vocab is None:
+        logits = head(hidden[:-1][scored]).float()
+    else:
+        wanted = vocab.index[wanted]
+        if bool((wanted < 0).any()):
+            raise ValueError("a label outside head_vocab: the vocabulary must hold every training row's tokens")
+        bias = None if head.bias is None else head.bias[vocab.ids]
+        logits = linear(hidden[:-1][scored], head.weight[vocab.ids], bias).float()
     loss = cross_entropy(logits, wanted, reduction="sum")
     return loss, int(scored.sum()), int((logits.argmax(-1) == wanted).sum())
 
@@ -118,12 +128,14 @@ def shared_prefix_step(
     divisor: float,
     autocast: Callable[[], Any],
     backward: Callable[[Any], None],
+    vocab: HeadVocab | None = None,
 ) -> StepStats:
     """Forward and backward of one batch, each shared opening run once: the loss backpropagated is the sum of
     every row's token losses over `divisor` (the Trainer's label count).
 
     `causal` is the causal LM (PEFT's adapters inside it, if any); `autocast` opens the mixed-precision context the
-    Trainer would; `backward` runs a loss's backward as the Trainer would."""
+    Trainer would; `backward` runs a loss's backward as the Trainer would; `vocab`, when given, the tokens the LM
+    head scores (dagtune._vocab)."""
     import torch
     from transformers import DynamicCache
 
@@ -143,7 +155,7 @@ def shared_prefix_step(
             leaves = [tuple(t.detach().requires_grad_() for t in pair) for pair in opening]
             cache = DynamicCache(ddp_cache_data=leaves, config=causal.config) if leaves else None
             with autocast():
-                loss, scored, correct = _row_loss(causal, row, shared, cache)
+                loss, scored, correct = _row_loss(causal, row, shared, cache, vocab)
             backward(loss / divisor)
             stats.loss_sum += float(loss.detach())
             stats.labels += scored
@@ -158,10 +170,13 @@ def shared_prefix_step(
 
 
 def prefix_sharing(base: type) -> type:
-    """`base` (TRL's SFTTrainer) with a training step that runs each batch's shared openings once."""
+    """`base` (TRL's SFTTrainer) with a training step that runs each batch's shared openings once, its LM head
+    scoring `head_vocab`'s tokens when set (dagtune._vocab; None scores the whole vocabulary)."""
     import torch
 
     class PrefixSharingTrainer(base):  # type: ignore[misc]
+        head_vocab: HeadVocab | None = None
+
         def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
             model.train()
             if callable(getattr(self.optimizer, "train", None)):
@@ -175,7 +190,12 @@ def prefix_sharing(base: type) -> type:
             steps = self.current_gradient_accumulation_steps
             divisor = float(num_items_in_batch) if num_items_in_batch is not None else float(max(labels, 1) * steps)
             stats = shared_prefix_step(
-                causal, inputs, autocast=self.accelerator.autocast, divisor=divisor, backward=self.accelerator.backward
+                causal,
+                inputs,
+                autocast=self.accelerator.autocast,
+                divisor=divisor,
+                backward=self.accelerator.backward,
+                vocab=self.head_vocab,
             )
             metrics = getattr(self, "_metrics", None)
             if metrics is not None:

@@ -39,6 +39,13 @@ class TrainConfig(BaseModel):
     in a seeded random order, so that `shared_prefix` runs one opening per batch, not one per opening in it (random
     batches of 4 hold both Airflow majors more often than not). It changes which rows train together, not their
     loss, and replaces the Trainer's shuffle with this order; it needs `shared_prefix`."""
+    head_vocab: Literal["full", "seen"] = "full"
+    """The tokens the LM head scores in training. `seen`: the training rows' tokens and `head_corpus`'s (about 22k
+    of Qwen2.5's 151,936 with the mined Airflow sources), so the softmax's normaliser leaves out tokens that code
+    is not written in (dagtune._vocab; the model keeps its whole vocabulary). It needs `shared_prefix`."""
+    head_corpus: Path | None = None
+    """Python sources whose tokens `head_vocab: seen` scores too: a .py file, a wheel or sdist, or a folder of
+    them (the pipeline passes the distributions it mined)."""
     attention: Literal["default", "eager", "sdpa"] = "default"
     """The attention kernel training runs (transformers' `attn_implementation`; hf backend): `default` leaves the
     choice to transformers (sdpa). On a CPU, for conversations of a few hundred tokens, `eager` (matmuls and a

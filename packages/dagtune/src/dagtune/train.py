@@ -19,6 +19,7 @@ from dagtune._frozen import frozen_linears_to
 from dagtune._fused import labelled_positions_only
 from dagtune._load import load_model, load_tokenizer
 from dagtune._prefix import prefix_sharing
+from dagtune._vocab import head_vocab
 from dagtune.config import TrainConfig
 from dagtune.contract import CONTRACT_FILE, dataset_contract
 from dagtune.exceptions import ConfigError
@@ -42,6 +43,8 @@ class TrainResult(BaseModel):
     """`loss.png` in the run folder, when anything was logged."""
     contract: PromptContract
     """The prompt contract of the data trained on; `export` writes it into the GGUF."""
+    head_vocab: int | None = None
+    """How many tokens the LM head scored in training (`head_vocab: seen`); None: the whole vocabulary."""
     skipped: bool = False
     """True when the run folder already held this exact run: nothing was trained."""
 
@@ -242,6 +245,8 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
     backend = resolve_backend(config)
     if config.batch_by_opening and not config.shared_prefix:
         raise ConfigError("batch_by_opening only pays with shared_prefix: set shared_prefix: true, or drop it")
+    if config.head_vocab != "full" and not config.shared_prefix:
+        raise ConfigError("head_vocab: seen scores in the shared_prefix step: set shared_prefix: true, or drop it")
     run = config.output_dir
     run.mkdir(parents=True, exist_ok=True)
     train_data, eval_data = load_splits(config)
@@ -295,6 +300,10 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
         peft_config=peft,
         callbacks=[_metrics_callback(run / METRICS), *(callbacks or [])],
     )
+    if config.head_vocab == "seen":
+        size = trainer.model.get_output_embeddings().weight.shape[0]
+        rows = trainer.train_dataset["input_ids"]
+        trainer.head_vocab = head_vocab(trainer.processing_class, rows, size, config.head_corpus)
     if peft is not None and not cuda and resolve_precision(config) == "bf16":
         frozen_linears_to(trainer.model, torch.bfloat16)  # cast once, not in every forward: dagtune._frozen
     return trainer, backend
@@ -302,8 +311,13 @@ def build_trainer(config: TrainConfig, *, callbacks: list[Any] | None = None) ->
 
 def _stamp(config: TrainConfig) -> Manifest:
     """Paths are left out of the config: the data and the base model count by their identity, not where they lie."""
-    settings = config.model_dump(mode="json", exclude={"output_dir", "dataset", "base_model"})
-    return stamp("train", "dagtune", {"dataset": config.dataset, "base_model": config.base_model}, settings)
+    settings = config.model_dump(mode="json", exclude={"output_dir", "dataset", "base_model", "head_corpus"})
+    if config.head_vocab == "full":
+        del settings["head_vocab"]  # as runs made before the field was: their folders stay finished
+    inputs: dict[str, Path | str] = {"dataset": config.dataset, "base_model": config.base_model}
+    if config.head_corpus is not None:
+        inputs["head_corpus"] = config.head_corpus
+    return stamp("train", "dagtune", inputs, settings)
 
 
 def _check_lengths(config: TrainConfig) -> None:
@@ -391,6 +405,7 @@ def train(
         last_loss=losses[-1] if losses else None,
         loss_plot=plot_loss(run),
         contract=contract,
+        head_vocab=len(vocab) if (vocab := getattr(trainer, "head_vocab", None)) is not None else None,
     )
     (run / "result.json").write_text(result.model_dump_json(indent=2, exclude={"skipped"}), encoding="utf-8")
     write_manifest(run, expected.model_copy(update={"complete": True, "result": result.model_dump(mode="json")}))

@@ -122,7 +122,13 @@ def _training(inputs: Inputs, plots: Path) -> list[str]:
         "",
         f"Base model {Path(inputs.base.hf.source).name}, backend {train.backend}"
         f"{f' ({train.precision})' if train.precision else ''}, {train.steps} steps: "
-        f"train loss {_num(train.first_loss)} -> {_num(train.last_loss)}, eval loss {_num(train.eval_loss)}.",
+        f"train loss {_num(train.first_loss)} -> {_num(train.last_loss)}, eval loss {_num(train.eval_loss)}."
+        + (
+            f" In training the LM head scored {train.head_vocab:,} tokens (`head_vocab: seen`): the train loss is "
+            "over those, the eval loss over the whole vocabulary."
+            if train.head_vocab
+            else ""
+        ),
         "",
     ]
     if train.loss_plot is not None and train.loss_plot.is_file():

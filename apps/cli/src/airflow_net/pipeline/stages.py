@@ -39,7 +39,7 @@ class BaseModels(BaseModel):
 def mine(config: PipelineConfig, folder: Path, report: Report) -> dagmine.MineSummary:
     section = config.mine
     paths = [section.source] if section.source else []
-    source = build_source(paths, section.pypi, config.out / "dists", sdist=section.sdist)
+    source = build_source(paths, section.pypi, dists_dir(config), sdist=section.sdist)
     return dagmine.mine_to_dir(source, folder, refs=section.refs or None, tag_pattern=section.tags, progress=report)
 
 
@@ -174,12 +174,26 @@ def train(
 def train_model(settings: dict[str, Any], config: PipelineConfig, report: Report) -> dagtune.TrainResult:
     """Train with `settings` (dagtune.TrainConfig fields) on the train section's backend; a killed run goes on from
     its last checkpoint."""
-    found = dagtune.TrainConfig.model_validate({**settings, "backend": config.train.backend})
+    found = train_config(settings, config)
     steps = max(found.max_steps, 1)
     report("training", 0, steps)
     result = dagtune.train(found, resume=dagtune.resumable(found))
     report("training", steps, steps)
     return result
+
+
+def train_config(settings: dict[str, Any], config: PipelineConfig) -> dagtune.TrainConfig:
+    """`settings` on the train section's backend. `head_vocab: seen` takes the sources of the distributions the
+    mine stage fetched as its corpus, unless the settings name one."""
+    found = {**settings, "backend": config.train.backend}
+    if found.get("head_vocab") == "seen" and "head_corpus" not in found and dists_dir(config).is_dir():
+        found["head_corpus"] = dists_dir(config)
+    return dagtune.TrainConfig.model_validate(found)
+
+
+def dists_dir(config: PipelineConfig) -> Path:
+    """Where the mine stage keeps the distributions it fetched from PyPI."""
+    return config.out / "dists"
 
 
 def export(config: PipelineConfig, trained: dagtune.TrainResult, folder: Path, report: Report) -> dagtune.ExportResult:

@@ -222,3 +222,34 @@ def test_an_answer_whose_grammar_stacks_explode_is_cut_not_left_to_hold_the_serv
     assert reply["usage"]["completion_tokens"] < 400  # cut where the grammar stalled, not at max_tokens
     assert set(reply["choices"][0]["text"]) == {"["}
     assert httpx.get(f"{server}/health").json()["grammar_stalls"] == before + 1
+
+
+def test_a_refused_greedy_pick_is_redone_from_the_likeliest_tokens_as_masking_would_redo_it(
+    server: str, ask: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`GuidedSampler._first_allowed` checks the likeliest tokens one by one instead of masking the vocabulary;
+    greedy answers under the answer grammar and both guards are the same either way, token for token."""
+    from dagcore import python_answer_grammar
+    from dagserve._grammar import GuidedSampler
+
+    quick_picks = 0
+    first_allowed = GuidedSampler._first_allowed
+
+    def counted(self: GuidedSampler, logits: object) -> int | None:
+        nonlocal quick_picks
+        token = first_allowed(self, logits)  # type: ignore[arg-type]
+        quick_picks += token is not None
+        return token
+
+    monkeypatch.setattr(GuidedSampler, "_first_allowed", counted)
+    requests = ["a DAG", "load the orders every hour", "copy files from S3 to GCS daily, then email me"]
+    fields = {"max_tokens": 96, "temperature": 0.0, "name_guard": True, "version_guard": "3.1"}
+    default = GuidedSampler.QUICK_CANDIDATES
+    answers = {}
+    for quick in (default, 0):
+        monkeypatch.setattr(GuidedSampler, "QUICK_CANDIDATES", quick)
+        answers[quick] = [
+            ask(server, python_answer_grammar(), messages=[{"role": "user", "content": r}], **fields) for r in requests
+        ]
+    assert answers[default] == answers[0]
+    assert quick_picks > 0  # the quick path redid picks (the tiny model's random weights break the grammar)

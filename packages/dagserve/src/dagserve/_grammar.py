@@ -113,6 +113,11 @@ class GuidedSampler:
     lets the identifier (or the statement) through and the grammar alone decides.
     """
 
+    QUICK_CANDIDATES = 64
+    """A refused greedy pick is redone by checking the likeliest tokens one by one, best first: the first that the
+    grammar and the guard both allow is the token masking would pick (see `_first_allowed`). One token's grammar check
+    costs about 0.05 ms; masking Qwen2.5's 151,936 tokens 40-80 ms, as long as decoding a batch of 8 slots on a 2-core
+    CPU. Only when none of these is allowed is the vocabulary masked. 0 masks every time."""
     GUARD_CANDIDATES = 64
     GUARD_WIDER = 1024
     """Where none of the 64 likeliest is allowed, the next search before the guard gives up: a model that took `def`
@@ -133,8 +138,12 @@ class GuidedSampler:
         first: bool = False,
         guard: Guard | None = None,
         piece: Callable[[int], bytes] | None = None,
+        greedy: bool = False,
     ) -> None:
         self.first = first and grammar is not None
+        self.greedy = greedy
+        """`chain` picks the best raw logit (no bias, no penalty, no sampling): a refused pick may then be redone
+        by `_first_allowed`."""
         self.chain = chain
         """The request's other samplers; the caller owns it (and frees it)."""
         self.grammar = init_grammar_sampler(vocab, grammar) if grammar is not None else None
@@ -192,6 +201,26 @@ class GuidedSampler:
         masked[keep] = logits[keep]
         self._view["logit"] = masked
 
+    def _first_allowed(self, logits: np.ndarray[Any, Any]) -> int | None:
+        """The likeliest of the `QUICK_CANDIDATES` likeliest tokens that the grammar and the guard allow, or None.
+
+        It is the greedy pick of the masked path: every likelier token is refused by one of the two, and it ranks
+        among the grammar's `GUARD_CANDIDATES` likeliest, where the guard's mask looks first. Ties go to the lower
+        id, as llama.cpp's greedy sampler breaks them."""
+        k = min(self.QUICK_CANDIDATES, self.n_vocab)
+        if k <= 0:
+            return None
+        top = np.argpartition(logits, -k)[-k:]
+        for token in (int(t) for t in top[np.lexsort((top, -logits[top]))]):
+            if not np.isfinite(logits[token]):
+                return None
+            if self.grammar is not None and not self._one.allowed(self.grammar, token):
+                continue
+            if self.guard is not None and not self.guard.allows(self._text(token)):
+                continue
+            return token
+        return None
+
     def _allowed(self, token: int) -> bool:
         if self.grammar is not None and not self._one.allowed(self.grammar, token):
             return False
@@ -206,10 +235,14 @@ class GuidedSampler:
         token = self._choose()
         if not self._allowed(token):
             self.refused += 1
-            self._fill(logits, constrained=True)
-            if self.guard is not None:
-                self._guard_mask(self.guard)
-            token = self._choose()
+            quick = self._first_allowed(logits) if self.greedy else None
+            if quick is not None:
+                token = quick
+            else:
+                self._fill(logits, constrained=True)
+                if self.guard is not None:
+                    self._guard_mask(self.guard)
+                token = self._choose()
         if self.grammar is not None:
             start = time.perf_counter()
             llama_cpp.llama_sampler_accept(self.grammar, token)

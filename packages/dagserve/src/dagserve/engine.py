@@ -249,6 +249,7 @@ class Engine:
                 first=job.params.grammar_first,
                 guard=guard,
                 piece=self._piece,
+                greedy=_plain_greedy(job.params),
             )
         # The last prompt token is always decoded again: its logits give the first sampled token.
         common = min(_common_prefix(slot.kv, job.prompt), len(job.prompt) - 1) if job.params.cache_prompt else 0
@@ -464,6 +465,12 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 def _feed_all(updates: list[_Update]) -> None:
     for stream, text, n_tokens, reason, error in updates:
         stream.feed(text, n_tokens, reason, error)
+
+
+def _plain_greedy(p: SamplingParams) -> bool:
+    """`_make_sampler`'s chain picks the best raw logit: greedy, with no logit bias and no penalty."""
+    penalised = p.repeat_penalty != 1.0 or bool(p.frequency_penalty) or bool(p.presence_penalty)
+    return p.temperature <= 0 and not p.logit_bias and not p.ignore_eos and not penalised
 
 
 def _guard(params: SamplingParams) -> Guard | None:

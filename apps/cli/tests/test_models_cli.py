@@ -53,7 +53,15 @@ def test_a_cut_pull_resumes_and_the_model_serves(models: Path, hub: HubStandIn, 
     data = hub.files[f"{REPO}/smol.gguf"]
     hub.stall_after = len(data) // 2
     command = [str(Path(sys.executable).with_name("airflow-net")), "models", "pull", REPO, "smol.gguf"]
-    first = subprocess.Popen(command, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(
+        command,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # Ctrl-C as a terminal delivers it: an ignored SIGINT in this process (left by a library an earlier test ran)
+        # would be inherited across exec, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not hub.stalled.wait(0.2):  # a pull that fails at once says why, instead of a two-minute wait
         assert first.poll() is None, first.stdout.read().decode() if first.stdout else ""

@@ -280,7 +280,7 @@ class Engine:
                 arr[i] = llama_cpp.llama_logit_bias(token, value)
             biased = llama_cpp.llama_sampler_init_logit_bias(self.rt.n_vocab, len(bias), arr)
             llama_cpp.llama_sampler_chain_add(chain, biased)
-        if p.repeat_penalty != 1.0 or p.frequency_penalty or p.presence_penalty:
+        if _penalised(p):
             # Small models decoded greedily fall into loops; penalties on recent tokens are the usual cure.
             penalties = llama_cpp.llama_sampler_init_penalties(
                 self.rt.n_vocab, p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty
@@ -467,10 +467,13 @@ def _feed_all(updates: list[_Update]) -> None:
         stream.feed(text, n_tokens, reason, error)
 
 
+def _penalised(p: SamplingParams) -> bool:
+    return p.repeat_penalty != 1.0 or bool(p.frequency_penalty) or bool(p.presence_penalty)
+
+
 def _plain_greedy(p: SamplingParams) -> bool:
     """`_make_sampler`'s chain picks the best raw logit: greedy, with no logit bias and no penalty."""
-    penalised = p.repeat_penalty != 1.0 or bool(p.frequency_penalty) or bool(p.presence_penalty)
-    return p.temperature <= 0 and not p.logit_bias and not p.ignore_eos and not penalised
+    return p.temperature <= 0 and not p.logit_bias and not p.ignore_eos and not _penalised(p)
 
 
 def _guard(params: SamplingParams) -> Guard | None:

@@ -264,3 +264,6 @@ def test_a_head_vocabulary_needs_shared_openings(tiny_model: Path, two_versions:
         _trainer(tiny_model, two_versions, tmp_path, shared_prefix=False, head_vocab="seen")
     with pytest.raises(ConfigError, match="does not exist"):
         head_vocab(None, [], 10, tmp_path / "missing")
+    (tmp_path / "broken-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match="cannot read"):
+        list(corpus_texts(tmp_path / "broken-1.0-py3-none-any.whl"))

@@ -6,8 +6,6 @@ providers ship theirs in provider wheels, and recent provider sdists carry `test
 
 from __future__ import annotations
 
-import tarfile
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from email.parser import Parser
@@ -17,6 +15,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from dagcore import AirflowVersion, VersionError
+from dagcore.archives import ARCHIVE_ERRORS, archive_members
 from dagmine.exceptions import RefError, SourceError
 from dagmine.models import Ref
 from dagmine.sources import Entry, content_key, ref_order
@@ -37,26 +36,15 @@ def _name_version(path: Path) -> tuple[str, str]:
 
 
 class _Archive:
-    """Uniform reading of zip (wheel, zip sdist) and tar.gz (sdist) members."""
+    """A distribution's members (dagcore.archive_members), a broken archive a SourceError naming it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def members(self) -> Iterator[tuple[str, int, bytes]]:
         try:
-            if zipfile.is_zipfile(self.path):
-                with zipfile.ZipFile(self.path) as archive:
-                    for info in archive.infolist():
-                        if not info.is_dir():
-                            yield info.filename, info.file_size, archive.read(info)
-            else:
-                with tarfile.open(self.path, "r:*") as archive:
-                    for member in archive:
-                        if member.isfile():
-                            handle = archive.extractfile(member)
-                            if handle is not None:
-                                yield member.name, member.size, handle.read()
-        except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
+            yield from archive_members(self.path)
+        except ARCHIVE_ERRORS as e:
             raise SourceError(f"cannot read distribution {self.path}: {e}") from e
 
 

@@ -12,17 +12,17 @@ vocabulary; only training scores fewer tokens. Judged on the written dev set it 
 
 from __future__ import annotations
 
-import io
-import tarfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dagcore.archives import ARCHIVE_ERRORS, archive_members
 from dagtune.exceptions import ConfigError
 
 CODE_SUFFIX = ".py"
+ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz")
+"""Wheels and sdists: their .py members are read."""
 
 
 @dataclass(frozen=True)
@@ -51,22 +51,18 @@ def corpus_texts(corpus: Path) -> Iterator[str]:
 
 
 def _file_texts(file: Path) -> Iterable[str]:
-    name = file.name
-    if name.endswith(CODE_SUFFIX):
+    if file.name.endswith(CODE_SUFFIX):
         return [file.read_text(encoding="utf-8", errors="replace")]
-    if name.endswith((".whl", ".zip")):
-        with zipfile.ZipFile(file) as archive:
-            members = [m for m in archive.namelist() if m.endswith(CODE_SUFFIX)]
-            return [archive.read(m).decode("utf-8", errors="replace") for m in members]
-    if name.endswith((".tar.gz", ".tgz")):
-        with tarfile.open(file) as archive:
-            texts = []
-            for member in archive.getmembers():
-                handle = archive.extractfile(member) if member.name.endswith(CODE_SUFFIX) else None
-                if handle is not None:
-                    texts.append(io.TextIOWrapper(handle, encoding="utf-8", errors="replace").read())
-            return texts
-    return []
+    if not file.name.endswith(ARCHIVES):
+        return []
+    try:
+        return [
+            data.decode("utf-8", errors="replace")
+            for name, _, data in archive_members(file)
+            if name.endswith(CODE_SUFFIX)
+        ]
+    except ARCHIVE_ERRORS as e:
+        raise ConfigError(f"head_corpus: cannot read {file} ({e}): remove it or fetch it again") from e
 
 
 def head_vocab(tokenizer: Any, rows: Iterable[Iterable[int]], size: int, corpus: Path | None = None) -> HeadVocab:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,8 +25,9 @@ with DAG(dag_id="d{n}", schedule=None):
 
 
 @contextmanager
-def _endpoint(good: bool) -> Iterator[str]:
-    """An OpenAI-compatible chat endpoint that always answers a DAG (good) or a broken file."""
+def _endpoint(good: bool, before_answer: Callable[[], None] | None = None) -> Iterator[str]:
+    """An OpenAI-compatible chat endpoint that always answers a DAG (good) or a broken file, each answer after
+    `before_answer` returns."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -34,6 +35,8 @@ def _endpoint(good: bool) -> Iterator[str]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if before_answer is not None:
+                before_answer()
             code = GOOD.format(n=len(body["messages"][-1]["content"])) if good else "def broken(:\n"
             message = {"role": "assistant", "content": f"```python\n{code}```"}
             data = json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
@@ -168,3 +171,35 @@ def test_the_base_may_be_judged_with_fewer_retries(tmp_path: Path) -> None:
     assert found.comparisons[-1].base_only == 0 and found.comparisons[-1].tuned_only == 3
     with pytest.raises(ValueError, match="base_repairs"):
         dageval.PromptSet(name="benchmark", prompts=requests, base_repairs=-1)
+
+
+def test_a_models_prompt_sets_are_asked_at_once(tmp_path: Path) -> None:
+    # Each served model answers a request only once a request of the other set has arrived too: were the sets asked
+    # one after the other, the first set's request would wait out the barrier alone.
+    sets = []
+    for name in ("benchmark", "heldout"):
+        prompts = tmp_path / f"{name}.jsonl"
+        prompts.write_text(json.dumps({"id": f"{name}0", "request": "a DAG", "airflow_version": "3.1"}) + "\n")
+        sets.append(dageval.PromptSet(name=name, prompts=prompts, judge=JudgeConfig(level=Level.STRUCTURE)))
+    base, tuned = tmp_path / "base.gguf", tmp_path / "tuned.gguf"
+    base.write_bytes(b"base weights")
+    tuned.write_bytes(b"tuned weights")
+    met: list[bool] = []
+
+    @contextmanager
+    def serve(model: Path) -> Iterator[str]:
+        both = threading.Barrier(2)
+
+        def meet() -> None:
+            try:
+                both.wait(timeout=20)
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+
+        with _endpoint(good=True, before_answer=meet) as url:
+            yield url
+
+    found = dageval.run_experiments(base, tuned, sets, tmp_path / "eval", serve=serve)
+    assert met == [True] * 4  # two models, each with one request of each set in flight together
+    assert [e.tuned.summary.levels[-1].passed for e in found] == [1, 1]

@@ -23,6 +23,7 @@ from dageval.experiment import (
     Serve,
     compare_models,
     judge_model,
+    judge_sets,
     run_experiment,
     run_experiments,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "generate",
     "installed_runtimes",
     "judge_model",
+    "judge_sets",
     "load_files",
     "markdown",
     "mcnemar_exact",

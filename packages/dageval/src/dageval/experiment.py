@@ -1,7 +1,8 @@
 """A base-vs-tuned experiment: each model answers the same prompts and is judged into its own folder, then the two
 are compared prompt by prompt, per level and per tag, single-shot; with repairs, each model's validity after
 0..N repairs too. `run_experiments` does this for several prompt sets (the request benchmark and a held-out split),
-serving each model once for all of them.
+serving each model once for all of them and asking the sets at once, so the server's slots stay full while one set's
+last answers are written.
 
 dageval starts no server. The caller passes `serve`, which makes a model file answer on an OpenAI-compatible
 endpoint while its context lasts (the airflow-net pipeline uses dagserve). Each step writes a `manifest.json`
@@ -11,10 +12,12 @@ generating or judging; a killed run keeps the completions it had.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -295,11 +298,58 @@ def run_experiments(
 ) -> list[Experiment]:
     """`run_experiment` for each prompt set, into folder/<set name>; each model is served once for all the sets
     (and not at all when all its judgements are current). One experiment per set, in order."""
+    return _run(base, tuned, _named(sets, folder), serve, progress)
+
+
+def judge_sets(
+    name: Literal["base", "tuned"],
+    model: Path,
+    sets: Sequence[PromptSet],
+    folder: Path,
+    *,
+    serve: Serve,
+    progress: Progress | None = None,
+    at_once: bool = True,
+) -> list[JudgedModel]:
+    """One model's half of `run_experiments`: each prompt set judged into folder/<set name>/`name`, the model served
+    once for all of them; `at_once` False asks the sets one after the other instead of together."""
+    return _judge_sets(name, model, _named(sets, folder), serve, progress, at_once=at_once)
+
+
+def _named(sets: Sequence[PromptSet], folder: Path) -> list[_Set]:
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise InputError(f"prompt sets need distinct names, not {names}")
-    found = [_Set(folder / s.name, s.prompts, {"base": s.base_judge(), "tuned": s.judge}, f"{s.name} ") for s in sets]
-    return _run(base, tuned, found, serve, progress)
+    return [_Set(folder / s.name, s.prompts, {"base": s.base_judge(), "tuned": s.judge}, f"{s.name} ") for s in sets]
+
+
+def _judge_sets(
+    name: str, model: Path, sets: Sequence[_Set], serve: Serve, progress: Progress | None, *, at_once: bool = True
+) -> list[JudgedModel]:
+    report: Progress = progress or (lambda stage, done, total: None)
+
+    def labelled(label: str) -> Progress:
+        return lambda stage, done, total: report(f"{label}: {stage}", done, total)
+
+    # One warm checker per runtime for all the sets: a set's own block, closing first, would stop the others'.
+    with shared_checkers(), ExitStack() as stack, ThreadPoolExecutor(max_workers=len(sets) if at_once else 1) as pool:
+        once = _served_once(serve, stack)
+        # Asked together, one set's last answers (decoded in few slots: an untuned base loops to the token limit)
+        # leave no slot idle while the next set waits to start.
+        asked = [
+            pool.submit(
+                judge_model,
+                name,
+                model,
+                s.prompts,
+                s.folder / name,
+                s.judges[name],
+                serve=once,
+                progress=labelled(s.label + name),
+            )
+            for s in sets
+        ]
+        return [future.result() for future in asked]
 
 
 def _run(
@@ -309,28 +359,10 @@ def _run(
     serve: Serve,
     progress: Progress | None,
 ) -> list[Experiment]:
-    report: Progress = progress or (lambda stage, done, total: None)
-
-    def labelled(label: str) -> Progress:
-        return lambda stage, done, total: report(f"{label}: {stage}", done, total)
-
     judged: dict[str, list[JudgedModel]] = {}
     with shared_checkers():  # each runtime's Airflow workers started once for both models, every set and round
         for name, model in (("base", base), ("tuned", tuned)):
-            with ExitStack() as stack:
-                once = _served_once(serve, stack)
-                judged[name] = [
-                    judge_model(
-                        name,
-                        model,
-                        s.prompts,
-                        s.folder / name,
-                        s.judges[name],
-                        serve=once,
-                        progress=labelled(s.label + name),
-                    )
-                    for s in sets
-                ]
+            judged[name] = _judge_sets(name, model, sets, serve, progress)
     return [
         compare_models(b, t, s.folder, s.judges["tuned"].level)
         for s, b, t in zip(sets, judged["base"], judged["tuned"], strict=True)
@@ -338,12 +370,15 @@ def _run(
 
 
 def _served_once(serve: Serve, stack: ExitStack) -> Serve:
-    """`serve`, entered on first use and kept open by `stack`: one server for all of a model's prompt sets."""
+    """`serve`, entered on first use and kept open by `stack`: one server for all of a model's prompt sets, however
+    many of them ask at once."""
     endpoints: dict[Path, str] = {}
+    starting = threading.Lock()
 
     def once(model: Path) -> AbstractContextManager[str]:
-        if model not in endpoints:
-            endpoints[model] = stack.enter_context(serve(model))
+        with starting:
+            if model not in endpoints:
+                endpoints[model] = stack.enter_context(serve(model))
         return nullcontext(endpoints[model])
 
     return once

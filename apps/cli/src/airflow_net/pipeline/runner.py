@@ -9,6 +9,7 @@ checkpoints, generated completions).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,10 +93,12 @@ class Runner:
         self.status[name] = "[bold]running[/]"
         self._live.update(self._view())
         tasks: dict[str, TaskID] = {}
+        adding = threading.Lock()  # a stage reports from several threads (answers in flight, prompt sets at once)
 
         def report(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = self._progress.add_task(f"{name}: {label}", total=total or None)
+            with adding:
+                if label not in tasks:
+                    tasks[label] = self._progress.add_task(f"{name}: {label}", total=total or None)
             self._progress.update(tasks[label], completed=done, total=total or None)
 
         start = time.monotonic()

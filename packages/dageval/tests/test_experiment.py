@@ -173,7 +173,7 @@ def test_the_base_may_be_judged_with_fewer_retries(tmp_path: Path) -> None:
         dageval.PromptSet(name="benchmark", prompts=requests, base_repairs=-1)
 
 
-def test_a_models_prompt_sets_are_asked_at_once(tmp_path: Path) -> None:
+def test_a_models_prompt_sets_may_be_asked_at_once(tmp_path: Path) -> None:
     # Each served model answers a request only once a request of the other set has arrived too: were the sets asked
     # one after the other, the first set's request would wait out the barrier alone.
     sets = []
@@ -200,6 +200,8 @@ def test_a_models_prompt_sets_are_asked_at_once(tmp_path: Path) -> None:
         with _endpoint(good=True, before_answer=meet) as url:
             yield url
 
-    found = dageval.run_experiments(base, tuned, sets, tmp_path / "eval", serve=serve)
+    for name, model in (("base", base), ("tuned", tuned)):
+        judged = dageval.judge_sets(name, model, sets, tmp_path / "eval", serve=serve, at_once=True)
+        assert [j.folder for j in judged] == [tmp_path / "eval" / s.name / name for s in sets]
+        assert [j.summary.levels[-1].passed for j in judged] == [1, 1]
     assert met == [True] * 4  # two models, each with one request of each set in flight together
-    assert [e.tuned.summary.levels[-1].passed for e in found] == [1, 1]

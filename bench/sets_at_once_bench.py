@@ -1,13 +1,14 @@
 """A model's judging in the pipeline: its prompt sets asked one after the other, or all at once, side by side.
 
-    uv run python bench/sets_at_once_bench.py --config configs/laptop-qwen05.yaml --run out/qwen05-v26
+    uv run python bench/sets_at_once_bench.py --config configs/laptop-qwen05.yaml --run out/qwen05-v27
 
 The eval stage judges each model on two prompt sets (the benchmark's first requests and part of the held-out split)
-through one dagserve with `eval.parallel` slots. Asked one set after the other, the first set's last answers decode in
-a few slots while the rest wait idle for the next set to start; asked at once (`dageval.judge_sets`, what
-`run_experiments` does), the second set fills them. For each model of a pipeline run (its base GGUF and its exported
-one), one server, judged both ways in it as the config's eval section says (retries, grammar, levels), each way into
-its own folder, the order alternating from model to model so a drift of the machine's speed favours neither.
+through one dagserve with `eval.parallel` slots, one set after the other: the first set's last answers decode in a
+few slots while the rest wait idle for the next set to start. Asked at once (`dageval.judge_sets(..., at_once=True)`,
+off: measured here as no gain), the second set can fill them. For each model of a pipeline run (its base GGUF and
+its exported one), one server, judged both ways in it as the config's eval section says (retries, grammar, levels),
+each way into its own folder; with both models, the order alternates from model to model so a drift of the
+machine's speed favours neither.
 
 Prints wall seconds and the ratio per model, and the levels each way reached: those move with batched decoding's
 noise (slots decoded together), not with the lever. Writes bench/results/sets_at_once.json.

@@ -28,7 +28,6 @@ from typing import Literal
 from pydantic import BaseModel
 
 import dageval
-import dagserve
 from airflow_net.pipeline import stages
 from airflow_net.pipeline.config import load_pipeline_config
 
@@ -58,30 +57,19 @@ def main() -> None:
     for number, name in enumerate(args.models):
         role: Literal["base", "tuned"] = "base" if name == "base" else "tuned"
         ways = [False, True] if number % 2 == 0 else [True, False]
-        state = args.out / name / "server"
-        server = dagserve.ServeConfig(
-            model=str(files[name]), port=0, parallel=config.eval.parallel, ctx=config.eval.ctx
-        )
-        url = f"{dagserve.start_server(server, state_dir=state).url}/v1"
-        try:
+        # The pipeline's own server for a model (its eval section's slots and context), kept for both ways.
+        with stages.serve(config, args.out / name)(files[name]) as url:
             for at_once in ways:
                 folder = args.out / name / ("at-once" if at_once else "one-by-one")
                 shutil.rmtree(folder, ignore_errors=True)  # each way answers afresh
                 start = time.perf_counter()
                 judged = dageval.judge_sets(
-                    role,
-                    files[name],
-                    sets,
-                    folder,
-                    serve=partial(_served, url),
-                    at_once=at_once,
+                    role, files[name], sets, folder, serve=partial(_served, url), at_once=at_once
                 )
                 seconds = time.perf_counter() - start
                 passed = {j.folder.parent.name: _levels(j) for j in judged}
                 rows.append(Way(model=name, at_once=at_once, seconds=round(seconds, 1), passed=passed))
                 print(rows[-1].model_dump_json(), flush=True)
-        finally:
-            dagserve.stop_server(state_dir=state)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps([r.model_dump() for r in rows], indent=2) + "\n")
     _table(rows)
